@@ -1,0 +1,349 @@
+"""Canonical events from JSONL or CSV files, streamed in constant memory.
+
+A page's cursor is the byte offset after its last line, with a fingerprint of the file's
+head: a pull resumes there while the file only grows, and starts over (the ledger dedupes)
+when the file was replaced.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, Literal, cast
+
+import orjson
+
+from connector.canonical import to_event
+from connector.errors import InputFileError, RejectedRecord
+from connector.model import Event
+from connector.ports import Page, RejectedInput
+
+__all__ = ["FileSource", "detect_format"]
+
+FileFormat = Literal["jsonl", "csv"]
+_HEAD_BYTES = 4096
+_MAX_RAW_CHARS = 2_000
+_CSV_DIRECT = {"source", "id", "kind", "occurred_at", "email", "url"}
+_CSV_GROUPS = {
+    "ids.": "ids",
+    "attributes.": "attributes",
+    "attr.": "attributes",
+    "profile.": "profile",
+}
+
+
+def detect_format(path: Path, configured: str = "auto") -> FileFormat:
+    if configured in ("jsonl", "csv"):
+        return cast("FileFormat", configured)
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        return "csv"
+    if suffix in (".jsonl", ".ndjson", ".json"):
+        return "jsonl"
+    raise InputFileError(
+        f"cannot tell the format from the extension {suffix!r}",
+        file=str(path),
+        hint="name it .jsonl or .csv, or pass --format jsonl|csv",
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Cursor:
+    offset: int
+    line: int
+    head: str
+
+    def dump(self) -> str:
+        return orjson.dumps({"offset": self.offset, "line": self.line, "head": self.head}).decode()
+
+    @staticmethod
+    def load(text: str | None) -> _Cursor | None:
+        if not text:
+            return None
+        try:
+            data = orjson.loads(text)
+            return _Cursor(int(data["offset"]), int(data["line"]), str(data["head"]))
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+            return None
+
+
+def _raw_text(line: bytes) -> str:
+    return line[:_MAX_RAW_CHARS].decode("utf-8", "replace").rstrip("\r\n")
+
+
+def _undecodable_reason(line: bytes) -> str | None:
+    try:
+        line.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return f"bad encoding: not UTF-8 (byte 0x{line[exc.start]:02x} at column {exc.start + 1})"
+    return None
+
+
+class FileSource:
+    """An ``EventSource`` over one JSONL or CSV file."""
+
+    def __init__(
+        self,
+        name: str,
+        path: Path,
+        *,
+        file_format: str = "auto",
+        max_line_bytes: int = 1_048_576,
+        page_size: int = 20_000,
+    ) -> None:
+        self.name = name
+        self.path = path
+        self.format = detect_format(path, file_format)
+        self.max_line_bytes = max_line_bytes
+        self.page_size = page_size
+
+    def _open(self) -> BinaryIO:
+        try:
+            return self.path.open("rb")
+        except FileNotFoundError:
+            raise InputFileError(
+                "file not found", file=str(self.path), hint="check the path"
+            ) from None
+        except IsADirectoryError:
+            raise InputFileError("is a folder, not a file", file=str(self.path)) from None
+        except OSError as exc:
+            raise InputFileError(f"cannot be read ({exc.strerror})", file=str(self.path)) from None
+
+    def size(self) -> int:
+        try:
+            return self.path.stat().st_size
+        except OSError:
+            return 0
+
+    def pull(self, cursor: str | None) -> Iterator[Page]:
+        with self._open() as stream:
+            head = hashlib.blake2b(stream.read(_HEAD_BYTES), digest_size=16).hexdigest()
+            stream.seek(0)
+            start = _Cursor.load(cursor)
+            if start is not None and (start.head != head or start.offset > self.size()):
+                start = None  # the file was replaced: read it all again, the ledger dedupes
+            if self.format == "jsonl":
+                yield from self._pull_jsonl(stream, head, start)
+            else:
+                yield from self._pull_csv(stream, head, start)
+
+    # -- reading lines ---------------------------------------------------------------
+
+    def _lines(self, stream: BinaryIO, first_line: int) -> Iterator[tuple[int, bytes | None, int]]:
+        """(line number, the line or None if oversized, offset after it)."""
+        number = first_line
+        limit = self.max_line_bytes
+        offset = stream.tell()
+        while True:
+            line = stream.readline(limit + 1)
+            if not line:
+                return
+            number += 1
+            offset += len(line)
+            if len(line) > limit and not line.endswith(b"\n"):
+                # Oversized: skip the rest of it in bounded chunks.
+                while True:
+                    rest = stream.readline(1 << 20)
+                    offset += len(rest)
+                    if not rest or rest.endswith(b"\n"):
+                        break
+                yield number, None, offset
+                continue
+            yield number, line, offset
+
+    def _reject(self, line: int, reason: str, raw: bytes) -> RejectedInput:
+        return RejectedInput(self.name, str(self.path), line, reason, _raw_text(raw))
+
+    def _oversized(self, line: int) -> RejectedInput:
+        return RejectedInput(
+            self.name,
+            str(self.path),
+            line,
+            f"oversized line: longer than {self.max_line_bytes} bytes "
+            "(raise [ingest] max_line_bytes if this is expected)",
+            "",
+        )
+
+    # -- JSONL ----------------------------------------------------------------------
+
+    def _pull_jsonl(self, stream: BinaryIO, head: str, start: _Cursor | None) -> Iterator[Page]:
+        first_line = 0
+        if start is not None:
+            stream.seek(start.offset)
+            first_line = start.line
+        events: list[Event] = []
+        rejects: list[RejectedInput] = []
+        page_start = stream.tell()
+        offset = page_start
+        number = first_line
+        loads = orjson.loads
+        source = self.name
+        for number, line, offset in self._lines(stream, first_line):
+            if line is None:
+                rejects.append(self._oversized(number))
+                continue
+            if line.isspace():
+                continue
+            try:
+                record = loads(line)
+            except orjson.JSONDecodeError as exc:
+                reason = _undecodable_reason(line) or f"broken JSON: {exc}"
+                rejects.append(self._reject(number, reason, line))
+                continue
+            if not isinstance(record, dict):
+                rejects.append(
+                    self._reject(
+                        number,
+                        f"line is not a JSON object (got {type(record).__name__})",
+                        line,
+                    )
+                )
+                continue
+            try:
+                events.append(to_event(record, default_source=source))
+            except RejectedRecord as exc:
+                rejects.append(self._reject(number, exc.reason, line))
+            if len(events) + len(rejects) >= self.page_size:
+                yield Page(
+                    events, rejects, _Cursor(offset, number, head).dump(), offset - page_start
+                )
+                events, rejects, page_start = [], [], offset
+        if events or rejects or offset != page_start or start is None:
+            yield Page(events, rejects, _Cursor(offset, number, head).dump(), offset - page_start)
+
+    # -- CSV ------------------------------------------------------------------------
+
+    def _csv_columns(self, header: list[str], line: int) -> list[tuple[str | None, str]]:
+        columns: list[tuple[str | None, str]] = []
+        for name in header:
+            name = name.strip()
+            if name in _CSV_DIRECT:
+                columns.append((None, name))
+                continue
+            for prefix, group in _CSV_GROUPS.items():
+                if name.startswith(prefix) and len(name) > len(prefix):
+                    columns.append((group, name[len(prefix) :]))
+                    break
+            else:
+                raise InputFileError(
+                    f"line {line}: unknown column {name!r}",
+                    file=str(self.path),
+                    hint="use source, id, kind, occurred_at, email, url, "
+                    "ids.NAME, attributes.NAME or profile.NAME",
+                )
+        return columns
+
+    @staticmethod
+    def _csv_record(columns: list[tuple[str | None, str]], row: list[str]) -> dict[str, object]:
+        record: dict[str, object] = {}
+        groups: dict[str, dict[str, object]] = {}
+        for (group, name), value in zip(columns, row, strict=True):
+            if value == "":
+                continue
+            if group is None:
+                record[name] = value
+                continue
+            # CSV has no booleans; "true"/"false" mean them so that flags such as
+            # attributes.strong work as in JSON.
+            lowered = value.lower()
+            typed: object = True if lowered == "true" else False if lowered == "false" else value
+            groups.setdefault(group, {})[name] = typed
+        record.update(groups)
+        return record
+
+    def _pull_csv(self, stream: BinaryIO, head: str, start: _Cursor | None) -> Iterator[Page]:
+        bad_lines: dict[int, str] = {}
+        position = {"line": 0, "offset": 0}
+
+        def text_lines(lines: Iterator[tuple[int, bytes | None, int]]) -> Iterator[str]:
+            for number, line, offset in lines:
+                position["line"], position["offset"] = number, offset
+                if line is None:
+                    bad_lines[number] = "oversized"
+                    yield "\n"
+                    continue
+                reason = _undecodable_reason(line)
+                if reason is not None:
+                    bad_lines[number] = reason
+                yield line.decode("utf-8", "replace")
+
+        header_lines = self._lines(stream, 0)
+        header_reader = csv.reader(text_lines(header_lines), strict=True)
+        try:
+            header = next(header_reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raise InputFileError(
+                f"line 1: broken CSV header ({exc})", file=str(self.path)
+            ) from None
+        columns = self._csv_columns(header, 1)
+        if start is not None:
+            stream.seek(start.offset)
+            first_line = start.line
+        else:
+            first_line = position["line"]
+        csv.field_size_limit(self.max_line_bytes)
+        reader = csv.reader(text_lines(self._lines(stream, first_line)), strict=True)
+        events: list[Event] = []
+        rejects: list[RejectedInput] = []
+        page_start = position["offset"] if start is None else start.offset
+        source = self.name
+        while True:
+            row_first_line = position["line"] + 1
+            try:
+                row = next(reader)
+            except StopIteration:
+                break
+            except csv.Error as exc:
+                rejects.append(
+                    RejectedInput(
+                        source, str(self.path), row_first_line, f"broken CSV row: {exc}", ""
+                    )
+                )
+                continue
+            row_last_line = position["line"]
+            problem = next(
+                (
+                    bad_lines.pop(n)
+                    for n in range(row_first_line, row_last_line + 1)
+                    if n in bad_lines
+                ),
+                None,
+            )
+            raw = ",".join(row)[:_MAX_RAW_CHARS]
+            if problem == "oversized":
+                rejects.append(self._oversized(row_first_line))
+            elif problem is not None:
+                rejects.append(RejectedInput(source, str(self.path), row_first_line, problem, raw))
+            elif not row or row == [""]:
+                continue
+            elif len(row) != len(columns):
+                rejects.append(
+                    RejectedInput(
+                        source,
+                        str(self.path),
+                        row_first_line,
+                        f"broken CSV row: {len(row)} fields, the header has {len(columns)}",
+                        raw,
+                    )
+                )
+            else:
+                try:
+                    events.append(to_event(self._csv_record(columns, row), default_source=source))
+                except RejectedRecord as exc:
+                    rejects.append(
+                        RejectedInput(source, str(self.path), row_first_line, exc.reason, raw)
+                    )
+            if len(events) + len(rejects) >= self.page_size:
+                offset = position["offset"]
+                cursor = _Cursor(offset, position["line"], head).dump()
+                yield Page(events, rejects, cursor, offset - page_start)
+                events, rejects, page_start = [], [], offset
+        offset = position["offset"]
+        yield Page(
+            events, rejects, _Cursor(offset, position["line"], head).dump(), offset - page_start
+        )

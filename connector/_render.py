@@ -1,0 +1,86 @@
+"""Output for people (rich tables on a terminal, plain text elsewhere) and for tools (JSON)."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+
+import orjson
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
+from rich.table import Table
+
+__all__ = ["ProgressBar", "print_json", "print_table", "progress_bar", "stdout"]
+
+# Off a terminal rich would wrap at 80 columns; files and pipes get long lines instead.
+stdout = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
+
+
+def _default(value: object) -> object:
+    if isinstance(value, datetime):
+        return value.isoformat().replace("+00:00", "Z")
+    raise TypeError(f"cannot render {type(value).__name__} as JSON")
+
+
+def print_json(value: object) -> None:
+    sys.stdout.write(
+        orjson.dumps(value, default=_default, option=orjson.OPT_INDENT_2).decode() + "\n"
+    )
+
+
+def print_table(
+    title: str | None, headers: Sequence[str], rows: Sequence[Sequence[object]]
+) -> None:
+    table = Table(title=title, show_lines=False, title_justify="left")
+    for header in headers:
+        table.add_column(header, overflow="fold")
+    for row in rows:
+        table.add_row(*["" if cell is None else str(cell) for cell in row])
+    stdout.print(table)
+
+
+class ProgressBar:
+    """A rich progress bar on stderr when it is a terminal; silent otherwise."""
+
+    def __init__(self, progress: Progress | None, description: str, total: float | None) -> None:
+        self._progress = progress
+        self._task = progress.add_task(description, total=total) if progress else None
+
+    def advance(self, amount: float) -> None:
+        if self._progress is not None and self._task is not None:
+            self._progress.advance(self._task, amount)
+
+    def update(self, completed: float, total: float | None = None) -> None:
+        if self._progress is not None and self._task is not None:
+            self._progress.update(self._task, completed=completed, total=total)
+
+
+@contextmanager
+def progress_bar(
+    description: str, total: float | None, *, unit: str = "items"
+) -> Iterator[ProgressBar]:
+    if not sys.stderr.isatty():
+        yield ProgressBar(None, description, total)
+        return
+    columns = (
+        [DownloadColumn(), TransferSpeedColumn()] if unit == "bytes" else [MofNCompleteColumn()]
+    )
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        *columns,
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    ) as progress:
+        yield ProgressBar(progress, description, total)

@@ -1,0 +1,440 @@
+"""The ``leadsync`` command: parses, calls the core, renders. No logic of its own."""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated
+
+import sqlalchemy as sa
+import structlog
+import typer
+from sqlalchemy.engine import Engine
+
+from adapters.registry import file_source, source_from_settings
+from connector import __version__
+from connector._defaults import default_config_text, default_mapping_files
+from connector._render import print_json, print_table, progress_bar, stdout
+from connector.config import Settings, config_path_from, load_settings, scoring_rules
+from connector.crm_mapping import load_mapping
+from connector.errors import ConfigError, ExitCode, LeadsyncError
+from connector.explain import explain_contact
+from connector.ingest import IngestSummary, ingest
+from connector.logs import configure_logging
+from connector.rescore import rescore, scoring_watermark
+from connector.secrets import redact
+from connector.store.engine import (
+    create_store_engine,
+    describe_url,
+    open_store,
+    store_revision,
+    upgrade_store,
+)
+from connector.store.rejects import list_rejects
+from connector.store.scores import list_scores, unscored_count
+
+__all__ = ["app", "main"]
+
+log = structlog.get_logger("leadsync")
+
+app = typer.Typer(
+    name="leadsync",
+    help="Turns marketing signals into one lead score per contact, kept current in your CRM.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(help="The state store.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+
+@dataclass
+class _State:
+    config_option: Path | None
+    debug: bool
+    settings: Settings | None = None
+
+    def load(self) -> Settings:
+        if self.settings is None:
+            path, named = config_path_from(self.config_option)
+            self.settings = load_settings(path, must_exist=named)
+            configure_logging(
+                "debug" if self.debug else self.settings.logging.level, self.settings.logging.format
+            )
+        return self.settings
+
+    def store(self) -> Engine:
+        return open_store(self.load().store_url())
+
+
+def _state(ctx: typer.Context) -> _State:
+    state = ctx.find_object(_State)
+    if state is None:  # pragma: no cover - the callback always sets it
+        raise RuntimeError("leadsync state missing")
+    return state
+
+
+@app.callback()
+def _main_options(
+    ctx: typer.Context,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config", "-c", help="config.toml to use (else $LEADSYNC_CONFIG, else ./config.toml)."
+        ),
+    ] = None,
+    debug: Annotated[bool, typer.Option("--debug", help="Debug logs and full tracebacks.")] = False,
+    version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,
+) -> None:
+    if version:
+        stdout.print(f"leadsync {__version__}")
+        raise typer.Exit()
+    configure_logging("debug" if debug else "info")
+    ctx.obj = _State(config, debug)
+
+
+# -- init / check ----------------------------------------------------------------------
+
+
+@app.command()
+def init(
+    directory: Annotated[
+        Path, typer.Argument(help="Where to write config.toml and mappings/.")
+    ] = Path(),
+    force: Annotated[bool, typer.Option("--force", help="Overwrite existing files.")] = False,
+) -> None:
+    """Write a commented config.toml and the default mapping files, ready to use."""
+    targets = {directory / "config.toml": default_config_text()}
+    for name, text in default_mapping_files().items():
+        targets[directory / "mappings" / name] = text
+    existing = [str(path) for path in targets if path.exists()]
+    if existing and not force:
+        raise ConfigError(
+            f"{', '.join(existing)} already exist(s)",
+            hint="pass --force to overwrite, or choose another folder",
+        )
+    for path, text in targets.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        stdout.print(f"wrote {path}")
+    stdout.print(f"next: leadsync --config {directory / 'config.toml'} check")
+
+
+@app.command()
+def check(ctx: typer.Context) -> None:
+    """Validate the config, the mapping files, the sources and the store (changes nothing)."""
+    state = _state(ctx)
+    settings = state.load()
+    shown = str(settings.config_file) if settings.config_file else "(defaults: no config.toml)"
+    stdout.print(f"config     ok  {shown}")
+    for mapping_path in settings.plan.mappings:
+        mapping = load_mapping(settings.resolve(mapping_path), shown_as=str(mapping_path))
+        stdout.print(f"mapping    ok  {mapping_path} ({mapping.crm}, {len(mapping.fields)} fields)")
+    for name, source in settings.sources.items():
+        path = settings.resolve(source.path)
+        if not path.is_file():
+            raise ConfigError(
+                f"[sources.{name}] path {str(source.path)!r} does not exist",
+                file=shown,
+                hint="fix the path (relative paths start at the config file's folder)",
+            )
+        stdout.print(f"source     ok  {name} ({source.type}: {source.path})")
+    url = settings.store_url()
+    current, head = store_revision(create_store_engine(url))
+    state_text = (
+        "up to date"
+        if current == head
+        else f"at {current or 'empty'}, will migrate to {head} on first use"
+    )
+    stdout.print(f"store      ok  {describe_url(url)} ({state_text})")
+
+
+# -- ingest / pull -----------------------------------------------------------------------
+
+
+def _report_ingest(summary: IngestSummary, as_json: bool) -> None:
+    if as_json:
+        print_json(summary.as_dict())
+        return
+    stdout.print(
+        f"{summary.source}: read {summary.read:,}, stored {summary.stored:,}, "
+        f"duplicates {summary.duplicates:,}, rejected {summary.rejected:,}, "
+        f"new contacts {summary.contacts_created:,} in {summary.duration_s:.1f} s"
+    )
+    if summary.rejected:
+        stdout.print(f"  see the rejected records with: leadsync rejects --source {summary.source}")
+
+
+@app.command(name="ingest")
+def ingest_command(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(help="A JSONL or CSV file of canonical events.")],
+    source: Annotated[
+        str | None,
+        typer.Option(
+            "--source", help="Source name for records without one (default: the file name)."
+        ),
+    ] = None,
+    file_format: Annotated[str, typer.Option("--format", help="auto, jsonl or csv.")] = "auto",
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+) -> None:
+    """Store the events of FILE once each; bad records go to `leadsync rejects`."""
+    state = _state(ctx)
+    settings = state.load()
+    event_source = file_source(
+        settings, file, name=source or file.stem.lower(), file_format=file_format
+    )
+    engine = state.store()
+    with progress_bar(f"ingest {file.name}", event_source.size(), unit="bytes") as bar:
+        summary = ingest(
+            engine, event_source, command="ingest", resume=False, on_progress=bar.advance
+        )
+    _report_ingest(summary, as_json)
+
+
+@app.command()
+def pull(
+    ctx: typer.Context,
+    names: Annotated[
+        list[str] | None, typer.Argument(help="Sources to pull (default: all configured).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Pull every configured source from its cursor."""
+    state = _state(ctx)
+    settings = state.load()
+    wanted = names or list(settings.sources)
+    unknown = [name for name in wanted if name not in settings.sources]
+    if unknown:
+        raise ConfigError(
+            f"no source named {', '.join(unknown)} in [sources]",
+            file=str(settings.config_file) if settings.config_file else None,
+            hint=f"configured: {', '.join(settings.sources) or 'none'}",
+        )
+    if not wanted:
+        stdout.print("no sources configured: add a [sources.NAME] table to config.toml")
+        return
+    engine = state.store()
+    summaries = []
+    for name in wanted:
+        event_source = source_from_settings(settings, name)
+        with progress_bar(f"pull {name}", None) as bar:
+            summaries.append(
+                ingest(engine, event_source, command="pull", resume=True, on_progress=bar.advance)
+            )
+    if as_json:
+        print_json([summary.as_dict() for summary in summaries])
+    else:
+        for summary in summaries:
+            _report_ingest(summary, as_json=False)
+
+
+# -- score / contacts / explain / rejects --------------------------------------------------
+
+
+@app.command()
+def score(
+    ctx: typer.Context,
+    full: Annotated[bool, typer.Option("--full", help="Rescore every contact.")] = False,
+) -> None:
+    """Score the contacts that changed since the last pass (all of them with --full)."""
+    state = _state(ctx)
+    engine = state.store()
+    with progress_bar("score", None) as bar:
+        summary = rescore(
+            engine,
+            scoring_rules(state.load()),
+            full=full,
+            on_progress=lambda done, total: bar.update(done, total),
+        )
+    stdout.print(
+        f"scored {summary.contacts_scored:,} contact(s) in {summary.duration_s:.1f} s "
+        f"({summary.reason})"
+    )
+
+
+def _score_record(row: object) -> dict[str, object]:
+    from connector.store.scores import StoredScore
+
+    assert isinstance(row, StoredScore)
+    return {
+        "email": row.email,
+        "score": row.score,
+        "behaviour_score": row.behaviour_score,
+        "fit_score": row.fit_score,
+        "temperature": row.temperature,
+        "stage": row.stage,
+        "route": row.route,
+        "treatment": row.treatment,
+        "reasons": row.reasons,
+        "scored_at": row.scored_at,
+        "contact_id": row.contact_id,
+    }
+
+
+@app.command()
+def contacts(
+    ctx: typer.Context,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="A JSON array, sorted by score descending.")
+    ] = False,
+    limit: Annotated[
+        int | None, typer.Option("--limit", min=1, help="Only the N highest scores.")
+    ] = None,
+) -> None:
+    """Contacts with their score, temperature, stage, route and treatment."""
+    engine = _state(ctx).store()
+    with engine.connect() as connection:
+        rows = list_scores(connection, limit=limit)
+        pending = unscored_count(connection, after_event_id=scoring_watermark(connection))
+    if pending:
+        log.warning("contacts.unscored_changes", contacts=pending, hint="run `leadsync score`")
+    if as_json:
+        print_json([_score_record(row) for row in rows])
+        return
+    print_table(
+        None,
+        ["email", "score", "temperature", "stage", "route", "treatment", "reasons"],
+        [
+            [r.email, f"{r.score:g}", r.temperature, r.stage, r.route, r.treatment, r.reasons]
+            for r in rows
+        ],
+    )
+
+
+@app.command()
+def explain(
+    ctx: typer.Context,
+    email: Annotated[str, typer.Argument(help="The contact's e-mail.")],
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Every line of a contact's score, and what it leads to."""
+    state = _state(ctx)
+    engine = state.store()
+    with engine.connect() as connection:
+        explanation = explain_contact(connection, email, scoring_rules(state.load()))
+    if as_json:
+        print_json(explanation.as_dict())
+        return
+    result = explanation.score
+    stdout.print(
+        f"[bold]{explanation.email}[/bold]  score {result.score:g} = "
+        f"behaviour {result.behaviour_score:g} + fit {result.fit_score:g}"
+    )
+    stdout.print(
+        f"temperature {result.temperature}, stage {result.stage}, "
+        f"route {result.route or '-'}, treatment {result.treatment or '-'}"
+    )
+    stdout.print(f"reasons: {result.reasons}")
+    print_table(
+        None,
+        ["rule", "kind", "occurred_at", "source", "url", "points"],
+        [
+            [line.rule, line.kind, line.occurred_at, line.source, line.url, f"{line.points:+g}"]
+            for line in result.lines
+        ],
+    )
+
+
+@app.command()
+def rejects(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    source: Annotated[str | None, typer.Option("--source", help="Only this source.")] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1)] = 100,
+) -> None:
+    """Records set aside, with file, line and reason (newest first)."""
+    engine = _state(ctx).store()
+    with engine.connect() as connection:
+        rows = list_rejects(connection, source=source, limit=limit)
+    if as_json:
+        print_json([row.as_dict() for row in rows])
+        return
+    if not rows:
+        stdout.print("no rejected records")
+        return
+    print_table(
+        None,
+        ["source", "file:line", "reason"],
+        [[r.source, f"{r.location}:{r.line}", r.reason] for r in rows],
+    )
+
+
+# -- db --------------------------------------------------------------------------------------
+
+
+@db_app.command("upgrade")
+def db_upgrade(ctx: typer.Context) -> None:
+    """Apply pending migrations (they also apply on first use)."""
+    settings = _state(ctx).load()
+    url = settings.store_url()
+    before, after = upgrade_store(create_store_engine(url))
+    if before == after:
+        stdout.print(f"{describe_url(url)}: already at {after}")
+    else:
+        stdout.print(f"{describe_url(url)}: migrated from {before or 'empty'} to {after}")
+
+
+@db_app.command("current")
+def db_current(ctx: typer.Context) -> None:
+    """Show the store's schema revision and the newest one this version knows."""
+    settings = _state(ctx).load()
+    current, head = store_revision(create_store_engine(settings.store_url()))
+    stdout.print(f"store at {current or 'empty'}; this leadsync knows up to {head}")
+
+
+# -- demo ------------------------------------------------------------------------------------
+
+
+@app.command()
+def demo(
+    ctx: typer.Context,
+    directory: Annotated[
+        Path | None,
+        typer.Option(
+            "--dir", help="Keep the sample and its store here (default: a temporary folder)."
+        ),
+    ] = None,
+    contact_count: Annotated[int, typer.Option("--contacts", min=10)] = 2_000,
+    event_count: Annotated[int, typer.Option("--events", min=100)] = 50_000,
+    seed: Annotated[int, typer.Option("--seed")] = 7,
+) -> None:
+    """Make a realistic sample, ingest it into a fresh SQLite file, score it, show the result."""
+    from connector.demo import run_demo
+
+    _state(ctx)
+    if directory is None:
+        with tempfile.TemporaryDirectory(prefix="leadsync-demo-") as scratch:
+            run_demo(Path(scratch), contact_count, event_count, seed, keep=False)
+    else:
+        run_demo(directory, contact_count, event_count, seed, keep=True)
+
+
+def main() -> None:
+    """Entry point: runs the app, turns our errors into a message and an exit code."""
+    debug = "--debug" in sys.argv
+    try:
+        app()  # exits through SystemExit; usage errors are typer's (exit 2)
+    except LeadsyncError as error:
+        if debug:
+            raise
+        log.debug("command.failed", error=type(error).__name__, **error.attrs())
+        sys.stderr.write(f"error: {redact(str(error))}\n")
+        sys.exit(int(error.exit_code))
+    except sa.exc.SQLAlchemyError as error:
+        if debug:
+            raise
+        sys.stderr.write(
+            f"error: the store failed: {redact(str(getattr(error, 'orig', None) or error))}\n"
+        )
+        sys.exit(int(ExitCode.STORE))
+    except Exception as error:
+        if debug:
+            raise
+        sys.stderr.write(
+            f"error: unexpected {type(error).__name__}: {redact(str(error))}\n"
+            "  rerun with --debug for the traceback, and please report it\n"
+        )
+        sys.exit(int(ExitCode.INTERNAL))

@@ -1,0 +1,231 @@
+"""``config.toml`` + environment -> validated, frozen settings.
+
+Every error names the file, the line and the dotted key, and says what to do.
+Secrets are never read from the TOML: only from environment variables or ``*_FILE``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+from connector._toml_lines import KeyLines
+from connector.errors import ConfigError
+from connector.lifecycle import Bands
+from connector.scoring import ScoringRules, default_behaviour_rules
+from connector.secrets import read_secret
+
+__all__ = [
+    "CONFIG_ENV",
+    "DEFAULT_STRONG_CLICK_PATTERNS",
+    "FileSourceSettings",
+    "Settings",
+    "config_path_from",
+    "load_settings",
+    "scoring_rules",
+]
+
+CONFIG_ENV = "LEADSYNC_CONFIG"
+STORE_URL_ENV = "LEADSYNC_STORE_URL"
+STORE_PASSWORD_ENV = "LEADSYNC_STORE_PASSWORD"  # noqa: S105 - the variable's name, not a secret
+DEFAULT_STRONG_CLICK_PATTERNS = ("*quote*", "*devis*", "*pricing*")
+_SOURCE_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,99}$")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class StoreSettings(_Section):
+    # None means "leadsync.db beside the config file"; resolved by Settings.store_url().
+    url: str | None = None
+
+    @field_validator("url")
+    @classmethod
+    def _no_password_in_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            parsed = make_url(value)
+        except ArgumentError:
+            raise ValueError(
+                "is not a database URL; use sqlite:///path/to/leadsync.db or "
+                "postgresql+psycopg://user@host:5432/dbname"
+            ) from None
+        if parsed.password:
+            raise ValueError(
+                f"holds a password; remove it from the file and export {STORE_PASSWORD_ENV} "
+                f"(or {STORE_PASSWORD_ENV}_FILE) instead"
+            )
+        return value
+
+
+class IngestSettings(_Section):
+    max_line_bytes: int = Field(default=1_048_576, ge=1024)
+    page_size: int = Field(default=20_000, ge=1, le=200_000)
+
+
+class ScoringSettings(_Section):
+    strong_click_patterns: tuple[str, ...] = DEFAULT_STRONG_CLICK_PATTERNS
+    warm_from: float = 10
+    hot_above: float = 20
+
+    @model_validator(mode="after")
+    def _bands_in_order(self) -> ScoringSettings:
+        if self.warm_from > self.hot_above:
+            raise ValueError(
+                f"warm_from ({self.warm_from:g}) is above hot_above ({self.hot_above:g}); "
+                "a warm lead must score less than a hot one"
+            )
+        return self
+
+
+class FileSourceSettings(_Section):
+    type: Literal["file"]
+    path: Path
+    format: Literal["auto", "jsonl", "csv"] = "auto"
+
+
+SourceSettings = Annotated[FileSourceSettings, Field(discriminator="type")]
+
+
+class LoggingSettings(_Section):
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    format: Literal["auto", "json", "console"] = "auto"
+
+
+class CrmDryRunSettings(_Section):
+    """Mapping files the dry-run plan (``leadsync demo``, ``contacts --plan``) renders."""
+
+    mappings: tuple[Path, ...] = (Path("mappings/hubspot.toml"), Path("mappings/salesforce.toml"))
+
+
+class Settings(_Section):
+    store: StoreSettings = StoreSettings()
+    ingest: IngestSettings = IngestSettings()
+    scoring: ScoringSettings = ScoringSettings()
+    sources: dict[str, SourceSettings] = {}
+    logging: LoggingSettings = LoggingSettings()
+    plan: CrmDryRunSettings = CrmDryRunSettings()
+
+    # Where the settings came from; not keys of the file.
+    config_file: Path | None = Field(default=None, exclude=True)
+    base_dir: Path = Field(default_factory=Path.cwd, exclude=True)
+
+    @field_validator("sources")
+    @classmethod
+    def _source_names(cls, value: dict[str, SourceSettings]) -> dict[str, SourceSettings]:
+        for name in value:
+            if not _SOURCE_NAME.match(name):
+                raise ValueError(
+                    f"source name {name!r} must be lower-case letters, digits, '_', '-' or '.'"
+                )
+        return value
+
+    def resolve(self, path: Path) -> Path:
+        """Paths in the config are relative to the config file's folder."""
+        return path if path.is_absolute() else self.base_dir / path
+
+    def store_url(self) -> str:
+        """The database URL with its password, if any, taken from the environment."""
+        from_env = read_secret(STORE_URL_ENV)
+        if from_env is not None:
+            return from_env.get_secret_value()
+        if self.store.url is None:
+            return f"sqlite:///{self.base_dir / 'leadsync.db'}"
+        url = make_url(self.store.url)
+        if url.drivername.startswith("sqlite") and url.database not in (None, "", ":memory:"):
+            url = url.set(database=str(self.resolve(Path(url.database))))
+        password = read_secret(STORE_PASSWORD_ENV)
+        if password is not None:
+            url = url.set(password=password.get_secret_value())
+        return url.render_as_string(hide_password=False)
+
+
+def config_path_from(option: Path | None) -> tuple[Path, bool]:
+    """The config file to read and whether the user named it (then it must exist)."""
+    if option is not None:
+        return option, True
+    from_env = os.environ.get(CONFIG_ENV)
+    if from_env:
+        return Path(from_env), True
+    return Path("config.toml"), False
+
+
+def load_settings(path: Path, *, must_exist: bool = True) -> Settings:
+    """Read and validate ``path``; a missing default file means all defaults."""
+    shown = str(path)
+    if not path.exists():
+        if must_exist:
+            raise ConfigError(
+                "config file not found",
+                file=shown,
+                hint="run `leadsync init` to write one, or pass --config PATH",
+            )
+        return Settings(base_dir=Path.cwd())
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot be read ({exc})", file=shown) from None
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        match = re.search(r"line (\d+)", str(exc))
+        raise ConfigError(
+            f"is not valid TOML: {exc}",
+            file=shown,
+            line=int(match.group(1)) if match else None,
+            hint="fix the syntax (see config.example.toml)",
+        ) from None
+    try:
+        return Settings.model_validate(
+            {**raw, "config_file": path, "base_dir": path.resolve().parent}
+        )
+    except ValidationError as exc:
+        raise config_error_from_validation(exc, file=shown, text=text) from None
+
+
+def config_error_from_validation(exc: ValidationError, *, file: str, text: str) -> ConfigError:
+    """The first problem of a pydantic error as a ConfigError naming file, line and key."""
+    lines = KeyLines(text)
+    problems = exc.errors(include_url=False)
+    first = problems[0]
+    loc = [part for part in first["loc"] if part != "file"]
+    key = ".".join(str(part) for part in loc)
+    message = _describe(first)
+    more = f" (and {len(problems) - 1} more problem(s))" if len(problems) > 1 else ""
+    return ConfigError(
+        f"[{key}] {message}{more}" if key else f"{message}{more}",
+        file=file,
+        line=lines.line_of(loc),
+        key=key or None,
+    )
+
+
+def _describe(error: Any) -> str:
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        return "is not a known key; check its spelling against config.example.toml or remove it"
+    if kind == "missing":
+        return "is required; add it"
+    if kind in {"union_tag_invalid", "union_tag_not_found"}:
+        return 'has an unknown "type"; the source types available are: "file"'
+    message = str(error["msg"])
+    message = message.removeprefix("Value error, ")
+    return f"{message} (got {error['input']!r})" if kind != "value_error" else message
+
+
+def scoring_rules(settings: Settings) -> ScoringRules:
+    """The rules the settings describe: the reference points table with the configured
+    strong-click patterns and bands."""
+    return ScoringRules(
+        behaviour=default_behaviour_rules(settings.scoring.strong_click_patterns),
+        bands=Bands(settings.scoring.warm_from, settings.scoring.hot_above),
+    )

@@ -1,0 +1,116 @@
+"""`leadsync demo`: the main job end to end on a sample, with no credentials and no network."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from pathlib import Path
+
+from adapters.registry import file_source
+from connector._defaults import default_mapping_files
+from connector._render import print_table, progress_bar, stdout
+from connector.config import Settings, scoring_rules
+from connector.crm_mapping import load_mapping
+from connector.crm_plan import plan_writes
+from connector.demo_data import write_sample
+from connector.ingest import ingest
+from connector.model import Stage, Temperature
+from connector.rescore import rescore
+from connector.store.engine import open_store
+from connector.store.scores import list_scores
+
+__all__ = ["run_demo"]
+
+
+def _fresh_store(folder: Path) -> Path:
+    database = folder / "leadsync.db"
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{database}{suffix}").unlink(missing_ok=True)
+    return database
+
+
+def run_demo(folder: Path, contacts: int, events: int, seed: int, *, keep: bool) -> None:
+    started = time.perf_counter()
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, text in default_mapping_files().items():
+        mapping_path = folder / "mappings" / name
+        mapping_path.parent.mkdir(exist_ok=True)
+        mapping_path.write_text(text, encoding="utf-8")
+    settings = Settings(base_dir=folder)
+    sample = write_sample(folder / "sample", contacts=contacts, events=events, seed=seed)
+    stdout.print(
+        f"[bold]leadsync demo[/bold]: {sample.contacts:,} contacts, {sample.events:,} events "
+        f"from {len(sample.files)} sources, into a fresh SQLite store"
+    )
+    engine = open_store(f"sqlite:///{_fresh_store(folder)}")
+
+    for name, path in sample.files:
+        source = file_source(settings, path, name=name)
+        with progress_bar(f"ingest {path.name}", source.size(), unit="bytes") as bar:
+            summary = ingest(engine, source, command="demo", resume=False, on_progress=bar.advance)
+        stdout.print(
+            f"  ingested {name:<15} {summary.stored:>7,} events, {summary.rejected} rejected "
+            f"({summary.duration_s:.1f} s)"
+        )
+    with progress_bar("score", None) as bar:
+        scored = rescore(
+            engine, scoring_rules(settings), on_progress=lambda done, total: bar.update(done, total)
+        )
+    stdout.print(f"  scored {scored.contacts_scored:,} contacts ({scored.duration_s:.1f} s)\n")
+
+    with engine.connect() as connection:
+        everyone = list_scores(connection)
+        funnel = Counter((row.temperature, row.stage) for row in everyone)
+        stages = [stage for stage in Stage if any(s == stage for _, s in funnel)]
+        print_table(
+            "Funnel",
+            ["temperature", *stages, "total"],
+            [
+                [
+                    temperature,
+                    *[funnel[(temperature, stage)] for stage in stages],
+                    sum(funnel[(temperature, stage)] for stage in stages),
+                ]
+                for temperature in Temperature
+            ],
+        )
+        routes = Counter(row.route or "-" for row in everyone)
+        stdout.print(
+            "handed to: "
+            + ", ".join(f"{route} {count:,}" for route, count in sorted(routes.items()))
+            + "\n"
+        )
+        print_table(
+            "The 10 hottest leads",
+            ["email", "score", "temperature", "stage", "route", "treatment", "why"],
+            [
+                [
+                    row.email,
+                    f"{row.score:g}",
+                    row.temperature,
+                    row.stage,
+                    row.route,
+                    row.treatment,
+                    row.reasons,
+                ]
+                for row in everyone[:10]
+            ],
+        )
+        stdout.print("\n[bold]What a push would write (dry run, nothing sent)[/bold]")
+        for mapping_path in settings.plan.mappings:
+            mapping = load_mapping(settings.resolve(mapping_path), shown_as=str(mapping_path))
+            planned, unchanged = plan_writes(connection, everyone, mapping)
+            stdout.print(
+                f"  {mapping.crm}: {len(planned):,} records to write, {unchanged:,} unchanged "
+                f"(mapping {mapping_path})"
+            )
+            if planned:
+                first = planned[0]
+                stdout.print(f"    e.g. {first.email}: {first.fields}")
+    where = f"kept in {folder}" if keep else "in a temporary folder, removed now"
+    stdout.print(f"\ndone in {time.perf_counter() - started:.1f} s; sample and store {where}")
+    if keep:
+        stdout.print(
+            f"explore: leadsync explain {everyone[0].email if everyone else 'EMAIL'} "
+            f'(with [store] url = "sqlite:///{folder / "leadsync.db"}")'
+        )

@@ -1,0 +1,58 @@
+"""Secrets come from an environment variable NAME or a file named by NAME_FILE.
+
+Every secret read here is remembered so that ``redact`` can blank it out of any text
+that leaves the process (log lines, error messages, reports).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import SecretStr
+
+from connector.errors import ConfigError
+
+__all__ = ["read_secret", "redact", "remember_secret"]
+
+_MASK = "***"
+_known_secrets: set[str] = set()
+
+
+def remember_secret(value: str) -> None:
+    # Very short values would blank out ordinary words; no real secret is that short.
+    if len(value) >= 4:
+        _known_secrets.add(value)
+
+
+def read_secret(name: str, *, required: bool = False, purpose: str = "") -> SecretStr | None:
+    """Read ``name`` from the environment, or the file ``name_FILE`` points at."""
+    value = os.environ.get(name)
+    file_var = f"{name}_FILE"
+    file_path = os.environ.get(file_var)
+    if value is None and file_path:
+        path = Path(file_path)
+        try:
+            value = path.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(
+                f"{file_var} points at {path}, which cannot be read ({exc.strerror})",
+                hint=f"fix the path or export {name} instead",
+            ) from None
+    if value is None or value == "":
+        if required:
+            needed_for = f" ({purpose})" if purpose else ""
+            raise ConfigError(
+                f"{name} is not set{needed_for}",
+                hint=f"export it or point {file_var} at a file holding it",
+            )
+        return None
+    remember_secret(value)
+    return SecretStr(value)
+
+
+def redact(text: str) -> str:
+    for secret in _known_secrets:
+        if secret in text:
+            text = text.replace(secret, _MASK)
+    return text

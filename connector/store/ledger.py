@@ -1,0 +1,234 @@
+"""The event ledger: a page of events, its rejects and the source's cursor, committed
+together. ``(source, source_event_id)`` is unique, so pulls are at least once and storage
+exactly once."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import orjson
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Engine
+
+from connector.model import Event, ProfileValue
+from connector.ports import Page, RejectedInput
+from connector.store._raw import RawSql
+from connector.store.contacts import ContactResolver
+from connector.store.schema import contacts, cursors, rejects
+
+__all__ = ["Ledger", "PageResult"]
+
+_EVENT_COLUMNS = (
+    "source",
+    "source_event_id",
+    "kind",
+    "occurred_at",
+    "contact_id",
+    "url",
+    "attributes",
+    "run_id",
+)
+MAX_RAW_CHARS = 2_000
+
+
+@dataclass(slots=True)
+class PageResult:
+    read: int
+    stored: int
+    duplicates: int
+    rejected: int
+    contacts_created: int
+    identity_conflicts: int
+
+
+def _upsert(engine: Engine, table: sa.Table) -> sa.Insert:
+    """INSERT that ignores a row whose key is already there, in the engine's dialect."""
+    if engine.dialect.name == "postgresql":
+        return postgresql.insert(table).on_conflict_do_nothing()
+    return sqlite.insert(table).on_conflict_do_nothing()
+
+
+def _reject_fingerprint(reject: RejectedInput) -> str:
+    content = f"{reject.location}\0{reject.line}\0{reject.raw}".encode("utf-8", "replace")
+    return hashlib.blake2b(content, digest_size=16).hexdigest()
+
+
+def _merge_profile(
+    stored: dict[str, ProfileValue],
+    stored_at: datetime | None,
+    observed: dict[str, ProfileValue],
+    observed_at: datetime,
+) -> tuple[dict[str, ProfileValue], datetime]:
+    """Newer observations win; an older one only fills fields not known yet."""
+    if stored_at is None or observed_at >= stored_at:
+        return {**stored, **observed}, observed_at
+    return {**observed, **stored}, stored_at
+
+
+class Ledger:
+    """Writes pages for one run. Not thread-safe: one writer per Ledger."""
+
+    def __init__(self, engine: Engine, *, run_id: int) -> None:
+        self._engine = engine
+        self._run_id = run_id
+        self._raw = RawSql(engine.dialect)
+        self._resolver = ContactResolver(self._raw)
+        # Raw DBAPI executemany: SQLAlchemy's per-row parameter processing costs more than
+        # the insert itself on this path (measured: 37k vs 125k rows/s on SQLite).
+        self._insert_events_sql = self._raw.insert(
+            "events", _EVENT_COLUMNS, ignore_conflict_on=("source", "source_event_id")
+        )
+        self._bump_change_seq_sql = (
+            f"UPDATE contacts SET change_seq = change_seq + 1 WHERE id = {self._raw.placeholder}"
+        )
+        self._cursor_upsert = self._cursor_statement()
+        self._reject_insert = _upsert(engine, rejects)
+
+    def _cursor_statement(self) -> sa.Insert:
+        if self._engine.dialect.name == "postgresql":
+            statement = postgresql.insert(cursors)
+            return statement.on_conflict_do_update(
+                index_elements=[cursors.c.source],
+                set_={
+                    "value": statement.excluded.value,
+                    "updated_at": statement.excluded.updated_at,
+                },
+            )
+        sqlite_statement = sqlite.insert(cursors)
+        return sqlite_statement.on_conflict_do_update(
+            index_elements=[cursors.c.source],
+            set_={
+                "value": sqlite_statement.excluded.value,
+                "updated_at": sqlite_statement.excluded.updated_at,
+            },
+        )
+
+    def write_page(self, page: Page, *, cursor_name: str | None) -> PageResult:
+        now = datetime.now(UTC)
+        try:
+            with self._engine.begin() as connection:
+                self._raw.lock_for_writing(connection)
+                result = self._write(connection, page, now)
+                if cursor_name is not None and page.cursor is not None:
+                    connection.execute(
+                        self._cursor_upsert,
+                        {"source": cursor_name, "value": page.cursor, "updated_at": now},
+                    )
+        except BaseException:
+            self._resolver.forget()
+            raise
+        return result
+
+    def _write(self, connection: sa.Connection, page: Page, now: datetime) -> PageResult:
+        events_in = page.events
+        stored = 0
+        created = conflicts = 0
+        if events_in:
+            resolution = self._resolver.resolve(
+                connection, events_in, source=events_in[0].source, now=now
+            )
+            created, conflicts = resolution.contacts_created, resolution.identity_conflicts
+            stored = self._insert_events(connection, events_in, resolution.contact_ids)
+            # New events are found by scoring through their ids (see scoring_pass); only a
+            # profile change has to mark its contact.
+            touched = self._merge_profiles(connection, events_in, resolution.contact_ids)
+            if touched:
+                connection.exec_driver_sql(
+                    self._bump_change_seq_sql, [(contact_id,) for contact_id in sorted(touched)]
+                )
+        if page.rejects:
+            self._insert_rejects(connection, page.rejects, now)
+        return PageResult(
+            read=len(events_in) + len(page.rejects),
+            stored=stored,
+            duplicates=len(events_in) - stored,
+            rejected=len(page.rejects),
+            contacts_created=created,
+            identity_conflicts=conflicts,
+        )
+
+    def _insert_events(
+        self, connection: sa.Connection, events_in: Sequence[Event], contact_ids: Sequence[int]
+    ) -> int:
+        """Insert the page; return how many events were new."""
+        run_id = self._run_id
+        time_param = self._raw.time
+        dumps = orjson.dumps
+        rows = [
+            (
+                event.source,
+                event.source_event_id,
+                event.kind.value,
+                time_param(event.occurred_at),
+                contact_id,
+                event.url,
+                dumps(event.attributes).decode() if event.attributes else None,
+                run_id,
+            )
+            for event, contact_id in zip(events_in, contact_ids, strict=True)
+        ]
+        # Both drivers report the rows an executemany inserted, conflicts excluded.
+        return int(connection.exec_driver_sql(self._insert_events_sql, rows).rowcount)
+
+    def _merge_profiles(
+        self, connection: sa.Connection, events_in: Sequence[Event], contact_ids: Sequence[int]
+    ) -> set[int]:
+        observed: dict[int, list[Event]] = {}
+        for event, contact_id in zip(events_in, contact_ids, strict=True):
+            if event.profile:
+                observed.setdefault(contact_id, []).append(event)
+        if not observed:
+            return set()
+        changed: dict[int, tuple[dict[str, ProfileValue], datetime | None]] = {}
+        current = connection.execute(
+            sa.select(contacts.c.id, contacts.c.profile, contacts.c.profile_at).where(
+                contacts.c.id.in_(sa.bindparam("ids", expanding=True))
+            ),
+            {"ids": list(observed)},
+        )
+        for contact_id, stored_profile, stored_at in current:
+            profile: dict[str, ProfileValue] = dict(stored_profile or {})
+            profile_at: datetime | None = stored_at
+            for event in sorted(observed[contact_id], key=lambda e: e.occurred_at):
+                profile, profile_at = _merge_profile(
+                    profile, profile_at, dict(event.profile), event.occurred_at
+                )
+            if profile != (stored_profile or {}) or profile_at != stored_at:
+                changed[contact_id] = (profile, profile_at)
+        if changed:
+            connection.execute(
+                contacts.update()
+                .where(contacts.c.id == sa.bindparam("contact"))
+                .values(
+                    profile=sa.bindparam("new_profile"), profile_at=sa.bindparam("new_profile_at")
+                ),
+                [
+                    {"contact": contact_id, "new_profile": profile, "new_profile_at": profile_at}
+                    for contact_id, (profile, profile_at) in changed.items()
+                ],
+            )
+        return set(changed)
+
+    def _insert_rejects(
+        self, connection: sa.Connection, rejected: Sequence[RejectedInput], now: datetime
+    ) -> None:
+        connection.execute(
+            self._reject_insert,
+            [
+                {
+                    "run_id": self._run_id,
+                    "source": reject.source,
+                    "location": reject.location,
+                    "line": reject.line,
+                    "reason": reject.reason,
+                    "raw": reject.raw[:MAX_RAW_CHARS],
+                    "fingerprint": _reject_fingerprint(reject),
+                    "created_at": now,
+                }
+                for reject in rejected
+            ],
+        )

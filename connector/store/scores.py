@@ -1,0 +1,192 @@
+"""Read what scoring needs and write what it decided."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from connector.identity import EMAIL_NAMESPACE
+from connector.model import ContactScore, ProfileValue
+from connector.scoring import ScoringEvent
+from connector.store.schema import contacts, events, identities, scores
+
+__all__ = [
+    "ContactToScore",
+    "StoredScore",
+    "changed_contact_ids",
+    "contact_id_for_email",
+    "contacts_to_score",
+    "list_scores",
+    "save_scores",
+    "unscored_count",
+]
+
+
+@dataclass(slots=True)
+class ContactToScore:
+    contact_id: int
+    email: str | None
+    profile: dict[str, ProfileValue]
+    change_seq: int
+    events: list[ScoringEvent]
+
+
+@dataclass(frozen=True, slots=True)
+class StoredScore:
+    contact_id: int
+    email: str | None
+    score: float
+    behaviour_score: float
+    fit_score: float
+    temperature: str
+    stage: str
+    route: str | None
+    treatment: str | None
+    reasons: str
+    scored_at: datetime
+
+
+def changed_contact_ids(
+    connection: sa.Connection, *, after_event_id: int, through_event_id: int
+) -> set[int]:
+    """Contacts with events in (after, through], or a profile changed since scored."""
+    with_events = connection.execute(
+        sa.select(events.c.contact_id)
+        .where(events.c.id > after_event_id, events.c.id <= through_event_id)
+        .distinct()
+    ).scalars()
+    changed = set(with_events)
+    profile_changed = connection.execute(
+        sa.select(contacts.c.id)
+        .select_from(contacts.outerjoin(scores, scores.c.contact_id == contacts.c.id))
+        .where(sa.or_(scores.c.contact_id.is_(None), scores.c.scored_seq < contacts.c.change_seq))
+    ).scalars()
+    changed.update(profile_changed)
+    return changed
+
+
+def all_contact_ids(connection: sa.Connection) -> list[int]:
+    return list(connection.execute(sa.select(contacts.c.id).order_by(contacts.c.id)).scalars())
+
+
+def contacts_to_score(
+    connection: sa.Connection, contact_ids: Sequence[int], *, through_event_id: int | None = None
+) -> Iterator[ContactToScore]:
+    """The contacts with their events in time order (events after the watermark are
+    left for the next pass, so a pass sees one consistent cut of the ledger)."""
+    found: dict[int, ContactToScore] = {}
+    for contact_id, email, profile, change_seq in connection.execute(
+        sa.select(contacts.c.id, contacts.c.email, contacts.c.profile, contacts.c.change_seq)
+        .where(contacts.c.id.in_(sa.bindparam("ids", expanding=True)))
+        .order_by(contacts.c.id),
+        {"ids": list(contact_ids)},
+    ):
+        found[contact_id] = ContactToScore(contact_id, email, dict(profile or {}), change_seq, [])
+    query = (
+        sa.select(
+            events.c.contact_id,
+            events.c.kind,
+            events.c.occurred_at,
+            events.c.source,
+            events.c.url,
+            events.c.attributes,
+        )
+        .where(events.c.contact_id.in_(sa.bindparam("ids", expanding=True)))
+        .order_by(events.c.contact_id, events.c.occurred_at, events.c.id)
+    )
+    if through_event_id is not None:
+        query = query.where(events.c.id <= through_event_id)
+    for contact_id, kind, occurred_at, source, url, attributes in connection.execute(
+        query, {"ids": list(contact_ids)}
+    ):
+        found[contact_id].events.append(
+            ScoringEvent(kind, occurred_at, source, url, attributes or {})
+        )
+    yield from found.values()
+
+
+def save_scores(
+    connection: sa.Connection,
+    decided: Sequence[tuple[ContactToScore, ContactScore]],
+    *,
+    rules_hash: str,
+    scored_at: datetime,
+) -> None:
+    if not decided:
+        return
+    rows = [
+        {
+            "contact_id": contact.contact_id,
+            "score": result.score,
+            "behaviour_score": result.behaviour_score,
+            "fit_score": result.fit_score,
+            "temperature": result.temperature.value,
+            "stage": result.stage.value,
+            "route": None if result.route is None else result.route.value,
+            "treatment": None if result.treatment is None else result.treatment.value,
+            "reasons": result.reasons,
+            "rules_hash": rules_hash,
+            "scored_seq": contact.change_seq,
+            "scored_at": scored_at,
+        }
+        for contact, result in decided
+    ]
+    statement: Any
+    if connection.dialect.name == "postgresql":
+        statement = postgresql.insert(scores)
+    else:
+        statement = sqlite.insert(scores)
+    updated = {
+        column.name: statement.excluded[column.name]
+        for column in scores.columns
+        if column.name != "contact_id"
+    }
+    connection.execute(
+        statement.on_conflict_do_update(index_elements=[scores.c.contact_id], set_=updated),
+        rows,
+    )
+
+
+def contact_id_for_email(connection: sa.Connection, email: str) -> int | None:
+    value = connection.execute(
+        sa.select(identities.c.contact_id).where(
+            identities.c.namespace == EMAIL_NAMESPACE, identities.c.value == email
+        )
+    ).scalar()
+    return None if value is None else int(value)
+
+
+def list_scores(connection: sa.Connection, *, limit: int | None = None) -> list[StoredScore]:
+    query = (
+        sa.select(
+            scores.c.contact_id,
+            contacts.c.email,
+            scores.c.score,
+            scores.c.behaviour_score,
+            scores.c.fit_score,
+            scores.c.temperature,
+            scores.c.stage,
+            scores.c.route,
+            scores.c.treatment,
+            scores.c.reasons,
+            scores.c.scored_at,
+        )
+        .select_from(scores.join(contacts, contacts.c.id == scores.c.contact_id))
+        .order_by(scores.c.score.desc(), scores.c.contact_id)
+    )
+    if limit is not None:
+        query = query.limit(limit)
+    return [StoredScore(*row) for row in connection.execute(query)]
+
+
+def unscored_count(connection: sa.Connection, *, after_event_id: int) -> int:
+    """How many contacts have changes that the last scoring pass did not see."""
+    highest = connection.execute(sa.select(sa.func.max(events.c.id))).scalar() or 0
+    return len(
+        changed_contact_ids(connection, after_event_id=after_event_id, through_event_id=highest)
+    )
