@@ -256,8 +256,8 @@ def write_sample(folder: Path, *, contacts: int, events: int, seed: int) -> Samp
         "attributes.booth",
         *[f"profile.{name}" for name in met[0].profile],
     ]
-    with tradeshow_path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
+    with tradeshow_path.open("w", newline="", encoding="utf-8") as csv_file:
+        writer = csv.writer(csv_file)
         writer.writerow(columns)
         for row_number, person in enumerate(met, start=1):
             kind = "document_download" if rng.random() < 0.3 else "site_visit"

@@ -96,7 +96,7 @@ def upgrade_store(engine: Engine) -> tuple[str | None, str]:
     except SQLAlchemyError as exc:
         raise StoreError(
             f"cannot reach or migrate the store {describe_url(url)}: "
-            f"{redact(str(exc.orig) if getattr(exc, 'orig', None) else str(exc)).strip()}",
+            f"{redact(str(getattr(exc, 'orig', None) or exc)).strip()}",
             hint="check [store] url (or LEADSYNC_STORE_URL) and that the database is running",
         ) from None
     return before, head
