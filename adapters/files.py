@@ -25,6 +25,7 @@ __all__ = ["FileSource", "detect_format"]
 
 FileFormat = Literal["jsonl", "csv"]
 _HEAD_BYTES = 4096
+_BOM = b"\xef\xbb\xbf"
 _MAX_RAW_CHARS = 2_000
 _CSV_DIRECT = {"source", "id", "kind", "occurred_at", "email", "url"}
 _CSV_GROUPS = {
@@ -54,10 +55,18 @@ def detect_format(path: Path, configured: str = "auto") -> FileFormat:
 class _Cursor:
     offset: int
     line: int
-    head: str
+    head: str  # hash of the file's first head_bytes bytes
+    head_bytes: int
 
     def dump(self) -> str:
-        return orjson.dumps({"offset": self.offset, "line": self.line, "head": self.head}).decode()
+        return orjson.dumps(
+            {
+                "offset": self.offset,
+                "line": self.line,
+                "head": self.head,
+                "head_bytes": self.head_bytes,
+            }
+        ).decode()
 
     @staticmethod
     def load(text: str | None) -> _Cursor | None:
@@ -65,9 +74,25 @@ class _Cursor:
             return None
         try:
             data = orjson.loads(text)
-            return _Cursor(int(data["offset"]), int(data["line"]), str(data["head"]))
+            return _Cursor(
+                int(data["offset"]), int(data["line"]), str(data["head"]), int(data["head_bytes"])
+            )
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
             return None
+
+
+def _fingerprint(stream: BinaryIO, length: int) -> str:
+    stream.seek(0)
+    return hashlib.blake2b(stream.read(length), digest_size=16).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class _Fingerprint:
+    digest: str
+    length: int
+
+    def cursor(self, offset: int, line: int) -> str:
+        return _Cursor(offset, line, self.digest, self.length).dump()
 
 
 def _raw_text(line: bytes) -> str:
@@ -120,11 +145,18 @@ class FileSource:
 
     def pull(self, cursor: str | None) -> Iterator[Page]:
         with self._open() as stream:
-            head = hashlib.blake2b(stream.read(_HEAD_BYTES), digest_size=16).hexdigest()
-            stream.seek(0)
+            # The fingerprint covers the same bytes the cursor's did, so a file that only
+            # grew (even a small one) keeps its cursor, and a replaced one loses it.
             start = _Cursor.load(cursor)
-            if start is not None and (start.head != head or start.offset > self.size()):
+            if start is not None and (
+                start.offset > self.size() or _fingerprint(stream, start.head_bytes) != start.head
+            ):
                 start = None  # the file was replaced: read it all again, the ledger dedupes
+            head_bytes = min(_HEAD_BYTES, self.size())
+            head = _Fingerprint(_fingerprint(stream, head_bytes), head_bytes)
+            stream.seek(0)
+            if stream.read(len(_BOM)) != _BOM:  # spreadsheets write one before UTF-8 text
+                stream.seek(0)
             if self.format == "jsonl":
                 yield from self._pull_jsonl(stream, head, start)
             else:
@@ -169,7 +201,9 @@ class FileSource:
 
     # -- JSONL ----------------------------------------------------------------------
 
-    def _pull_jsonl(self, stream: BinaryIO, head: str, start: _Cursor | None) -> Iterator[Page]:
+    def _pull_jsonl(
+        self, stream: BinaryIO, head: _Fingerprint, start: _Cursor | None
+    ) -> Iterator[Page]:
         first_line = 0
         if start is not None:
             stream.seek(start.offset)
@@ -207,12 +241,10 @@ class FileSource:
             except RejectedRecord as exc:
                 rejects.append(self._reject(number, exc.reason, line))
             if len(events) + len(rejects) >= self.page_size:
-                yield Page(
-                    events, rejects, _Cursor(offset, number, head).dump(), offset - page_start
-                )
+                yield Page(events, rejects, head.cursor(offset, number), offset - page_start)
                 events, rejects, page_start = [], [], offset
         if events or rejects or offset != page_start or start is None:
-            yield Page(events, rejects, _Cursor(offset, number, head).dump(), offset - page_start)
+            yield Page(events, rejects, head.cursor(offset, number), offset - page_start)
 
     # -- CSV ------------------------------------------------------------------------
 
@@ -254,7 +286,9 @@ class FileSource:
         record.update(groups)
         return record
 
-    def _pull_csv(self, stream: BinaryIO, head: str, start: _Cursor | None) -> Iterator[Page]:
+    def _pull_csv(
+        self, stream: BinaryIO, head: _Fingerprint, start: _Cursor | None
+    ) -> Iterator[Page]:
         bad_lines: dict[int, str] = {}
         position = {"line": 0, "offset": 0}
 
@@ -286,7 +320,8 @@ class FileSource:
             first_line = start.line
         else:
             first_line = position["line"]
-        csv.field_size_limit(self.max_line_bytes)
+        # Process-wide setting: only ever raised, so other CSV readers keep theirs.
+        csv.field_size_limit(max(csv.field_size_limit(), self.max_line_bytes))
         reader = csv.reader(text_lines(self._lines(stream, first_line)), strict=True)
         events: list[Event] = []
         rejects: list[RejectedInput] = []
@@ -340,10 +375,8 @@ class FileSource:
                     )
             if len(events) + len(rejects) >= self.page_size:
                 offset = position["offset"]
-                cursor = _Cursor(offset, position["line"], head).dump()
+                cursor = head.cursor(offset, position["line"])
                 yield Page(events, rejects, cursor, offset - page_start)
                 events, rejects, page_start = [], [], offset
         offset = position["offset"]
-        yield Page(
-            events, rejects, _Cursor(offset, position["line"], head).dump(), offset - page_start
-        )
+        yield Page(events, rejects, head.cursor(offset, position["line"]), offset - page_start)

@@ -214,7 +214,7 @@ def pull(
             hint=f"configured: {', '.join(settings.sources) or 'none'}",
         )
     if not wanted:
-        stdout.print("no sources configured: add a [sources.NAME] table to config.toml")
+        stdout.print("no sources configured: add a \\[sources.NAME] table to config.toml")
         return
     engine = state.store()
     summaries = []

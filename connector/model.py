@@ -100,8 +100,7 @@ class Event(NamedTuple):
     profile: Mapping[str, ProfileValue] = MappingProxyType({})
 
 
-@dataclass(frozen=True, slots=True)
-class ScoreLine:
+class ScoreLine(NamedTuple):
     """One reason for points: a rule applied to an event (or to the profile)."""
 
     rule: str

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
@@ -87,6 +88,8 @@ def contacts_to_score(
         {"ids": list(contact_ids)},
     ):
         found[contact_id] = ContactToScore(contact_id, email, dict(profile or {}), change_seq, [])
+    # Raw rows: SQLAlchemy's per-row type processing would cost more than scoring itself.
+    # Times come back as text on SQLite (naive UTC) and as aware datetimes on PostgreSQL.
     query = (
         sa.select(
             events.c.contact_id,
@@ -96,18 +99,32 @@ def contacts_to_score(
             events.c.url,
             events.c.attributes,
         )
-        .where(events.c.contact_id.in_(sa.bindparam("ids", expanding=True)))
-        .order_by(events.c.contact_id, events.c.occurred_at, events.c.id)
+        .where(events.c.contact_id.in_([int(contact_id) for contact_id in contact_ids]))
+        # The contact_id index already yields (contact_id, id) order: no sort in SQL.
+        # Each contact's few events are put in time order below.
+        .order_by(events.c.contact_id, events.c.id)
     )
     if through_event_id is not None:
-        query = query.where(events.c.id <= through_event_id)
-    for contact_id, kind, occurred_at, source, url, attributes in connection.execute(
-        query, {"ids": list(contact_ids)}
-    ):
+        query = query.where(events.c.id <= int(through_event_id))
+    # Only integers are inlined, so literal rendering is safe here.
+    compiled = query.compile(dialect=connection.dialect, compile_kwargs={"literal_binds": True})
+    cursor = connection.exec_driver_sql(str(compiled))
+    loads = orjson.loads
+    for contact_id, kind, occurred_at, source, url, attributes in cursor:
+        if isinstance(occurred_at, str):
+            occurred_at = datetime.fromisoformat(occurred_at + "+00:00")
+        if isinstance(attributes, str):
+            attributes = loads(attributes)
         found[contact_id].events.append(
             ScoringEvent(kind, occurred_at, source, url, attributes or {})
         )
+    for contact in found.values():
+        contact.events.sort(key=_by_time)
     yield from found.values()
+
+
+def _by_time(event: ScoringEvent) -> datetime:
+    return event.occurred_at
 
 
 def save_scores(
