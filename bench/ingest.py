@@ -237,7 +237,8 @@ def main() -> None:
 
     print()
     print(
-        f"{'run':<40} {'ingest ev/s':>12} {'ingest+score ev/s':>18} {'ingest s':>9} {'score s':>8} {'peak RSS MB':>12}"
+        f"{'run':<40} {'ingest ev/s':>12} {'ingest+score ev/s':>18} "
+        f"{'ingest s':>9} {'score s':>8} {'peak RSS MB':>12}"
     )
     for label, figures in rows:
         print(

@@ -1,6 +1,6 @@
 """The files `leadsync init` writes: config.example.toml and mappings/*.toml.
 
-A wheel carries them in ``connector/_defaults`` (see pyproject.toml); an editable install
+A wheel carries them in ``connector/_default_files`` (see pyproject.toml); an editable install
 reads them from the checkout, so there is one copy of each in the repository.
 """
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 __all__ = ["default_config_text", "default_mapping_files"]
 
-_PACKAGED = Path(__file__).with_name("_defaults")
+_PACKAGED = Path(__file__).with_name("_default_files")
 _CHECKOUT = Path(__file__).resolve().parent.parent
 
 

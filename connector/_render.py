@@ -19,6 +19,7 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 from rich.table import Table
+from rich.text import Text
 
 __all__ = ["ProgressBar", "print_json", "print_table", "progress_bar", "stdout"]
 
@@ -45,7 +46,8 @@ def print_table(
     for header in headers:
         table.add_column(header, overflow="fold")
     for row in rows:
-        table.add_row(*["" if cell is None else str(cell) for cell in row])
+        # Text, not markup: a URL such as ?q=[b] must print as it is.
+        table.add_row(*[Text("" if cell is None else str(cell)) for cell in row])
     stdout.print(table)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import tempfile
+import traceback
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
@@ -76,6 +77,12 @@ def _state(ctx: typer.Context) -> _State:
     return state
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        stdout.print(f"leadsync {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
 def _main_options(
     ctx: typer.Context,
@@ -86,11 +93,13 @@ def _main_options(
         ),
     ] = None,
     debug: Annotated[bool, typer.Option("--debug", help="Debug logs and full tracebacks.")] = False,
-    version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", is_eager=True, callback=_print_version, help="Print the version."
+        ),
+    ] = False,
 ) -> None:
-    if version:
-        stdout.print(f"leadsync {__version__}")
-        raise typer.Exit()
     configure_logging("debug" if debug else "info")
     ctx.obj = _State(config, debug)
 
@@ -419,7 +428,7 @@ def main() -> None:
         app()  # exits through SystemExit; usage errors are typer's (exit 2)
     except LeadsyncError as error:
         if debug:
-            raise
+            traceback.print_exc()
         log.debug("command.failed", error=type(error).__name__, **error.attrs())
         sys.stderr.write(f"error: {redact(str(error))}\n")
         sys.exit(int(error.exit_code))

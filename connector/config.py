@@ -20,7 +20,7 @@ from connector._toml_lines import KeyLines
 from connector.errors import ConfigError
 from connector.lifecycle import Bands
 from connector.scoring import ScoringRules, default_behaviour_rules
-from connector.secrets import read_secret
+from connector.secrets import read_secret, remember_secret
 
 __all__ = [
     "CONFIG_ENV",
@@ -137,6 +137,12 @@ class Settings(_Section):
         """The database URL with its password, if any, taken from the environment."""
         from_env = read_secret(STORE_URL_ENV)
         if from_env is not None:
+            try:
+                embedded = make_url(from_env.get_secret_value()).password
+            except ArgumentError:
+                embedded = None
+            if embedded:
+                remember_secret(str(embedded))
             return from_env.get_secret_value()
         if self.store.url is None:
             return f"sqlite:///{self.base_dir / 'leadsync.db'}"

@@ -134,7 +134,7 @@ class ScoringRules:
             [
                 rule.name,
                 rule.kind.value,
-                rule.points,
+                float(rule.points),
                 rule.route,
                 rule.treatment,
                 list(rule.url_patterns),
@@ -143,7 +143,11 @@ class ScoringRules:
             for rule in self.behaviour
         ]
         content = orjson.dumps(
-            {"behaviour": described, "bands": [self.bands.warm_from, self.bands.hot_above]}
+            {
+                "behaviour": described,
+                # Floats, so that 10 from the defaults and 10.0 from a file hash alike.
+                "bands": [float(self.bands.warm_from), float(self.bands.hot_above)],
+            }
         )
         return hashlib.sha256(content).hexdigest()
 
