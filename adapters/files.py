@@ -110,6 +110,9 @@ def _undecodable_reason(line: bytes) -> str | None:
 class FileSource:
     """An ``EventSource`` over one JSONL or CSV file."""
 
+    # Plain attributes only: it pickles, so a large file can be read in a child process.
+    subprocess_safe = True
+
     def __init__(
         self,
         name: str,

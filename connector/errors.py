@@ -59,6 +59,20 @@ class LeadsyncError(Exception):
     def __str__(self) -> str:
         return self.message if self.hint is None else f"{self.message}; {self.hint}"
 
+    def __reduce__(self) -> tuple[object, ...]:
+        # Keyword-only constructors do not survive the default exception pickling; errors
+        # cross from the reader process to the writer (connector/_pipeline.py).
+        return (_rebuild, (type(self), self.args, dict(vars(self))))
+
+
+def _rebuild(
+    cls: type[LeadsyncError], args: tuple[object, ...], state: dict[str, object]
+) -> LeadsyncError:
+    error = cls.__new__(cls)
+    error.args = args
+    vars(error).update(state)
+    return error
+
 
 class ConfigError(LeadsyncError):
     """A configuration or mapping file, or a variable, is wrong: fix it and rerun."""

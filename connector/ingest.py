@@ -9,8 +9,10 @@ from dataclasses import asdict, dataclass
 import structlog
 from sqlalchemy.engine import Engine
 
-from connector._prefetch import prefetch
-from connector.ports import EventSource, Page
+from connector._gc import paused_gc
+from connector._pipeline import encoded_pages
+from connector.ledger_rows import EncodedPage
+from connector.ports import EventSource
 from connector.store.cursors import read_cursor
 from connector.store.ledger import Ledger
 from connector.store.runs import finish_run, start_run
@@ -44,12 +46,14 @@ def ingest(
     command: str,
     resume: bool,
     on_progress: ProgressCallback | None = None,
+    in_subprocess: bool = False,
 ) -> IngestSummary:
     """Read ``source`` into the ledger page by page.
 
     With ``resume``, the source's stored cursor is the starting point and each page's
     cursor is committed with the page; without it (one-off ``ingest FILE``), the whole
-    source is read and the ledger's dedupe makes a rerun store nothing new.
+    source is read and the ledger's dedupe makes a rerun store nothing new. With
+    ``in_subprocess``, a source that allows it is read in a child process.
     """
     run_id = start_run(engine, command)
     cursor_name = source.name if resume else None
@@ -58,19 +62,20 @@ def ingest(
     ledger = Ledger(engine, run_id=run_id)
     started = time.perf_counter()
     status = "failed"
-    pages: Iterator[Page] = prefetch(source.pull(cursor))
+    pages: Iterator[EncodedPage] = encoded_pages(source, cursor, in_subprocess=in_subprocess)
     try:
-        for page in pages:
-            result = ledger.write_page(page, cursor_name=cursor_name)
-            summary.read += result.read
-            summary.stored += result.stored
-            summary.duplicates += result.duplicates
-            summary.rejected += result.rejected
-            summary.contacts_created += result.contacts_created
-            summary.identity_conflicts += result.identity_conflicts
-            log.debug("ingest.page", stored=result.stored, rejected=result.rejected)
-            if on_progress is not None:
-                on_progress(page.bytes_read)
+        with paused_gc():
+            for page in pages:
+                result = ledger.write_page(page, cursor_name=cursor_name)
+                summary.read += result.read
+                summary.stored += result.stored
+                summary.duplicates += result.duplicates
+                summary.rejected += result.rejected
+                summary.contacts_created += result.contacts_created
+                summary.identity_conflicts += result.identity_conflicts
+                log.debug("ingest.page", stored=result.stored, rejected=result.rejected)
+                if on_progress is not None:
+                    on_progress(page.bytes_read)
         status = "ok"
     finally:
         summary.duration_s = round(time.perf_counter() - started, 3)

@@ -18,6 +18,7 @@ import sqlalchemy as sa
 import structlog
 from sqlalchemy.engine import Engine
 
+from connector._gc import paused_gc
 from connector.scoring import Scorer, ScoringRules
 from connector.store.meta import read_meta, write_meta
 from connector.store.schema import events
@@ -80,6 +81,26 @@ def rescore(
                 changed_contact_ids(connection, after_event_id=after, through_event_id=through)
             )
     scorer = Scorer(rules)
+    with paused_gc():
+        _score_in_chunks(engine, scorer, todo, through, rules_hash, scored_at, summary, on_progress)
+    with engine.begin() as connection:
+        write_meta(connection, WATERMARK_KEY, str(through))
+        write_meta(connection, RULES_HASH_KEY, rules_hash)
+    summary.duration_s = round(time.perf_counter() - started, 3)
+    log.info("score.finished", **summary.as_dict())
+    return summary
+
+
+def _score_in_chunks(
+    engine: Engine,
+    scorer: Scorer,
+    todo: list[int],
+    through: int,
+    rules_hash: str,
+    scored_at: datetime,
+    summary: RescoreSummary,
+    on_progress: Callable[[int, int], None] | None,
+) -> None:
     for start in range(0, len(todo), CHUNK_CONTACTS):
         chunk = todo[start : start + CHUNK_CONTACTS]
         with engine.begin() as connection:
@@ -91,9 +112,3 @@ def rescore(
         summary.contacts_scored += len(decided)
         if on_progress is not None:
             on_progress(summary.contacts_scored, len(todo))
-    with engine.begin() as connection:
-        write_meta(connection, WATERMARK_KEY, str(through))
-        write_meta(connection, RULES_HASH_KEY, rules_hash)
-    summary.duration_s = round(time.perf_counter() - started, 3)
-    log.info("score.finished", **summary.as_dict())
-    return summary

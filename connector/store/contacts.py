@@ -14,21 +14,21 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from connector.identity import EMAIL_NAMESPACE
-from connector.model import Event
-from connector.store._raw import RawSql
-from connector.store.schema import identities
+from connector.ledger_rows import LedgerRow
+from connector.store._raw import BulkInsert, RawSql
 
 __all__ = ["ContactResolver", "Resolution"]
 
 Key = tuple[str, str]
-_LOOKUP_CHUNK = 500
 
 
-def _keys_of(event: Event) -> list[Key]:
+def _keys_of(row: LedgerRow) -> list[Key]:
     keys: list[Key] = []
-    if event.email is not None:
-        keys.append((EMAIL_NAMESPACE, event.email))
-    keys.extend(event.ids.items())
+    email, ids = row.email, row.ids
+    if email is not None:
+        keys.append((EMAIL_NAMESPACE, email))
+    if ids:
+        keys.extend(ids.items())
     return keys
 
 
@@ -48,9 +48,9 @@ class ContactResolver:
         self._other_keys: dict[Key, int] = {}
         self._cache_size = cache_size
         self._raw = raw
-        self._insert_contact = raw.insert("contacts", ("id", "email", "created_at"))
-        self._insert_identity = raw.insert(
-            "identities", ("namespace", "value", "contact_id", "source", "linked_at")
+        self._insert_contacts = BulkInsert(raw, "contacts", ("id", "email", "created_at"))
+        self._insert_identities = BulkInsert(
+            raw, "identities", ("namespace", "value", "contact_id", "source", "linked_at")
         )
 
     def forget(self) -> None:
@@ -74,36 +74,23 @@ class ContactResolver:
         by_namespace: dict[str, list[str]] = {}
         for namespace, value in keys:
             by_namespace.setdefault(namespace, []).append(value)
-        query = sa.select(identities.c.value, identities.c.contact_id).where(
-            identities.c.namespace == sa.bindparam("namespace"),
-            identities.c.value.in_(sa.bindparam("values", expanding=True)),
-        )
         for namespace, values in by_namespace.items():
-            for start in range(0, len(values), _LOOKUP_CHUNK):
-                chunk = values[start : start + _LOOKUP_CHUNK]
-                for value, contact_id in connection.execute(
-                    query, {"namespace": namespace, "values": chunk}
-                ):
-                    self._remember((namespace, value), contact_id)
+            for value, contact_id in self._raw.identity_lookup(connection, namespace, values):
+                self._remember((namespace, value), contact_id)
 
     def resolve(
-        self, connection: sa.Connection, events: Sequence[Event], *, source: str, now: datetime
+        self, connection: sa.Connection, rows: Sequence[LedgerRow], *, source: str, now: datetime
     ) -> Resolution:
         if len(self._emails) + len(self._other_keys) > self._cache_size:
             self.forget()
         emails = self._emails
-        missing: set[Key] = {
-            (EMAIL_NAMESPACE, event.email)
-            for event in events
-            if event.email is not None and event.email not in emails
-        }
-        missing.update(
-            key
-            for event in events
-            if event.ids
-            for key in event.ids.items()
-            if key not in self._other_keys
-        )
+        missing: set[Key] = set()
+        for row in rows:
+            email, ids = row.email, row.ids
+            if email is not None and email not in emails:
+                missing.add((EMAIL_NAMESPACE, email))
+            if ids:
+                missing.update(key for key in ids.items() if key not in self._other_keys)
         if missing:
             self._load(connection, missing)
 
@@ -113,20 +100,20 @@ class ContactResolver:
         new_links: dict[Key, int] = {}
         conflicts = 0
         assigned: list[int] = []
-        for event in events:
-            if not event.ids:
-                contact_id = emails.get(event.email)  # type: ignore[arg-type]
+        for row in rows:
+            if row.ids is None:
+                contact_id = emails.get(row.email)  # type: ignore[arg-type]
                 if contact_id is not None:
                     assigned.append(contact_id)
                     continue
-            keys = _keys_of(event)
+            keys = _keys_of(row)
             contact_id = None
             for key in keys:
                 contact_id = self._known(key) or new_links.get(key)
                 if contact_id is not None:
                     break
             if contact_id is None:
-                new_emails.append(event.email)
+                new_emails.append(row.email)
                 contact_id = -len(new_emails)
             for key in keys:
                 known = self._known(key) or new_links.get(key)
@@ -141,8 +128,8 @@ class ContactResolver:
         real_ids = self._raw.allocate_ids(connection, "contacts", len(new_emails))
         if new_emails:
             created_at = self._raw.time(now)
-            connection.exec_driver_sql(
-                self._insert_contact,
+            self._insert_contacts.run(
+                connection,
                 [
                     (contact_id, email, created_at)
                     for contact_id, email in zip(real_ids, new_emails, strict=True)
@@ -155,8 +142,8 @@ class ContactResolver:
                 (key, real_ids[-c - 1] if c < 0 else c) for key, c in new_links.items()
             ]
             linked_at = self._raw.time(now)
-            connection.exec_driver_sql(
-                self._insert_identity,
+            self._insert_identities.run(
+                connection,
                 [
                     (namespace, value, contact_id, source, linked_at)
                     for (namespace, value), contact_id in resolved_links
