@@ -120,9 +120,16 @@ def child_leadsync(path: Path, url: str) -> dict[str, float]:
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(30))
     engine = open_store(url)
     started = time.perf_counter()
-    summary = ingest(engine, FileSource("bench", path), command="bench", resume=False)
+    settings = Settings()
+    summary = ingest(
+        engine,
+        FileSource("bench", path),
+        command="bench",
+        resume=False,
+        subprocess_above_bytes=settings.ingest.subprocess_above_bytes,
+    )
     ingested = time.perf_counter()
-    scored = rescore(engine, scoring_rules(Settings()))
+    scored = rescore(engine, scoring_rules(settings))
     finished = time.perf_counter()
     engine.dispose()
     return {

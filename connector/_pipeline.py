@@ -92,10 +92,19 @@ def _in_subprocess(source: EventSource, cursor: str | None) -> Iterator[EncodedP
         pages.close()
 
 
+def _worth_a_subprocess(source: EventSource, threshold_bytes: int | None) -> bool:
+    if threshold_bytes is None or not getattr(source, "subprocess_safe", False):
+        return False
+    size = getattr(source, "size", None)
+    return callable(size) and int(size()) >= threshold_bytes
+
+
 def encoded_pages(
-    source: EventSource, cursor: str | None, *, in_subprocess: bool
+    source: EventSource, cursor: str | None, *, subprocess_above_bytes: int | None
 ) -> Iterator[EncodedPage]:
-    if in_subprocess and getattr(source, "subprocess_safe", False):
+    """Encoded pages of ``source``, read in a child process when the source allows it and
+    is at least ``subprocess_above_bytes`` large (None: always in this process)."""
+    if _worth_a_subprocess(source, subprocess_above_bytes):
         yield from _in_subprocess(source, cursor)
         return
     for page in source.pull(cursor):

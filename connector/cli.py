@@ -198,7 +198,12 @@ def ingest_command(
     engine = state.store()
     with progress_bar(f"ingest {file.name}", event_source.size(), unit="bytes") as bar:
         summary = ingest(
-            engine, event_source, command="ingest", resume=False, on_progress=bar.advance
+            engine,
+            event_source,
+            command="ingest",
+            resume=False,
+            on_progress=bar.advance,
+            subprocess_above_bytes=settings.ingest.subprocess_above_bytes,
         )
     _report_ingest(summary, as_json)
 
@@ -231,7 +236,14 @@ def pull(
         event_source = source_from_settings(settings, name)
         with progress_bar(f"pull {name}", None) as bar:
             summaries.append(
-                ingest(engine, event_source, command="pull", resume=True, on_progress=bar.advance)
+                ingest(
+                    engine,
+                    event_source,
+                    command="pull",
+                    resume=True,
+                    on_progress=bar.advance,
+                    subprocess_above_bytes=settings.ingest.subprocess_above_bytes,
+                )
             )
     if as_json:
         print_json([summary.as_dict() for summary in summaries])

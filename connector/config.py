@@ -70,6 +70,9 @@ class StoreSettings(_Section):
 class IngestSettings(_Section):
     max_line_bytes: int = Field(default=1_048_576, ge=1024)
     page_size: int = Field(default=20_000, ge=1, le=200_000)
+    # Files at least this large are read and validated in a second process while this
+    # one writes; below it, starting that process costs more than it saves.
+    subprocess_above_bytes: int = Field(default=8_388_608, ge=0)
 
 
 class ScoringSettings(_Section):

@@ -47,7 +47,14 @@ def run_demo(folder: Path, contacts: int, events: int, seed: int, *, keep: bool)
     for name, path in sample.files:
         source = file_source(settings, path, name=name)
         with progress_bar(f"ingest {path.name}", source.size(), unit="bytes") as bar:
-            summary = ingest(engine, source, command="demo", resume=False, on_progress=bar.advance)
+            summary = ingest(
+                engine,
+                source,
+                command="demo",
+                resume=False,
+                on_progress=bar.advance,
+                subprocess_above_bytes=settings.ingest.subprocess_above_bytes,
+            )
         stdout.print(
             f"  ingested {name:<15} {summary.stored:>7,} events, {summary.rejected} rejected "
             f"({summary.duration_s:.1f} s)"

@@ -46,14 +46,14 @@ def ingest(
     command: str,
     resume: bool,
     on_progress: ProgressCallback | None = None,
-    in_subprocess: bool = False,
+    subprocess_above_bytes: int | None = None,
 ) -> IngestSummary:
     """Read ``source`` into the ledger page by page.
 
     With ``resume``, the source's stored cursor is the starting point and each page's
     cursor is committed with the page; without it (one-off ``ingest FILE``), the whole
-    source is read and the ledger's dedupe makes a rerun store nothing new. With
-    ``in_subprocess``, a source that allows it is read in a child process.
+    source is read and the ledger's dedupe makes a rerun store nothing new. A source that
+    allows it and holds at least ``subprocess_above_bytes`` is read in a child process.
     """
     run_id = start_run(engine, command)
     cursor_name = source.name if resume else None
@@ -62,7 +62,9 @@ def ingest(
     ledger = Ledger(engine, run_id=run_id)
     started = time.perf_counter()
     status = "failed"
-    pages: Iterator[EncodedPage] = encoded_pages(source, cursor, in_subprocess=in_subprocess)
+    pages: Iterator[EncodedPage] = encoded_pages(
+        source, cursor, subprocess_above_bytes=subprocess_above_bytes
+    )
     try:
         with paused_gc():
             for page in pages:

@@ -108,9 +108,10 @@ def contacts_to_score(
         query = query.where(events.c.id <= int(through_event_id))
     # Only integers are inlined, so literal rendering is safe here.
     compiled = query.compile(dialect=connection.dialect, compile_kwargs={"literal_binds": True})
-    cursor = connection.exec_driver_sql(str(compiled))
+    # fetchall: one driver call for the chunk instead of one per row.
+    rows = connection.exec_driver_sql(str(compiled)).fetchall()
     loads = orjson.loads
-    for contact_id, kind, occurred_at, source, url, attributes in cursor:
+    for contact_id, kind, occurred_at, source, url, attributes in rows:
         if isinstance(occurred_at, str):
             occurred_at = datetime.fromisoformat(occurred_at + "+00:00")
         if isinstance(attributes, str):
