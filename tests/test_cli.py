@@ -104,7 +104,8 @@ def test_init_then_check(tmp_path: Path) -> None:
     assert any(line.startswith("store      ok  sqlite:///") for line in lines), checked.stdout
     assert sum(line.startswith("mapping    ok  ") for line in lines) == 2
     # check changes nothing: the store is not created or migrated.
-    assert "will migrate" in checked.stdout
+    assert "created on first use" in checked.stdout
+    assert not (config.parent / "leadsync.db").exists()
 
 
 def test_check_reports_a_missing_source_file(cfg: Path) -> None:
