@@ -430,7 +430,8 @@ def demo(
     """Make a realistic sample, ingest it into a fresh SQLite file, score it, show the result."""
     from connector.demo import run_demo
 
-    _state(ctx)
+    # The demo prints its own summary; per-run log lines would only repeat it.
+    configure_logging("debug" if _state(ctx).debug else "warning")
     if directory is None:
         with tempfile.TemporaryDirectory(prefix="leadsync-demo-") as scratch:
             run_demo(Path(scratch), contact_count, event_count, seed, keep=False)

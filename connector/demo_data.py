@@ -138,7 +138,7 @@ def _people(count: int, rng: random.Random) -> list[_Person]:
                     "country": rng.choice(_COUNTRIES),
                 },
                 # Pareto: a long tail of quiet contacts and a few very active ones.
-                appetite=min(rng.paretovariate(1.3), 25.0),
+                appetite=min(rng.paretovariate(1.0), 100.0),
             )
         )
     return people
