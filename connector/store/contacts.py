@@ -84,8 +84,16 @@ class ContactResolver:
         if len(self._emails) + len(self._other_keys) > self._cache_size:
             self.forget()
         emails = self._emails
+        # The usual event names a known e-mail and nothing else: one dict look-up each,
+        # in a comprehension. Only the rest (unknown e-mails, other keys) go the long way.
+        found = [
+            emails.get(row.email) if row.ids is None else None  # type: ignore[arg-type]
+            for row in rows
+        ]
+        pending = [index for index, contact_id in enumerate(found) if contact_id is None]
         missing: set[Key] = set()
-        for row in rows:
+        for index in pending:
+            row = rows[index]
             email, ids = row.email, row.ids
             if email is not None and email not in emails:
                 missing.add((EMAIL_NAMESPACE, email))
@@ -99,13 +107,9 @@ class ContactResolver:
         new_emails: list[str | None] = []
         new_links: dict[Key, int] = {}
         conflicts = 0
-        assigned: list[int] = []
-        for row in rows:
-            if row.ids is None:
-                contact_id = emails.get(row.email)  # type: ignore[arg-type]
-                if contact_id is not None:
-                    assigned.append(contact_id)
-                    continue
+        assigned: list[int] = found  # type: ignore[assignment]  # filled in below
+        for index in pending:
+            row = rows[index]
             keys = _keys_of(row)
             contact_id = None
             for key in keys:
@@ -123,7 +127,7 @@ class ContactResolver:
                     # The key already names another contact; merging is explicit, never
                     # a side effect of ingest.
                     conflicts += 1
-            assigned.append(contact_id)
+            assigned[index] = contact_id
 
         real_ids = self._raw.allocate_ids(connection, "contacts", len(new_emails))
         if new_emails:
