@@ -181,3 +181,48 @@ def test_profile_newer_values_win_and_older_ones_only_fill_gaps(
     with engine.connect() as connection:
         profile = connection.execute(sa.select(contacts.c.profile)).scalar_one()
     assert profile == {"job_title": "CTO", "country": "FR"}
+
+
+def _has_contact_index(engine: Engine) -> bool:
+    return "ix_events_contact_id" in {
+        index["name"] for index in sa.inspect(engine).get_indexes("events")
+    }
+
+
+def test_a_backfill_builds_the_contact_index_at_the_end_and_a_killed_one_is_repaired(
+    sqlite_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from connector.store import bulk_load
+
+    monkeypatch.setattr(bulk_load, "MIN_EVENTS", 1)
+    monkeypatch.setattr(bulk_load, "BYTES_PER_EVENT", 1)
+    engine = open_store(sqlite_url)
+    path = tmp_path / "events.jsonl"
+    _write_events(path, 30)
+    seen_during: list[bool] = []
+
+    class Watching(FileSource):
+        def pull(self, cursor: str | None) -> Iterator[Page]:
+            for page in super().pull(cursor):
+                seen_during.append(_has_contact_index(engine))
+                yield page
+
+    ingest(engine, Watching("bulk", path, page_size=10), command="ingest", resume=False)
+    assert len(seen_during) >= 3 and not any(seen_during)
+    assert _has_contact_index(engine)
+    assert len(_stored_ids(engine)) == 30
+
+    # As if killed mid-backfill: the index is gone; the next open rebuilds it.
+    with engine.begin() as connection:
+        connection.exec_driver_sql("DROP INDEX ix_events_contact_id")
+    engine.dispose()
+    reopened = open_store(sqlite_url)
+    assert _has_contact_index(reopened)
+    reopened.dispose()
+
+
+def test_small_pulls_into_a_big_store_keep_the_index(engine: Engine, tmp_path: Path) -> None:
+    path = tmp_path / "events.jsonl"
+    _write_events(path, 5)
+    ingest(engine, FileSource("small", path), command="ingest", resume=False)
+    assert _has_contact_index(engine)
