@@ -13,7 +13,6 @@ from connector._gc import paused_gc
 from connector._pipeline import encoded_pages
 from connector.ledger_rows import EncodedPage
 from connector.ports import EventSource
-from connector.store.bulk_load import BYTES_PER_EVENT, deferred_contact_index
 from connector.store.cursors import read_cursor
 from connector.store.ledger import Ledger
 from connector.store.runs import finish_run, start_run
@@ -66,10 +65,8 @@ def ingest(
     pages: Iterator[EncodedPage] = encoded_pages(
         source, cursor, subprocess_above_bytes=subprocess_above_bytes
     )
-    size = getattr(source, "size", None)
-    expected_events = int(size()) // BYTES_PER_EVENT if callable(size) else 0
     try:
-        with paused_gc(), deferred_contact_index(engine, expected_events):
+        with paused_gc():
             for page in pages:
                 result = ledger.write_page(page, cursor_name=cursor_name)
                 summary.read += result.read

@@ -15,7 +15,6 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from connector.errors import StoreError
 from connector.secrets import redact
-from connector.store.bulk_load import restore_indexes
 
 __all__ = ["create_store_engine", "open_store", "store_revision", "upgrade_store"]
 
@@ -115,5 +114,4 @@ def open_store(url: str) -> Engine:
     """An engine on an up-to-date schema: migrations apply on first use."""
     engine = create_store_engine(url)
     upgrade_store(engine)
-    restore_indexes(engine)
     return engine
