@@ -178,6 +178,10 @@ def top_reasons(lines: Sequence[ScoreLine], *, limit: int = 3) -> str:
     return "; ".join(parts) if parts else "no scored activity"
 
 
+def _line_order(line: ScoreLine) -> tuple[object, ...]:
+    return (line.occurred_at, line.kind, line.rule, line.source or "", line.url or "")
+
+
 class Scorer:
     """Caches the rules by kind; one per scoring pass."""
 
@@ -209,7 +213,8 @@ class Scorer:
                     )
                     behaviour += rule.points
                     break
-        lines.sort(key=lambda line: (line.occurred_at is None, line.occurred_at))
+        # A total order, so the result does not depend on the order events arrived in.
+        lines.sort(key=_line_order)
         fit = 0.0
         total = behaviour + fit
         temperature = temperature_for(total, self.rules.bands)
