@@ -281,25 +281,6 @@ def score(
     )
 
 
-def _score_record(row: object) -> dict[str, object]:
-    from connector.store.scores import StoredScore
-
-    assert isinstance(row, StoredScore)
-    return {
-        "email": row.email,
-        "score": row.score,
-        "behaviour_score": row.behaviour_score,
-        "fit_score": row.fit_score,
-        "temperature": row.temperature,
-        "stage": row.stage,
-        "route": row.route,
-        "treatment": row.treatment,
-        "reasons": row.reasons,
-        "scored_at": row.scored_at,
-        "contact_id": row.contact_id,
-    }
-
-
 @app.command()
 def contacts(
     ctx: typer.Context,
@@ -318,7 +299,7 @@ def contacts(
     if pending:
         log.warning("contacts.unscored_changes", contacts=pending, hint="run `leadsync score`")
     if as_json:
-        print_json([_score_record(row) for row in rows])
+        print_json([row.as_contract() for row in rows])
         return
     print_table(
         None,

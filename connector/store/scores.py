@@ -51,6 +51,22 @@ class StoredScore:
     reasons: str
     scored_at: datetime
 
+    def as_contract(self) -> dict[str, object]:
+        """The object `leadsync contacts --json` prints; other tools rely on these keys."""
+        return {
+            "email": self.email,
+            "score": self.score,
+            "behaviour_score": self.behaviour_score,
+            "fit_score": self.fit_score,
+            "temperature": self.temperature,
+            "stage": self.stage,
+            "route": self.route,
+            "treatment": self.treatment,
+            "reasons": self.reasons,
+            "scored_at": self.scored_at,
+            "contact_id": self.contact_id,
+        }
+
 
 def changed_contact_ids(
     connection: sa.Connection, *, after_event_id: int, through_event_id: int
