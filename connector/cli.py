@@ -14,7 +14,6 @@ import structlog
 import typer
 from sqlalchemy.engine import Engine, make_url
 
-from adapters.registry import file_source, source_from_settings
 from connector import __version__
 from connector._defaults import default_config_text, default_mapping_files
 from connector._render import print_json, print_table, progress_bar, stdout
@@ -24,6 +23,7 @@ from connector.errors import ConfigError, ExitCode, LeadsyncError
 from connector.explain import explain_contact
 from connector.ingest import IngestSummary, ingest
 from connector.logs import configure_logging
+from connector.plugins import source_registry
 from connector.rescore import rescore, scoring_watermark
 from connector.secrets import redact
 from connector.store.engine import (
@@ -197,7 +197,7 @@ def ingest_command(
     """Store the events of FILE once each; bad records go to `leadsync rejects`."""
     state = _state(ctx)
     settings = state.load()
-    event_source = file_source(
+    event_source = source_registry().file_source(
         settings, file, name=source or file.stem.lower(), file_format=file_format
     )
     engine = state.store()
@@ -238,7 +238,7 @@ def pull(
     engine = state.store()
     summaries = []
     for name in wanted:
-        event_source = source_from_settings(settings, name)
+        event_source = source_registry().source_from_settings(settings, name)
         with progress_bar(f"pull {name}", None) as bar:
             summaries.append(
                 ingest(

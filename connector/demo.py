@@ -6,7 +6,6 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from adapters.registry import file_source
 from connector._defaults import default_mapping_files
 from connector._render import print_table, progress_bar, stdout
 from connector.config import Settings, scoring_rules
@@ -15,6 +14,7 @@ from connector.crm_plan import plan_writes
 from connector.demo_data import write_sample
 from connector.ingest import ingest
 from connector.model import Stage, Temperature
+from connector.plugins import source_registry
 from connector.rescore import rescore
 from connector.store.engine import open_store
 from connector.store.scores import list_scores
@@ -43,9 +43,10 @@ def run_demo(folder: Path, contacts: int, events: int, seed: int, *, keep: bool)
         f"from {len(sample.files)} sources, into a fresh SQLite store"
     )
     engine = open_store(f"sqlite:///{_fresh_store(folder)}")
+    sources = source_registry()
 
     for name, path in sample.files:
-        source = file_source(settings, path, name=name)
+        source = sources.file_source(settings, path, name=name)
         with progress_bar(f"ingest {path.name}", source.size(), unit="bytes") as bar:
             summary = ingest(
                 engine,

@@ -124,3 +124,15 @@ def test_a_reader_crash_stops_the_run_and_the_rerun_completes_it(
     assert (len(stored), rejected) == (19, 1)
     ingest(engine, FileSource("exploding", path, page_size=20), command="pull", resume=True)
     assert len(_ledger(engine)[0]) == 60
+
+
+def test_the_core_finds_the_file_adapter_through_its_entry_point(tmp_path: Path) -> None:
+    from connector.config import Settings
+    from connector.plugins import source_registry
+
+    path = tmp_path / "events.jsonl"
+    _write(path, 3)
+    source = source_registry().file_source(Settings(base_dir=tmp_path), path, name="found")
+    assert source.size() == path.stat().st_size
+    pages = list(source.pull(None))
+    assert sum(len(page.events) for page in pages) == 3
