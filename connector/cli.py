@@ -5,36 +5,31 @@ from __future__ import annotations
 import sys
 import tempfile
 import traceback
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
 import sqlalchemy as sa
 import structlog
 import typer
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import make_url
 
 from connector import __version__
+from connector._cli_reports import contacts, explain, rejects, score
+from connector._cli_state import CliState, state_of
 from connector._defaults import default_config_text, default_mapping_files
-from connector._render import print_json, print_table, progress_bar, stdout
-from connector.config import Settings, config_path_from, load_settings, scoring_rules
+from connector._render import print_json, progress_bar, stdout
 from connector.crm_mapping import load_mapping
 from connector.errors import ConfigError, ExitCode, LeadsyncError
-from connector.explain import explain_contact
 from connector.ingest import IngestSummary, ingest
 from connector.logs import configure_logging
 from connector.plugins import source_registry
-from connector.rescore import rescore, scoring_watermark
 from connector.secrets import redact
 from connector.store.engine import (
     create_store_engine,
     describe_url,
-    open_store,
     store_revision,
     upgrade_store,
 )
-from connector.store.rejects import list_rejects
-from connector.store.scores import list_scores, unscored_count
 
 __all__ = ["app", "main"]
 
@@ -49,32 +44,6 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="The state store.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
-
-
-@dataclass
-class _State:
-    config_option: Path | None
-    debug: bool
-    settings: Settings | None = None
-
-    def load(self) -> Settings:
-        if self.settings is None:
-            path, named = config_path_from(self.config_option)
-            self.settings = load_settings(path, must_exist=named)
-            configure_logging(
-                "debug" if self.debug else self.settings.logging.level, self.settings.logging.format
-            )
-        return self.settings
-
-    def store(self) -> Engine:
-        return open_store(self.load().store_url())
-
-
-def _state(ctx: typer.Context) -> _State:
-    state = ctx.find_object(_State)
-    if state is None:  # pragma: no cover - the callback always sets it
-        raise RuntimeError("leadsync state missing")
-    return state
 
 
 def _print_version(value: bool) -> None:
@@ -101,7 +70,7 @@ def _main_options(
     ] = False,
 ) -> None:
     configure_logging("debug" if debug else "info")
-    ctx.obj = _State(config, debug)
+    ctx.obj = CliState(config, debug)
 
 
 # -- init / check ----------------------------------------------------------------------
@@ -134,7 +103,7 @@ def init(
 @app.command()
 def check(ctx: typer.Context) -> None:
     """Validate the config, the mapping files, the sources and the store (changes nothing)."""
-    state = _state(ctx)
+    state = state_of(ctx)
     settings = state.load()
     shown = str(settings.config_file) if settings.config_file else "(defaults: no config.toml)"
     stdout.print(f"config     ok  {shown}")
@@ -195,7 +164,7 @@ def ingest_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Store the events of FILE once each; bad records go to `leadsync rejects`."""
-    state = _state(ctx)
+    state = state_of(ctx)
     settings = state.load()
     event_source = source_registry().file_source(
         settings, file, name=source or file.stem.lower(), file_format=file_format
@@ -222,7 +191,7 @@ def pull(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Pull every configured source from its cursor."""
-    state = _state(ctx)
+    state = state_of(ctx)
     settings = state.load()
     wanted = names or list(settings.sources)
     unknown = [name for name in wanted if name not in settings.sources]
@@ -260,113 +229,9 @@ def pull(
 # -- score / contacts / explain / rejects --------------------------------------------------
 
 
-@app.command()
-def score(
-    ctx: typer.Context,
-    full: Annotated[bool, typer.Option("--full", help="Rescore every contact.")] = False,
-) -> None:
-    """Score the contacts that changed since the last pass (all of them with --full)."""
-    state = _state(ctx)
-    engine = state.store()
-    with progress_bar("score", None) as bar:
-        summary = rescore(
-            engine,
-            scoring_rules(state.load()),
-            full=full,
-            on_progress=lambda done, total: bar.update(done, total),
-        )
-    stdout.print(
-        f"scored {summary.contacts_scored:,} contact(s) in {summary.duration_s:.1f} s "
-        f"({summary.reason})"
-    )
-
-
-@app.command()
-def contacts(
-    ctx: typer.Context,
-    as_json: Annotated[
-        bool, typer.Option("--json", help="A JSON array, sorted by score descending.")
-    ] = False,
-    limit: Annotated[
-        int | None, typer.Option("--limit", min=1, help="Only the N highest scores.")
-    ] = None,
-) -> None:
-    """Contacts with their score, temperature, stage, route and treatment."""
-    engine = _state(ctx).store()
-    with engine.connect() as connection:
-        rows = list_scores(connection, limit=limit)
-        pending = unscored_count(connection, after_event_id=scoring_watermark(connection))
-    if pending:
-        log.warning("contacts.unscored_changes", contacts=pending, hint="run `leadsync score`")
-    if as_json:
-        print_json([row.as_contract() for row in rows])
-        return
-    print_table(
-        None,
-        ["email", "score", "temperature", "stage", "route", "treatment", "reasons"],
-        [
-            [r.email, f"{r.score:g}", r.temperature, r.stage, r.route, r.treatment, r.reasons]
-            for r in rows
-        ],
-    )
-
-
-@app.command()
-def explain(
-    ctx: typer.Context,
-    email: Annotated[str, typer.Argument(help="The contact's e-mail.")],
-    as_json: Annotated[bool, typer.Option("--json")] = False,
-) -> None:
-    """Every line of a contact's score, and what it leads to."""
-    state = _state(ctx)
-    engine = state.store()
-    with engine.connect() as connection:
-        explanation = explain_contact(connection, email, scoring_rules(state.load()))
-    if as_json:
-        print_json(explanation.as_dict())
-        return
-    result = explanation.score
-    stdout.print(
-        f"[bold]{explanation.email}[/bold]  score {result.score:g} = "
-        f"behaviour {result.behaviour_score:g} + fit {result.fit_score:g}"
-    )
-    stdout.print(
-        f"temperature {result.temperature}, stage {result.stage}, "
-        f"route {result.route or '-'}, treatment {result.treatment or '-'}"
-    )
-    stdout.print(f"reasons: {result.reasons}")
-    print_table(
-        None,
-        ["rule", "kind", "occurred_at", "source", "url", "points"],
-        [
-            [line.rule, line.kind, line.occurred_at, line.source, line.url, f"{line.points:+g}"]
-            for line in result.lines
-        ],
-    )
-
-
-@app.command()
-def rejects(
-    ctx: typer.Context,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
-    source: Annotated[str | None, typer.Option("--source", help="Only this source.")] = None,
-    limit: Annotated[int, typer.Option("--limit", min=1)] = 100,
-) -> None:
-    """Records set aside, with file, line and reason (newest first)."""
-    engine = _state(ctx).store()
-    with engine.connect() as connection:
-        rows = list_rejects(connection, source=source, limit=limit)
-    if as_json:
-        print_json([row.as_dict() for row in rows])
-        return
-    if not rows:
-        stdout.print("no rejected records")
-        return
-    print_table(
-        None,
-        ["source", "file:line", "reason"],
-        [[r.source, f"{r.location}:{r.line}", r.reason] for r in rows],
-    )
+# The reading commands live in connector/_cli_reports.py; registered here, in help order.
+for _command in (score, contacts, explain, rejects):
+    app.command()(_command)
 
 
 # -- db --------------------------------------------------------------------------------------
@@ -375,7 +240,7 @@ def rejects(
 @db_app.command("upgrade")
 def db_upgrade(ctx: typer.Context) -> None:
     """Apply pending migrations (they also apply on first use)."""
-    settings = _state(ctx).load()
+    settings = state_of(ctx).load()
     url = settings.store_url()
     before, after = upgrade_store(create_store_engine(url))
     if before == after:
@@ -387,7 +252,7 @@ def db_upgrade(ctx: typer.Context) -> None:
 @db_app.command("current")
 def db_current(ctx: typer.Context) -> None:
     """Show the store's schema revision and the newest one this version knows."""
-    settings = _state(ctx).load()
+    settings = state_of(ctx).load()
     current, head = store_revision(create_store_engine(settings.store_url()))
     stdout.print(f"store at {current or 'empty'}; this leadsync knows up to {head}")
 
@@ -412,7 +277,7 @@ def demo(
     from connector.demo import run_demo
 
     # The demo prints its own summary; per-run log lines would only repeat it.
-    configure_logging("debug" if _state(ctx).debug else "warning")
+    configure_logging("debug" if state_of(ctx).debug else "warning")
     if directory is None:
         with tempfile.TemporaryDirectory(prefix="leadsync-demo-") as scratch:
             run_demo(Path(scratch), contact_count, event_count, seed, keep=False)
