@@ -12,9 +12,16 @@ from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 
-__all__ = ["BulkInsert", "RawSql"]
+__all__ = ["BulkInsert", "RawSql", "dialect_insert"]
+
+
+def dialect_insert(dialect: Dialect, table: sa.Table) -> Any:
+    """An INSERT with ``on_conflict_do_nothing``/``on_conflict_do_update`` and ``excluded``,
+    in the dialect's own flavour (both flavours share that API)."""
+    return (postgresql.insert if dialect.name == "postgresql" else sqlite.insert)(table)
 
 
 class RawSql:

@@ -11,13 +11,12 @@ from datetime import UTC, datetime
 
 import orjson
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
 from connector.ledger_rows import EncodedPage, LedgerRow
 from connector.model import ProfileValue
 from connector.ports import RejectedInput
-from connector.store._raw import BulkInsert, RawSql
+from connector.store._raw import BulkInsert, RawSql, dialect_insert
 from connector.store.contacts import ContactResolver
 from connector.store.schema import contacts, cursors, rejects
 
@@ -44,13 +43,6 @@ class PageResult:
     rejected: int
     contacts_created: int
     identity_conflicts: int
-
-
-def _upsert(engine: Engine, table: sa.Table) -> sa.Insert:
-    """INSERT that ignores a row whose key is already there, in the engine's dialect."""
-    if engine.dialect.name == "postgresql":
-        return postgresql.insert(table).on_conflict_do_nothing()
-    return sqlite.insert(table).on_conflict_do_nothing()
 
 
 def _reject_fingerprint(reject: RejectedInput) -> str:
@@ -87,26 +79,15 @@ class Ledger:
             f"UPDATE contacts SET change_seq = change_seq + 1 WHERE id = {self._raw.placeholder}"
         )
         self._cursor_upsert = self._cursor_statement()
-        self._reject_insert = _upsert(engine, rejects)
+        self._reject_insert = dialect_insert(engine.dialect, rejects).on_conflict_do_nothing()
 
     def _cursor_statement(self) -> sa.Insert:
-        if self._engine.dialect.name == "postgresql":
-            statement = postgresql.insert(cursors)
-            return statement.on_conflict_do_update(
-                index_elements=[cursors.c.source],
-                set_={
-                    "value": statement.excluded.value,
-                    "updated_at": statement.excluded.updated_at,
-                },
-            )
-        sqlite_statement = sqlite.insert(cursors)
-        return sqlite_statement.on_conflict_do_update(
+        statement = dialect_insert(self._engine.dialect, cursors)
+        upsert: sa.Insert = statement.on_conflict_do_update(
             index_elements=[cursors.c.source],
-            set_={
-                "value": sqlite_statement.excluded.value,
-                "updated_at": sqlite_statement.excluded.updated_at,
-            },
+            set_={"value": statement.excluded.value, "updated_at": statement.excluded.updated_at},
         )
+        return upsert
 
     def write_page(self, page: EncodedPage, *, cursor_name: str | None) -> PageResult:
         now = datetime.now(UTC)

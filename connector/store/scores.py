@@ -5,15 +5,14 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 import orjson
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 
 from connector.identity import EMAIL_NAMESPACE
 from connector.model import ContactScore, ProfileValue
 from connector.scoring import ScoringEvent
+from connector.store._raw import dialect_insert
 from connector.store.schema import contacts, events, identities, scores
 
 __all__ = [
@@ -170,11 +169,7 @@ def save_scores(
         }
         for contact, result in decided
     ]
-    statement: Any
-    if connection.dialect.name == "postgresql":
-        statement = postgresql.insert(scores)
-    else:
-        statement = sqlite.insert(scores)
+    statement = dialect_insert(connection.dialect, scores)
     updated = {
         column.name: statement.excluded[column.name]
         for column in scores.columns
