@@ -18,8 +18,13 @@ from sqlalchemy.exc import ArgumentError
 
 from connector._toml_lines import KeyLines
 from connector.errors import ConfigError
-from connector.lifecycle import Bands
-from connector.scoring import ScoringRules, default_behaviour_rules
+from connector.rules import ScoringRules
+from connector.rules_config import (
+    DEFAULT_STRONG_CLICK_PATTERNS,
+    LifecycleSettings,
+    ScoringSettings,
+    build_rules,
+)
 from connector.secrets import read_secret, remember_secret
 
 __all__ = [
@@ -35,7 +40,6 @@ __all__ = [
 CONFIG_ENV = "LEADSYNC_CONFIG"
 STORE_URL_ENV = "LEADSYNC_STORE_URL"
 STORE_PASSWORD_ENV = "LEADSYNC_STORE_PASSWORD"  # noqa: S105 - the variable's name, not a secret
-DEFAULT_STRONG_CLICK_PATTERNS = ("*quote*", "*devis*", "*pricing*")
 _SOURCE_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,99}$")
 
 
@@ -75,21 +79,6 @@ class IngestSettings(_Section):
     subprocess_above_bytes: int = Field(default=8_388_608, ge=0)
 
 
-class ScoringSettings(_Section):
-    strong_click_patterns: tuple[str, ...] = DEFAULT_STRONG_CLICK_PATTERNS
-    warm_from: float = 10
-    hot_above: float = 20
-
-    @model_validator(mode="after")
-    def _bands_in_order(self) -> ScoringSettings:
-        if self.warm_from > self.hot_above:
-            raise ValueError(
-                f"warm_from ({self.warm_from:g}) is above hot_above ({self.hot_above:g}); "
-                "a warm lead must score less than a hot one"
-            )
-        return self
-
-
 class FileSourceSettings(_Section):
     type: Literal["file"]
     path: Path
@@ -114,6 +103,7 @@ class Settings(_Section):
     store: StoreSettings = StoreSettings()
     ingest: IngestSettings = IngestSettings()
     scoring: ScoringSettings = ScoringSettings()
+    lifecycle: LifecycleSettings = LifecycleSettings()
     sources: dict[str, SourceSettings] = {}
     logging: LoggingSettings = LoggingSettings()
     plan: CrmDryRunSettings = CrmDryRunSettings()
@@ -232,9 +222,6 @@ def _describe(error: Any) -> str:
 
 
 def scoring_rules(settings: Settings) -> ScoringRules:
-    """The rules the settings describe: the reference points table with the configured
-    strong-click patterns and bands."""
-    return ScoringRules(
-        behaviour=default_behaviour_rules(settings.scoring.strong_click_patterns),
-        bands=Bands(settings.scoring.warm_from, settings.scoring.hot_above),
-    )
+    """The rules the settings describe: your behaviour rules, then the built-in table
+    (unless ``default_rules = false``), your fit rules, the bands and the lifecycle."""
+    return build_rules(settings.scoring, settings.lifecycle)

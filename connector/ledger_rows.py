@@ -10,14 +10,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC
 from typing import NamedTuple
 
 import orjson
 
 from connector.model import Event
-from connector.ports import Page, RejectedInput
+from connector.ports import Page, ProfileSnapshot, RejectedInput
+from connector.sales_signals import profile_fields_of
 
-__all__ = ["EncodedPage", "LedgerRow", "encode_page"]
+__all__ = ["EncodedPage", "LedgerRow", "encode_page", "encode_snapshot"]
 
 
 class LedgerRow(NamedTuple):
@@ -76,4 +78,22 @@ def encode_event(event: Event) -> LedgerRow:
 def encode_page(page: Page) -> EncodedPage:
     return EncodedPage(
         [encode_event(event) for event in page.events], page.rejects, page.cursor, page.bytes_read
+    )
+
+
+def encode_snapshot(snapshot: ProfileSnapshot) -> LedgerRow:
+    """A CRM snapshot as an event-less row: identity keys and profile fields only."""
+    profile = dict(snapshot.fields)
+    if snapshot.sales is not None:
+        profile.update(profile_fields_of(snapshot.sales))
+    return LedgerRow(
+        snapshot.source,
+        "",
+        "",
+        snapshot.observed_at.astimezone(UTC).isoformat(" ", "microseconds")[:26],
+        snapshot.email,
+        dict(snapshot.ids) if snapshot.ids else None,
+        None,
+        None,
+        orjson.dumps(profile).decode() if profile else None,
     )

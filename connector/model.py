@@ -23,6 +23,7 @@ __all__ = [
     "JsonValue",
     "ProfileValue",
     "Route",
+    "RuleTally",
     "ScoreLine",
     "Stage",
     "Temperature",
@@ -101,7 +102,11 @@ class Event(NamedTuple):
 
 
 class ScoreLine(NamedTuple):
-    """One reason for points: a rule applied to an event (or to the profile)."""
+    """One reason for points: a rule applied to an event, or a fit rule to the profile.
+
+    ``kind`` is the event kind, or ``"fit"``; ``note`` says what changed the rule's points
+    (decay, a cap, the window) or, for fit, which value matched.
+    """
 
     rule: str
     kind: str
@@ -109,20 +114,41 @@ class ScoreLine(NamedTuple):
     points: float
     source: str | None = None
     url: str | None = None
-    route: Route | None = None
+    route: str | None = None
     treatment: Treatment | None = None
+    note: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class ContactScore:
-    """A contact's score with everything derived from it and the lines that add up to it."""
+class RuleTally(NamedTuple):
+    """What one behaviour rule earned a contact: how often, how much, how recently."""
+
+    rule: str
+    kind: str
+    route: str | None
+    treatment: Treatment | None
+    base_points: float
+    count: int  # events that earned points (not those capped to 0 or out of the window)
+    points: float
+    latest_at: datetime | None  # the most recent event that earned points
+
+
+class ContactScore(NamedTuple):
+    """A contact's score with what derives from it and the lines that add up to it.
+
+    ``score`` is the sum of the lines' points: ``behaviour_score`` (event lines) plus
+    ``fit_score`` (fit lines). The stage is not here: it also depends on the contact's
+    history and the CRM (``connector.lifecycle``).
+    """
 
     score: float
     behaviour_score: float
     fit_score: float
     temperature: Temperature
-    stage: Stage
-    route: Route | None
+    route: str | None
     treatment: Treatment | None
     reasons: str
     lines: tuple[ScoreLine, ...]
+    normalised_score: float | None = None
+    disqualified_by: str | None = None
+    # Per behaviour rule; always there, even when ``lines`` were not asked for.
+    tallies: tuple[RuleTally, ...] = ()

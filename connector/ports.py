@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Protocol, runtime_checkable
 
-from connector.model import Event
+from connector.lifecycle import SalesSignals
+from connector.model import Event, ProfileValue
 
-__all__ = ["EventSource", "Page", "RejectedInput"]
+__all__ = [
+    "CrmReader",
+    "EventSource",
+    "Page",
+    "ProfileSnapshot",
+    "RejectedInput",
+    "SnapshotPage",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,4 +55,41 @@ class EventSource(Protocol):
 
     def pull(self, cursor: str | None) -> Iterator[Page]:
         """Pages of events after ``cursor`` (None: from the beginning)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class ProfileSnapshot:
+    """What a CRM knows of one person at ``observed_at``, in our words.
+
+    ``fields`` are profile fields by our names (the mapping file translates the CRM's);
+    fit rules read them. ``sales`` is what sales said (stage, status, BANT, won deal); the
+    lifecycle machine reads it. Newer snapshots win field by field.
+    """
+
+    source: str
+    observed_at: datetime
+    email: str | None
+    ids: Mapping[str, str] = field(default_factory=dict)
+    fields: Mapping[str, ProfileValue] = field(default_factory=dict)
+    sales: SalesSignals | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SnapshotPage:
+    """Snapshots read together, and the cursor to resume from after them."""
+
+    snapshots: Sequence[ProfileSnapshot]
+    rejects: Sequence[RejectedInput] = field(default_factory=tuple)
+    cursor: str | None = None
+
+
+@runtime_checkable
+class CrmReader(Protocol):
+    """A CRM read for profile fields, stages, BANT answers and won deals."""
+
+    name: str
+
+    def read_changes(self, cursor: str | None) -> Iterator[SnapshotPage]:
+        """Pages of the people changed after ``cursor`` (None: everyone)."""
         ...

@@ -1,48 +1,64 @@
-"""One scoring pass: find the contacts that changed, score them, store the results.
+"""One scoring pass: find the contacts that changed, score them, move their stages, store.
 
 Changed means: an event stored since the last pass (found by event id: the ledger makes
-ids visible in increasing order), a profile changed since the contact was scored, or
-never scored. A change of rules (its hash differs from the stored one) or ``full`` rescore
-everyone. Each chunk commits on its own; the watermark moves only when every chunk is
-done, so a crash part-way means the next pass redoes the work, never skips it.
+ids visible in increasing order), a profile changed since the contact was scored (CRM
+snapshots land there too), or never scored. A change of rules (its hash differs from the
+stored one) or ``full`` rescore everyone, in one sequential read of the store, split
+over worker processes when there are many contacts.
+
+Each chunk commits its scores and stage transitions together; the watermark moves only
+when every chunk is done, so a crash part-way means the next pass redoes the work, never
+skips it. Redoing it writes no transition twice: the stored lifecycle state already
+holds the stages reached.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
+from itertools import islice
 
 import sqlalchemy as sa
 import structlog
 from sqlalchemy.engine import Engine
 
 from connector._gc import paused_gc
-from connector.scoring import Scorer, ScoringRules
+from connector._score_workers import RangeResult, run_in_workers
+from connector.decide import ContactOutcome, decide
+from connector.rules import ScoringRules
+from connector.scoring import Scorer
+from connector.store.engine import create_store_engine
 from connector.store.meta import read_meta, write_meta
-from connector.store.schema import events
+from connector.store.schema import contacts, events
 from connector.store.scores import (
-    all_contact_ids,
+    ContactToScore,
+    OutcomeWriter,
+    all_contacts_to_score,
     changed_contact_ids,
     contacts_to_score,
-    save_scores,
 )
 
-__all__ = ["RescoreSummary", "rescore"]
+__all__ = ["RescoreSummary", "rescore", "scoring_watermark"]
 
 log = structlog.get_logger(__name__)
 
 WATERMARK_KEY = "scored_through_event_id"
 RULES_HASH_KEY = "rules_hash"
-CHUNK_CONTACTS = 2_000
+CHUNK_CONTACTS = 5_000
+# Below this, starting worker processes costs more than it saves.
+PARALLEL_FROM_CONTACTS = 20_000
 
 
 @dataclass(slots=True)
 class RescoreSummary:
     contacts_scored: int = 0
+    transitions: int = 0
     full: bool = False
     reason: str = ""
+    as_of: str = ""
+    workers: int = 1
     duration_s: float = 0.0
 
     def as_dict(self) -> dict[str, object]:
@@ -58,31 +74,67 @@ def rescore(
     rules: ScoringRules,
     *,
     full: bool = False,
-    now: datetime | None = None,
+    as_of: datetime | None = None,
+    workers: int = 1,
     on_progress: Callable[[int, int], None] | None = None,
 ) -> RescoreSummary:
+    """Score what changed (everything with ``full``) as of ``as_of`` (default: now).
+
+    A fixed ``as_of`` leaves out events after it, so windows and decay give the same
+    points on every run. A full pass over at least ``PARALLEL_FROM_CONTACTS`` contacts
+    is split over ``workers`` processes.
+    """
     started = time.perf_counter()
-    scored_at = now or datetime.now(UTC)
+    moment = as_of or datetime.now(UTC)
     rules_hash = rules.fingerprint()
+    summary = RescoreSummary(full=full, as_of=moment.isoformat())
     with engine.connect() as connection:
         through = int(connection.execute(sa.select(sa.func.max(events.c.id))).scalar() or 0)
         after = scoring_watermark(connection)
         stored_hash = read_meta(connection, RULES_HASH_KEY)
-        summary = RescoreSummary(full=full)
         if full:
             summary.reason = "asked (--full)"
         elif stored_hash is not None and stored_hash != rules_hash:
             summary.full, summary.reason = True, "scoring rules changed"
-        if summary.full:
-            todo = all_contact_ids(connection)
+        elif stored_hash is None:
+            summary.full, summary.reason = True, "first pass"
         else:
             summary.reason = "new events or profile changes"
+        todo: list[int] | None = None
+        if summary.full:
+            total = int(
+                connection.execute(sa.select(sa.func.count()).select_from(contacts)).scalar() or 0
+            )
+        else:
             todo = sorted(
                 changed_contact_ids(connection, after_event_id=after, through_event_id=through)
             )
-    scorer = Scorer(rules)
-    with paused_gc():
-        _score_in_chunks(engine, scorer, todo, through, rules_hash, scored_at, summary, on_progress)
+            total = len(todo)
+
+    job = _PassJob(
+        url=engine.url.render_as_string(hide_password=False),
+        rules=rules,
+        moment=moment,
+        strict=as_of is not None,
+        rules_hash=rules_hash,
+        through=through,
+    )
+
+    def progress(done: int) -> None:
+        if on_progress is not None:
+            on_progress(done, total)
+
+    if todo is not None:
+        result = job.score_ids(engine, todo, progress)
+    else:
+        ranges = _id_ranges(engine, total, workers) if total >= PARALLEL_FROM_CONTACTS else []
+        if len(ranges) > 1:
+            summary.workers = len(ranges)
+            engine.dispose()  # no pooled connection may cross the fork
+            result = run_in_workers(job, ranges, progress)
+        else:
+            result = job.score_range_with(engine, None, None, progress)
+    summary.contacts_scored, summary.transitions = result.contacts_scored, result.transitions
     with engine.begin() as connection:
         write_meta(connection, WATERMARK_KEY, str(through))
         write_meta(connection, RULES_HASH_KEY, rules_hash)
@@ -91,24 +143,113 @@ def rescore(
     return summary
 
 
-def _score_in_chunks(
-    engine: Engine,
-    scorer: Scorer,
-    todo: list[int],
-    through: int,
-    rules_hash: str,
-    scored_at: datetime,
-    summary: RescoreSummary,
-    on_progress: Callable[[int, int], None] | None,
-) -> None:
-    for start in range(0, len(todo), CHUNK_CONTACTS):
-        chunk = todo[start : start + CHUNK_CONTACTS]
+def _chunks(contacts_found: Iterator[ContactToScore]) -> Iterator[list[ContactToScore]]:
+    while chunk := list(islice(contacts_found, CHUNK_CONTACTS)):
+        yield chunk
+
+
+def _id_ranges(engine: Engine, total: int, workers: int) -> list[tuple[int, int]]:
+    """Up to ``workers`` ranges of contact ids holding about as many contacts each."""
+    if workers <= 1:
+        return []
+    starts = [0]
+    with engine.connect() as connection:
+        for part in range(1, workers):
+            found = connection.execute(
+                sa.select(contacts.c.id)
+                .order_by(contacts.c.id)
+                .offset(total * part // workers)
+                .limit(1)
+            ).scalar()
+            if found is not None and int(found) > starts[-1]:
+                starts.append(int(found))
+    ends = [start - 1 for start in starts[1:]] + [2**62]
+    return list(zip(starts, ends, strict=True))
+
+
+@dataclass(frozen=True, slots=True)
+class _PassJob:
+    """One pass's settings; picklable, so a worker process can run a range of it."""
+
+    url: str
+    rules: ScoringRules
+    moment: datetime
+    strict: bool
+    rules_hash: str
+    through: int
+
+    def __call__(self, low: int, high: int, count: Callable[[int], None]) -> RangeResult:
+        """Score contacts ``low..high`` in a worker process, on its own engine."""
+        engine = create_store_engine(self.url)
+        try:
+            return self.score_range_with(engine, low, high, count, report_increments=True)
+        finally:
+            engine.dispose()
+
+    def _scorer(self) -> Scorer:
+        return Scorer(self.rules, as_of=self.moment, strict=self.strict)
+
+    def score_range_with(
+        self,
+        engine: Engine,
+        low: int | None,
+        high: int | None,
+        progress: Callable[[int], None],
+        *,
+        report_increments: bool = False,
+    ) -> RangeResult:
+        """Every contact in ``low..high`` (None: no bound), in one sequential read."""
+        scorer, writer = self._scorer(), OutcomeWriter(engine.dialect)
+        scored = transitions = 0
+        with paused_gc(), engine.connect() as reader:
+            found = all_contacts_to_score(
+                reader, through_event_id=self.through, id_range=(low, high)
+            )
+            for chunk in _chunks(found):
+                transitions += self._store(engine, scorer, writer, chunk)
+                scored += len(chunk)
+                progress(len(chunk) if report_increments else scored)
+        return RangeResult(scored, transitions)
+
+    def score_ids(
+        self, engine: Engine, todo: list[int], progress: Callable[[int], None]
+    ) -> RangeResult:
+        """The contacts in ``todo``, read through the contact index a chunk at a time."""
+        scorer, writer = self._scorer(), OutcomeWriter(engine.dialect)
+        scored = transitions = 0
+        with paused_gc():
+            for start in range(0, len(todo), CHUNK_CONTACTS):
+                with engine.connect() as reader:
+                    chunk = list(
+                        contacts_to_score(
+                            reader,
+                            todo[start : start + CHUNK_CONTACTS],
+                            through_event_id=self.through,
+                        )
+                    )
+                transitions += self._store(engine, scorer, writer, chunk)
+                scored += len(chunk)
+                progress(scored)
+        return RangeResult(scored, transitions)
+
+    def _store(
+        self, engine: Engine, scorer: Scorer, writer: OutcomeWriter, chunk: list[ContactToScore]
+    ) -> int:
+        decided: list[tuple[ContactToScore, ContactOutcome]] = [
+            (
+                contact,
+                decide(
+                    scorer,
+                    contact.events,
+                    contact.profile,
+                    contact.state,
+                    email=contact.email,
+                    at=self.moment,
+                ),
+            )
+            for contact in chunk
+        ]
         with engine.begin() as connection:
-            decided = [
-                (contact, scorer.score(contact.events, contact.profile))
-                for contact in contacts_to_score(connection, chunk, through_event_id=through)
-            ]
-            save_scores(connection, decided, rules_hash=rules_hash, scored_at=scored_at)
-        summary.contacts_scored += len(decided)
-        if on_progress is not None:
-            on_progress(summary.contacts_scored, len(todo))
+            return writer.save(
+                connection, decided, rules_hash=self.rules_hash, scored_at=self.moment
+            )

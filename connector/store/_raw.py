@@ -24,6 +24,20 @@ def dialect_insert(dialect: Dialect, table: sa.Table) -> Any:
     return (postgresql.insert if dialect.name == "postgresql" else sqlite.insert)(table)
 
 
+def on_conflict(
+    columns: Sequence[str], ignore_conflict_on: Sequence[str], replace_on: Sequence[str]
+) -> str:
+    """The ON CONFLICT clause both SQLite and PostgreSQL understand."""
+    if ignore_conflict_on:
+        return f" ON CONFLICT ({', '.join(ignore_conflict_on)}) DO NOTHING"
+    if replace_on:
+        updated = ", ".join(
+            f"{column} = excluded.{column}" for column in columns if column not in replace_on
+        )
+        return f" ON CONFLICT ({', '.join(replace_on)}) DO UPDATE SET {updated}"
+    return ""
+
+
 class RawSql:
     def __init__(self, dialect: Dialect) -> None:
         self.is_sqlite = dialect.name == "sqlite"
@@ -33,13 +47,16 @@ class RawSql:
         self.utc_text_suffix = "" if self.is_sqlite else "+00:00"
 
     def insert(
-        self, table: str, columns: Sequence[str], *, ignore_conflict_on: Sequence[str] = ()
+        self,
+        table: str,
+        columns: Sequence[str],
+        *,
+        ignore_conflict_on: Sequence[str] = (),
+        replace_on: Sequence[str] = (),
     ) -> str:
         values = ", ".join([self.placeholder] * len(columns))
         statement = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({values})"
-        if ignore_conflict_on:
-            statement += f" ON CONFLICT ({', '.join(ignore_conflict_on)}) DO NOTHING"
-        return statement
+        return statement + on_conflict(columns, ignore_conflict_on, replace_on)
 
     def time(self, moment: datetime) -> str:
         """A timezone-aware datetime as the driver should receive it."""
@@ -95,7 +112,8 @@ class RawSql:
 
 
 class BulkInsert:
-    """Insert many rows into one table, skipping rows whose key exists; counts new rows.
+    """Insert many rows into one table, skipping (``ignore_conflict_on``) or replacing
+    (``replace_on``) rows whose key exists; counts the rows written.
 
     SQLite: ``executemany``. PostgreSQL: ``COPY`` into a temporary staging table, then
     one ``INSERT … SELECT … ON CONFLICT DO NOTHING``, one round trip for the page instead of
@@ -109,22 +127,21 @@ class BulkInsert:
         columns: Sequence[str],
         *,
         ignore_conflict_on: Sequence[str] = (),
+        replace_on: Sequence[str] = (),
     ) -> None:
         self._raw = raw
         self._table = table
         self._columns = ", ".join(columns)
-        self._insert = raw.insert(table, columns, ignore_conflict_on=ignore_conflict_on)
+        self._insert = raw.insert(
+            table, columns, ignore_conflict_on=ignore_conflict_on, replace_on=replace_on
+        )
         stage = f"leadsync_stage_{table}"
         self._create_stage = (
             f"CREATE TEMPORARY TABLE IF NOT EXISTS {stage} ON COMMIT DELETE ROWS "
             f"AS SELECT {self._columns} FROM {table} WITH NO DATA"
         )
         self._copy = f"COPY {stage} ({self._columns}) FROM STDIN"
-        conflict = (
-            f" ON CONFLICT ({', '.join(ignore_conflict_on)}) DO NOTHING"
-            if ignore_conflict_on
-            else ""
-        )
+        conflict = on_conflict(columns, ignore_conflict_on, replace_on)
         self._move = (
             f"INSERT INTO {table} ({self._columns}) SELECT {self._columns} FROM {stage}{conflict}"
         )

@@ -13,9 +13,9 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from connector.ledger_rows import EncodedPage, LedgerRow
+from connector.ledger_rows import EncodedPage, LedgerRow, encode_snapshot
 from connector.model import ProfileValue
-from connector.ports import RejectedInput
+from connector.ports import RejectedInput, SnapshotPage
 from connector.store._raw import BulkInsert, RawSql, dialect_insert
 from connector.store.contacts import ContactResolver
 from connector.store.schema import contacts, cursors, rejects
@@ -104,6 +104,37 @@ class Ledger:
             self._resolver.forget()
             raise
         return result
+
+    def write_snapshots(self, page: SnapshotPage, *, cursor_name: str | None) -> int:
+        """Merge CRM snapshots into the contacts' profiles, with the reader's cursor, in
+        one transaction; return how many contacts changed (they are rescored next pass)."""
+        now = datetime.now(UTC)
+        rows = [encode_snapshot(snapshot) for snapshot in page.snapshots]
+        try:
+            with self._engine.begin() as connection:
+                self._raw.lock_for_writing(connection)
+                touched: set[int] = set()
+                if rows:
+                    resolution = self._resolver.resolve(
+                        connection, rows, source=rows[0].source, now=now
+                    )
+                    touched = self._merge_profiles(connection, rows, resolution.contact_ids)
+                    if touched:
+                        connection.exec_driver_sql(
+                            self._bump_change_seq_sql,
+                            [(contact_id,) for contact_id in sorted(touched)],
+                        )
+                if page.rejects:
+                    self._insert_rejects(connection, page.rejects, now)
+                if cursor_name is not None and page.cursor is not None:
+                    connection.execute(
+                        self._cursor_upsert,
+                        {"source": cursor_name, "value": page.cursor, "updated_at": now},
+                    )
+        except BaseException:
+            self._resolver.forget()
+            raise
+        return len(touched)
 
     def _write(self, connection: sa.Connection, page: EncodedPage, now: datetime) -> PageResult:
         rows = page.rows

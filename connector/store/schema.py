@@ -20,6 +20,7 @@ __all__ = [
     "rejects",
     "runs",
     "scores",
+    "stage_history",
     "store_meta",
 ]
 
@@ -132,7 +133,27 @@ scores = sa.Table(
     sa.Column("rules_hash", sa.String(64), nullable=False),
     sa.Column("scored_seq", sa.BigInteger(), nullable=False),
     sa.Column("scored_at", UtcDateTime(), nullable=False),
+    # The optional 0-100 score ([scoring] normalised = true).
+    sa.Column("normalised_score", sa.Float()),
+    # The lifecycle machine's memory (connector.lifecycle.LifecycleState).
+    sa.Column("stage_since", UtcDateTime()),
+    sa.Column("recycled_at", UtcDateTime()),
+    sa.Column("seen_sales_status", sa.String(16)),
+    sa.Column("seen_sales_stage", sa.String(16)),
+    sa.Column("seen_bant_complete", sa.Boolean(), nullable=False, server_default=sa.false()),
     sa.Index(None, "score"),
+)
+
+stage_history = sa.Table(
+    "stage_history",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("contact_id", sa.BigInteger(), sa.ForeignKey("contacts.id"), nullable=False),
+    sa.Column("at", UtcDateTime(), nullable=False),
+    sa.Column("from_stage", sa.String(16), nullable=False),
+    sa.Column("to_stage", sa.String(16), nullable=False),
+    sa.Column("reason", sa.Text(), nullable=False),
+    sa.Index(None, "contact_id"),
 )
 
 rejects = sa.Table(

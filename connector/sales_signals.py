@@ -1,0 +1,72 @@
+"""What sales said, kept in the contact's profile under reserved field names.
+
+CRM readers (through ``connector.ports.ProfileSnapshot``) bring the stage sales set, the
+lead status, the BANT answers and won deals; the store keeps them with the other profile
+fields, so a change bumps the contact for rescoring like any profile change, and the
+lifecycle machine reads them back with ``signals_from_profile``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from connector.lifecycle import BANT, SalesSignals, SalesStatus
+from connector.model import ProfileValue, Stage
+
+__all__ = [
+    "BANT_FIELDS",
+    "DEAL_WON_FIELD",
+    "RESERVED_FIELDS",
+    "SALES_STAGE_FIELD",
+    "SALES_STATUS_FIELD",
+    "profile_fields_of",
+    "signals_from_profile",
+]
+
+SALES_STAGE_FIELD = "sales_stage"
+SALES_STATUS_FIELD = "sales_status"
+DEAL_WON_FIELD = "deal_won"
+BANT_FIELDS = {answer: f"bant_{answer}" for answer in BANT}
+RESERVED_FIELDS = frozenset(
+    {SALES_STAGE_FIELD, SALES_STATUS_FIELD, DEAL_WON_FIELD, *BANT_FIELDS.values()}
+)
+_TRUE_TEXT = frozenset({"true", "1", "yes", "y"})
+
+
+def _truthy(value: ProfileValue) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int | float):
+        return value != 0
+    return isinstance(value, str) and value.strip().lower() in _TRUE_TEXT
+
+
+_NOTHING_SAID = SalesSignals()
+
+
+def signals_from_profile(profile: Mapping[str, ProfileValue]) -> SalesSignals:
+    """The signals in a stored profile; unknown values count as "nothing said"."""
+    if RESERVED_FIELDS.isdisjoint(profile):
+        return _NOTHING_SAID
+    stage_text = profile.get(SALES_STAGE_FIELD)
+    status_text = profile.get(SALES_STATUS_FIELD)
+    stage = Stage(stage_text) if stage_text in Stage.__members__.values() else None
+    status = SalesStatus(status_text) if status_text in SalesStatus.__members__.values() else None
+    return SalesSignals(
+        stage=stage,
+        status=status,
+        bant=frozenset(answer for answer, name in BANT_FIELDS.items() if _truthy(profile.get(name))),
+        won=_truthy(profile.get(DEAL_WON_FIELD)),
+    )
+
+
+def profile_fields_of(signals: SalesSignals) -> dict[str, ProfileValue]:
+    """The reserved profile fields that carry ``signals`` (the inverse of the above)."""
+    fields: dict[str, ProfileValue] = {
+        SALES_STAGE_FIELD: None if signals.stage is None else signals.stage.value,
+        SALES_STATUS_FIELD: None if signals.status is None else signals.status.value,
+        DEAL_WON_FIELD: signals.won,
+    }
+    for answer, name in BANT_FIELDS.items():
+        fields[name] = answer in signals.bant
+    return fields
