@@ -38,6 +38,7 @@ test: lint typecheck pytest
 
 bench: install
 	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/score.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache demo-output

@@ -18,11 +18,13 @@ from connector._cli_reports import contacts, explain, rejects, score
 from connector._cli_state import CliState, state_of
 from connector._defaults import default_config_text, default_mapping_files
 from connector._render import print_json, progress_bar, stdout
+from connector.config import check_rules, scoring_rules
 from connector.crm_mapping import load_mapping
 from connector.errors import ConfigError, ExitCode, LeadsyncError
 from connector.ingest import IngestSummary, ingest
 from connector.logs import configure_logging
 from connector.plugins import source_registry
+from connector.rules_config import BUILT_IN_ROUTES
 from connector.secrets import redact
 from connector.store.engine import (
     create_store_engine,
@@ -107,9 +109,18 @@ def check(ctx: typer.Context) -> None:
     settings = state.load()
     shown = str(settings.config_file) if settings.config_file else "(defaults: no config.toml)"
     stdout.print(f"config     ok  {shown}")
+    known_routes: set[str] = set()
     for mapping_path in settings.plan.mappings:
         mapping = load_mapping(settings.resolve(mapping_path), shown_as=str(mapping_path))
+        known_routes.update(mapping.routes or BUILT_IN_ROUTES)
         stdout.print(f"mapping    ok  {mapping_path} ({mapping.crm}, {len(mapping.fields)} fields)")
+    check_rules(settings, known_routes or set(BUILT_IN_ROUTES))
+    rules = scoring_rules(settings)
+    stdout.print(
+        f"rules      ok  {len(rules.behaviour)} behaviour ({len(settings.scoring.behaviour)} "
+        f"yours), {len(rules.fit)} fit; bands: warm from {rules.bands.warm_from:g}, "
+        f"hot above {rules.bands.hot_above:g}"
+    )
     for name, source in settings.sources.items():
         path = settings.resolve(source.path)
         if not path.is_file():

@@ -12,7 +12,7 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
@@ -24,6 +24,7 @@ from connector.rules_config import (
     LifecycleSettings,
     ScoringSettings,
     build_rules,
+    contradictions,
 )
 from connector.secrets import read_secret, remember_secret
 
@@ -32,6 +33,7 @@ __all__ = [
     "DEFAULT_STRONG_CLICK_PATTERNS",
     "FileSourceSettings",
     "Settings",
+    "check_rules",
     "config_path_from",
     "load_settings",
     "scoring_rules",
@@ -219,6 +221,25 @@ def _describe(error: Any) -> str:
     message = str(error["msg"])
     message = message.removeprefix("Value error, ")
     return f"{message} (got {error['input']!r})" if kind != "value_error" else message
+
+
+def check_rules(settings: Settings, known_routes: set[str]) -> None:
+    """Raise a ConfigError naming file, line and key for the first contradiction among
+    the scoring rules (``connector.rules_config.contradictions``)."""
+    problems = contradictions(settings.scoring, known_routes)
+    if not problems:
+        return
+    shown = str(settings.config_file) if settings.config_file else "config.toml"
+    text = settings.config_file.read_text(encoding="utf-8") if settings.config_file else ""
+    first = problems[0]
+    key = ".".join(str(part) for part in first.loc)
+    more = f" (and {len(problems) - 1} more problem(s))" if len(problems) > 1 else ""
+    raise ConfigError(
+        f"[{key}] {first.message}{more}",
+        file=shown,
+        line=KeyLines(text).line_of(first.loc),
+        key=key,
+    )
 
 
 def scoring_rules(settings: Settings) -> ScoringRules:

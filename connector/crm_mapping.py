@@ -21,6 +21,7 @@ OurField = Literal[
     "score",
     "behaviour_score",
     "fit_score",
+    "normalised_score",
     "temperature",
     "route",
     "treatment",
@@ -37,6 +38,8 @@ class CrmMapping(BaseModel):
     fields: dict[OurField, str]
     stages: dict[Stage, str] = {}
     temperatures: dict[Temperature, str] = {}
+    # Our route names (those rules may use) -> the value the CRM field holds.
+    routes: dict[str, str] = {}
 
 
 def load_mapping(path: Path, *, shown_as: str | None = None) -> CrmMapping:

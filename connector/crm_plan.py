@@ -34,11 +34,13 @@ def desired_fields(score: StoredScore, mapping: CrmMapping) -> dict[str, CrmValu
         "behaviour_score": score.behaviour_score,
         "fit_score": score.fit_score,
         "temperature": mapping.temperatures.get(Temperature(score.temperature), score.temperature),
-        "route": score.route,
+        "route": None if score.route is None else mapping.routes.get(score.route, score.route),
         "treatment": score.treatment,
         "reasons": score.reasons,
         "scored_at": score.scored_at.isoformat().replace("+00:00", "Z"),
     }
+    if score.normalised_score is not None:
+        ours["normalised_score"] = score.normalised_score
     stage_value = mapping.stages.get(Stage(score.stage))
     if stage_value is not None:
         ours["stage"] = stage_value

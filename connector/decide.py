@@ -7,8 +7,8 @@ Pure, like both halves: ``rescore`` feeds it stored contacts and persists what i
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import NamedTuple
 from datetime import datetime
+from typing import NamedTuple
 
 from connector.lifecycle import LifecycleState, ScoreFacts, advance
 from connector.model import ContactScore, ProfileValue, Stage, Treatment

@@ -1,16 +1,24 @@
-"""Why a contact has its score: its events rescored with the current rules, line by line."""
+"""Why a contact has its score and its stage: every line, the transitions, the hand-over.
+
+The lines are recomputed from the stored events with the current rules, as of a moment
+(now, or ``--as-of``), so they always add up to the score shown; the stage history is
+what the scoring passes recorded.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 import sqlalchemy as sa
 
+from connector.decide import ContactOutcome, decide
 from connector.errors import ExitCode, LeadsyncError
 from connector.identity import normalize_email
-from connector.model import ContactScore
-from connector.scoring import Scorer, ScoringRules
-from connector.store.scores import contact_id_for_email, contacts_to_score
+from connector.lifecycle import Transition
+from connector.rules import ScoringRules
+from connector.scoring import Scorer
+from connector.store.scores import contact_id_for_email, contacts_to_score, stage_history_of
 
 __all__ = ["ContactNotFoundError", "Explanation", "explain_contact"]
 
@@ -21,24 +29,58 @@ class ContactNotFoundError(LeadsyncError):
     exit_code = ExitCode.INPUT
 
 
+def _transition_dict(step: Transition, *, recorded: bool) -> dict[str, object]:
+    return {
+        "at": step.at,
+        "from": step.from_stage.value,
+        "to": step.to_stage.value,
+        "reason": step.reason,
+        # False: the next `leadsync score` will record it (events not scored yet).
+        "recorded": recorded,
+    }
+
+
 @dataclass(frozen=True, slots=True)
 class Explanation:
     email: str
     contact_id: int
-    score: ContactScore
+    as_of: datetime
+    outcome: ContactOutcome
+    history: tuple[Transition, ...]
+
+    @property
+    def pending(self) -> tuple[Transition, ...]:
+        """Transitions this explanation found that no scoring pass has recorded yet."""
+        return self.outcome.lifecycle.transitions
+
+    def stage_set_by(self) -> Transition | None:
+        steps = (*self.history, *self.pending)
+        return steps[-1] if steps else None
 
     def as_dict(self) -> dict[str, object]:
-        result = self.score
+        result = self.outcome.score
+        set_by = self.stage_set_by()
+        treatment = self.outcome.treatment
         return {
             "email": self.email,
             "contact_id": self.contact_id,
+            "as_of": self.as_of,
             "score": result.score,
             "behaviour_score": result.behaviour_score,
             "fit_score": result.fit_score,
+            "normalised_score": result.normalised_score,
             "temperature": result.temperature.value,
-            "stage": result.stage.value,
-            "route": None if result.route is None else result.route.value,
-            "treatment": None if result.treatment is None else result.treatment.value,
+            "stage": self.outcome.stage.value,
+            "stage_set_by": None
+            if set_by is None
+            else _transition_dict(set_by, recorded=set_by in self.history),
+            "stage_history": [
+                *(_transition_dict(step, recorded=True) for step in self.history),
+                *(_transition_dict(step, recorded=False) for step in self.pending),
+            ],
+            "disqualified_by": result.disqualified_by,
+            "route": self.outcome.route,
+            "treatment": None if treatment is None else treatment.value,
             "reasons": result.reasons,
             "lines": [
                 {
@@ -48,7 +90,8 @@ class Explanation:
                     "source": line.source,
                     "url": line.url,
                     "points": line.points,
-                    "route": None if line.route is None else line.route.value,
+                    "note": line.note,
+                    "route": line.route,
                     "treatment": None if line.treatment is None else line.treatment.value,
                 }
                 for line in result.lines
@@ -56,7 +99,16 @@ class Explanation:
         }
 
 
-def explain_contact(connection: sa.Connection, email: str, rules: ScoringRules) -> Explanation:
+def explain_contact(
+    connection: sa.Connection,
+    email: str,
+    rules: ScoringRules,
+    *,
+    now: datetime,
+    as_of: datetime | None = None,
+) -> Explanation:
+    """Explain the contact with this e-mail as of ``as_of`` (events after it left out)
+    or, without it, as of ``now``."""
     wanted = normalize_email(email)
     contact_id = contact_id_for_email(connection, wanted)
     if contact_id is None:
@@ -65,4 +117,16 @@ def explain_contact(connection: sa.Connection, email: str, rules: ScoringRules) 
             hint="check the spelling, or ingest its events first",
         )
     contact = next(iter(contacts_to_score(connection, [contact_id])))
-    return Explanation(wanted, contact_id, Scorer(rules).score(contact.events, contact.profile))
+    moment = as_of or now
+    scorer = Scorer(rules, as_of=moment, strict=as_of is not None)
+    outcome = decide(
+        scorer,
+        contact.events,
+        contact.profile,
+        contact.state,
+        email=contact.email,
+        at=moment,
+        detailed=True,
+    )
+    history = tuple(stage_history_of(connection, contact_id))
+    return Explanation(wanted, contact_id, moment, outcome, history)

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import NamedTuple
@@ -203,10 +203,12 @@ def advance(
     taken: list[Transition] = []
     current = state
 
-    def move(to: Stage, reason: str, **changes: object) -> None:
+    def move(to: Stage, reason: str, *, recycle: bool = False) -> None:
         nonlocal current
         taken.append(Transition(at, current.stage, to, reason))
-        current = current._replace(stage=to, since=at, **changes)
+        current = current._replace(stage=to, since=at)
+        if recycle:
+            current = current._replace(recycled_at=at)
 
     bant_complete = bool(policy.bant_required) and policy.bant_required <= signals.bant
     status = None if signals.status is None else signals.status.value
@@ -223,14 +225,23 @@ def advance(
 
     if current.stage is Stage.DISQUALIFIED and facts.disqualified_by is None:
         move(Stage.LEAD, "no disqualify rule matches any more")
-    if facts.disqualified_by is not None and current.stage in (Stage.LEAD, Stage.MQL, Stage.NURTURING):
+    if facts.disqualified_by is not None and current.stage in (
+        Stage.LEAD,
+        Stage.MQL,
+        Stage.NURTURING,
+    ):
         move(Stage.DISQUALIFIED, f"fit rule {facts.disqualified_by} disqualifies")
 
-    if current.stage in (Stage.LEAD, Stage.MQL, Stage.SQL) and new_status and signals.status in (
-        SalesStatus.REJECTED,
-        SalesStatus.NOT_NOW,
+    if (
+        current.stage in (Stage.LEAD, Stage.MQL, Stage.SQL)
+        and new_status
+        and signals.status
+        in (
+            SalesStatus.REJECTED,
+            SalesStatus.NOT_NOW,
+        )
     ):
-        move(Stage.NURTURING, f"sales answered {status!r}", recycled_at=at)
+        move(Stage.NURTURING, f"sales answered {status!r}", recycle=True)
 
     if current.stage in (Stage.LEAD, Stage.MQL, Stage.NURTURING):
         if new_bant:
@@ -245,7 +256,11 @@ def advance(
             move(Stage.MQL, f"score {facts.score:g} is above {threshold:g} (hot)")
         elif raiser is not None:
             move(Stage.MQL, f"hand-raiser: {raiser.rule} on {_day(raiser.latest_at)}")
-    elif current.stage is Stage.NURTURING and current.recycled_at is not None:
+    elif (
+        current.stage is Stage.NURTURING
+        and state.stage is Stage.NURTURING  # not recycled in this very step
+        and current.recycled_at is not None
+    ):
         earned = _points_since(facts.lines, current.recycled_at)
         raiser = _hand_raiser(facts.tallies, current.recycled_at)
         since = _day(current.recycled_at)
@@ -279,4 +294,3 @@ def advance(
 
 def _day(moment: datetime | None) -> str:
     return "?" if moment is None else moment.date().isoformat()
-

@@ -10,7 +10,6 @@ trusted after that.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from types import MappingProxyType
@@ -127,7 +126,7 @@ class RuleTally(NamedTuple):
     route: str | None
     treatment: Treatment | None
     base_points: float
-    count: int  # events that earned points (not those capped to 0 or out of the window)
+    times: int  # events that earned points (not those capped to 0 or out of the window)
     points: float
     latest_at: datetime | None  # the most recent event that earned points
 

@@ -47,6 +47,11 @@ class AttributeCondition:
     _texts: re.Pattern[str] | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
+        numbers_as_floats = tuple(
+            float(value) if isinstance(value, int) and not isinstance(value, bool) else value
+            for value in self.values
+        )
+        object.__setattr__(self, "values", numbers_as_floats)
         texts = tuple(value for value in self.values if isinstance(value, str))
         if texts:
             object.__setattr__(self, "_texts", _glob_regex(texts))
@@ -55,21 +60,30 @@ class AttributeCondition:
         actual = attributes.get(self.name)
         if actual is None:
             return False
-        for expected in self.values:
-            if isinstance(expected, bool):
-                if isinstance(actual, bool):
-                    if actual is expected:
-                        return True
-                elif isinstance(actual, str):
-                    if actual.strip().lower() in (_TRUE_TEXT if expected else _FALSE_TEXT):
-                        return True
-            elif isinstance(expected, float):
-                if isinstance(actual, int | float) and not isinstance(actual, bool):
-                    if float(actual) == expected:
-                        return True
-        if self._texts is not None and isinstance(actual, str | int | float):
-            return self._texts.match(str(actual)) is not None
-        return False
+        if any(_same_value(expected, actual) for expected in self.values):
+            return True
+        return (
+            self._texts is not None
+            and isinstance(actual, str | int | float)
+            and self._texts.match(str(actual)) is not None
+        )
+
+
+def _same_value(expected: str | bool | float, actual: JsonValue) -> bool:
+    """Booleans and numbers; texts are globs, matched apart."""
+    if isinstance(expected, bool):
+        if isinstance(actual, bool):
+            return actual is expected
+        return isinstance(actual, str) and actual.strip().lower() in (
+            _TRUE_TEXT if expected else _FALSE_TEXT
+        )
+    if isinstance(expected, float):
+        return (
+            isinstance(actual, int | float)
+            and not isinstance(actual, bool)
+            and float(actual) == expected
+        )
+    return False
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,7 +165,7 @@ class FitRule:
     """
 
     name: str
-    field: str
+    field_name: str
     operator: FitOperator
     points: float = 0
     disqualify: bool = False
@@ -201,7 +215,7 @@ class FitRule:
     def described(self) -> list[Any]:
         return [
             self.name,
-            self.field,
+            self.field_name,
             self.operator,
             float(self.points),
             self.disqualify,
@@ -250,7 +264,8 @@ class Normalisation:
         half_at = self.half_at if self.half_at is not None else bands.hot_above
         if half_at <= 0:
             return None
-        return round(100.0 * (1.0 - 2.0 ** (-max(score, 0.0) / half_at)), 1)
+        remaining: float = 0.5 ** (max(score, 0.0) / half_at)
+        return round(100.0 * (1.0 - remaining), 1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -294,7 +309,12 @@ def default_behaviour_rules(strong_click_patterns: tuple[str, ...]) -> tuple[Beh
     kinds = EventKind
     return (
         BehaviourRule(
-            "strong_email_click", kinds.EMAIL_CLICK, 3, telemarketing, detection, attributes=(strong,)
+            "strong_email_click",
+            kinds.EMAIL_CLICK,
+            3,
+            telemarketing,
+            detection,
+            attributes=(strong,),
         ),
         BehaviourRule(
             "strong_email_click",
@@ -312,9 +332,7 @@ def default_behaviour_rules(strong_click_patterns: tuple[str, ...]) -> tuple[Beh
         BehaviourRule("document_download", kinds.DOCUMENT_DOWNLOAD, 5, telemarketing, detection),
         BehaviourRule("webinar_registered", kinds.WEBINAR_REGISTERED, 3),
         BehaviourRule("webinar_attended", kinds.WEBINAR_ATTENDED, 8, telemarketing, detection),
-        BehaviourRule(
-            "callback_request", kinds.CALLBACK_REQUEST, 10, telemarketing, appointment
-        ),
+        BehaviourRule("callback_request", kinds.CALLBACK_REQUEST, 10, telemarketing, appointment),
         BehaviourRule("quote_request", kinds.QUOTE_REQUEST, 20, sales, appointment),
         BehaviourRule("unsubscribe", kinds.UNSUBSCRIBE, -10),
         BehaviourRule("hard_bounce", kinds.BOUNCE, -5, attributes=(hard,)),

@@ -14,7 +14,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from connector.lifecycle import BANT, Bands, LifecyclePolicy
+from connector.lifecycle import Bands, LifecyclePolicy
 from connector.model import EventKind, Route, Treatment
 from connector.rules import (
     AttributeCondition,
@@ -182,7 +182,7 @@ class FitRuleSettings(_Section):
     def to_rule(self) -> FitRule:
         return FitRule(
             name=self.name,
-            field=self.field,
+            field_name=self.field,
             operator=self._operators()[0],
             points=self.points,
             disqualify=self.disqualify,
@@ -205,6 +205,8 @@ class ScoringSettings(_Section):
     hot_above: float = 20
     normalised: bool = False
     normalised_half_at: float | None = Field(default=None, gt=0)
+    # Processes a full pass is split over (a pass over fewer than 20,000 contacts uses one).
+    workers: int = Field(default=2, ge=1, le=32)
     behaviour: tuple[BehaviourRuleSettings, ...] = ()
     fit: tuple[FitRuleSettings, ...] = ()
 
@@ -220,7 +222,12 @@ class ScoringSettings(_Section):
 
 class LifecycleSettings(_Section):
     # Which BANT answers sales must confirm for an MQL to become an SQL.
-    bant_required: tuple[Literal["budget", "authority", "need", "timing"], ...] = BANT
+    bant_required: tuple[Literal["budget", "authority", "need", "timing"], ...] = (
+        "budget",
+        "authority",
+        "need",
+        "timing",
+    )
 
 
 def build_rules(scoring: ScoringSettings, lifecycle: LifecycleSettings) -> ScoringRules:

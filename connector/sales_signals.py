@@ -42,6 +42,8 @@ def _truthy(value: ProfileValue) -> bool:
 
 
 _NOTHING_SAID = SalesSignals()
+_STAGES = {stage.value: stage for stage in Stage}
+_STATUSES = {status.value: status for status in SalesStatus}
 
 
 def signals_from_profile(profile: Mapping[str, ProfileValue]) -> SalesSignals:
@@ -50,12 +52,14 @@ def signals_from_profile(profile: Mapping[str, ProfileValue]) -> SalesSignals:
         return _NOTHING_SAID
     stage_text = profile.get(SALES_STAGE_FIELD)
     status_text = profile.get(SALES_STATUS_FIELD)
-    stage = Stage(stage_text) if stage_text in Stage.__members__.values() else None
-    status = SalesStatus(status_text) if status_text in SalesStatus.__members__.values() else None
+    stage = _STAGES.get(str(stage_text).strip().lower()) if stage_text is not None else None
+    status = _STATUSES.get(str(status_text).strip().lower()) if status_text is not None else None
     return SalesSignals(
         stage=stage,
         status=status,
-        bant=frozenset(answer for answer, name in BANT_FIELDS.items() if _truthy(profile.get(name))),
+        bant=frozenset(
+            answer for answer, name in BANT_FIELDS.items() if _truthy(profile.get(name))
+        ),
         won=_truthy(profile.get(DEAL_WON_FIELD)),
     )
 

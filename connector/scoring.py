@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import NamedTuple
 
 import orjson
@@ -17,7 +18,14 @@ from connector.lifecycle import derive_handover, temperature_for
 from connector.model import ContactScore, JsonValue, ProfileValue, RuleTally, ScoreLine
 from connector.rules import BehaviourRule, FitRule, ScoringRules
 
-__all__ = ["Scorer", "ScoringEvent", "as_utc_time", "profile_fields", "score_contact", "top_reasons"]
+__all__ = [
+    "Scorer",
+    "ScoringEvent",
+    "as_utc_time",
+    "profile_fields",
+    "score_contact",
+    "top_reasons",
+]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _SECONDS_PER_DAY = 86_400.0
@@ -50,24 +58,36 @@ def _format_points(points: float) -> str:
     return f"{points:+g}"
 
 
+@lru_cache(maxsize=65_536)
+def _reason_part(rule: str, count: int, points: float) -> str:
+    # Cached: across a pass the same few texts ("site_visit x3 (+3)") recur endlessly.
+    shown = _format_points(round(points, 2))
+    return f"{rule} ×{count} ({shown})" if count else f"{rule} ({shown})"
+
+
+def _rank(item: tuple[str, list[float]]) -> tuple[float, str]:
+    return (-abs(item[1][1]), item[0])
+
+
 def top_reasons(tallies: Sequence[RuleTally], *, limit: int = 3) -> str:
     """A short text for a CRM field: the rules that brought the most points."""
-    totals: dict[str, tuple[int, float]] = {}
+    totals: dict[str, list[float]] = {}
     for tally in tallies:
-        if tally.count == 0 and tally.points == 0:
+        if tally.times == 0 and tally.points == 0:
             continue
-        count, points = totals.get(tally.rule, (0, 0.0))
-        totals[tally.rule] = (count + tally.count, points + tally.points)
-    ranked = sorted(totals.items(), key=lambda item: (-abs(item[1][1]), item[0]))
-    parts = [
-        f"{rule} ×{count} ({_format_points(round(points, 2))})"
-        if count
-        else f"{rule} ({_format_points(round(points, 2))})"
-        for rule, (count, points) in ranked[:limit]
-    ]
+        found = totals.get(tally.rule)
+        if found is None:
+            totals[tally.rule] = [tally.times, tally.points]
+        else:
+            found[0] += tally.times
+            found[1] += tally.points
+    if not totals:
+        return "no scored activity"
+    ranked = sorted(totals.items(), key=_rank) if len(totals) > 1 else list(totals.items())
+    parts = [_reason_part(rule, int(count), points) for rule, (count, points) in ranked[:limit]]
     if len(ranked) > limit:
         parts.append(f"+{len(ranked) - limit} more")
-    return "; ".join(parts) if parts else "no scored activity"
+    return "; ".join(parts)
 
 
 def _line_order(line: ScoreLine) -> tuple[object, ...]:
@@ -86,7 +106,18 @@ def _line_order(line: ScoreLine) -> tuple[object, ...]:
 
 
 def _tally_order(tally: RuleTally) -> tuple[object, ...]:
-    return (tally.rule, tally.kind, tally.base_points, tally.route or "", tally.treatment or "")
+    # Total: two rules may share a name (the two strong-click rules), and the tallies'
+    # order must not depend on the events' order.
+    return (
+        tally.rule,
+        tally.kind,
+        tally.base_points,
+        tally.route or "",
+        tally.treatment or "",
+        tally.times,
+        tally.points,
+        tally.latest_at or _EPOCH,
+    )
 
 
 def _newest_first(event: ScoringEvent) -> tuple[datetime, str, str]:
@@ -360,14 +391,16 @@ def _fit_lines(
     lines: list[ScoreLine] = []
     disqualified_by: str | None = None
     for rule in fit_rules:
-        value = fields.get(rule.field)
+        value = fields.get(rule.field_name)
         if not rule.matches(value):
             continue
         if rule.disqualify and disqualified_by is None:
             disqualified_by = rule.name
         shown = "(empty)" if value is None or value == "" else repr(value)
         lines.append(
-            ScoreLine(rule.name, "fit", None, float(rule.points), note=f"{rule.field} = {shown}")
+            ScoreLine(
+                rule.name, "fit", None, float(rule.points), note=f"{rule.field_name} = {shown}"
+            )
         )
     return lines, disqualified_by
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from itertools import chain, groupby
-from operator import itemgetter
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from itertools import chain, groupby
+from operator import itemgetter
+from typing import Any, cast
 
 import orjson
 import sqlalchemy as sa
@@ -125,13 +125,16 @@ _CONTACT_COLUMNS = (
 )
 
 
+_STAGES = {stage.value: stage for stage in Stage}
+
+
 def _contact_from_row(row: Sequence[Any]) -> ContactToScore:
     contact_id, email, profile, change_seq, stage, since, recycled, status, sales, bant = row
     state = (
         LifecycleState()
         if stage is None
         else LifecycleState(
-            stage=Stage(stage),
+            stage=_STAGES[stage],
             since=_utc(since),
             recycled_at=_utc(recycled),
             seen_status=status,
@@ -193,7 +196,7 @@ def contacts_to_score(
     # fetchall: one driver call for the chunk instead of one per row.
     query = _events_query(through_event_id).where(events.c.contact_id.in_(wanted))
     for row in connection.exec_driver_sql(_raw_sql(connection, query)).fetchall():
-        found[row[_CONTACT_OF_EVENT]].events.append(row)
+        found[row[_CONTACT_OF_EVENT]].events.append(cast(ScoringEvent, row))
     yield from found.values()
 
 
@@ -215,6 +218,8 @@ def all_contacts_to_score(
     contact id; on PostgreSQL both are server-side, so memory stays flat.
     """
     driver = connection.connection.driver_connection
+    if driver is None:  # pragma: no cover - a live connection has one
+        raise RuntimeError("the store connection is closed")
     is_postgres = connection.dialect.name == "postgresql"
     contacts_query = _contacts_query().order_by(contacts.c.id)
     events_query = _events_query(through_event_id, with_origin=False)
@@ -230,7 +235,9 @@ def all_contacts_to_score(
         events_query = events_query.where(sa.text(f"{event_contact} <= {int(high)}"))
     contacts_sql = _raw_sql(connection, contacts_query)
     events_sql = _raw_sql(connection, events_query.order_by(sa.text(event_contact)))
-    contact_cursor: Any = driver.cursor(name="leadsync_contacts") if is_postgres else driver.cursor()
+    contact_cursor: Any = (
+        driver.cursor(name="leadsync_contacts") if is_postgres else driver.cursor()
+    )
     event_cursor: Any = driver.cursor(name="leadsync_events") if is_postgres else driver.cursor()
     try:
         contact_cursor.execute(contacts_sql)
@@ -302,8 +309,8 @@ class OutcomeWriter:
             return 0
         time = self._raw.time
         scored_text = time(scored_at)
-        rows = []
-        history = []
+        rows: list[tuple[object, ...]] = []
+        history: list[tuple[object, ...]] = []
         for contact, outcome in decided:
             result, state = outcome.score, outcome.lifecycle
             treatment = outcome.treatment
@@ -330,7 +337,13 @@ class OutcomeWriter:
                 )
             )
             history.extend(
-                (contact.contact_id, time(step.at), step.from_stage.value, step.to_stage.value, step.reason)
+                (
+                    contact.contact_id,
+                    time(step.at),
+                    step.from_stage.value,
+                    step.to_stage.value,
+                    step.reason,
+                )
                 for step in state.transitions
             )
         self._scores.run(connection, rows)
@@ -368,7 +381,7 @@ def list_scores(connection: sa.Connection, *, limit: int | None = None) -> list[
     )
     if limit is not None:
         query = query.limit(limit)
-    return [StoredScore(*row) for row in connection.execute(query)]
+    return [StoredScore(**row._asdict()) for row in connection.execute(query)]
 
 
 def unscored_count(connection: sa.Connection, *, after_event_id: int) -> int:
@@ -391,4 +404,6 @@ def stage_history_of(connection: sa.Connection, contact_id: int) -> list[Transit
         .where(stage_history.c.contact_id == contact_id)
         .order_by(stage_history.c.id)
     )
-    return [Transition(at, Stage(before), Stage(after), reason) for at, before, after, reason in rows]
+    return [
+        Transition(at, Stage(before), Stage(after), reason) for at, before, after, reason in rows
+    ]

@@ -24,9 +24,7 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("seen_sales_status", sa.String(length=16), nullable=True))
         batch_op.add_column(sa.Column("seen_sales_stage", sa.String(length=16), nullable=True))
         batch_op.add_column(
-            sa.Column(
-                "seen_bant_complete", sa.Boolean(), server_default=sa.false(), nullable=False
-            )
+            sa.Column("seen_bant_complete", sa.Boolean(), server_default=sa.false(), nullable=False)
         )
     op.create_table(
         "stage_history",
