@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from datetime import UTC, datetime
 from pathlib import Path
 
 from connector._defaults import default_mapping_files
 from connector._render import print_table, progress_bar, stdout
-from connector.config import Settings, scoring_rules
+from connector.config import load_settings, scoring_rules
+from connector.crm_inputs import read_crm
 from connector.crm_mapping import load_mapping
 from connector.crm_plan import plan_writes
 from connector.demo_data import write_sample
+from connector.demo_sales import DEMO_RULES_TOML, SalesDesk
 from connector.ingest import ingest
 from connector.model import Stage, Temperature
 from connector.plugins import source_registry
@@ -36,7 +39,10 @@ def run_demo(folder: Path, contacts: int, events: int, seed: int, *, keep: bool)
         mapping_path = folder / "mappings" / name
         mapping_path.parent.mkdir(exist_ok=True)
         mapping_path.write_text(text, encoding="utf-8")
-    settings = Settings(base_dir=folder)
+    config_path = folder / "config.toml"
+    config_path.write_text(DEMO_RULES_TOML, encoding="utf-8")
+    settings = load_settings(config_path)
+    rules = scoring_rules(settings)
     sample = write_sample(folder / "sample", contacts=contacts, events=events, seed=seed)
     stdout.print(
         f"[bold]leadsync demo[/bold]: {sample.contacts:,} contacts, {sample.events:,} events "
@@ -62,9 +68,27 @@ def run_demo(folder: Path, contacts: int, events: int, seed: int, *, keep: bool)
         )
     with progress_bar("score", None) as bar:
         scored = rescore(
-            engine, scoring_rules(settings), on_progress=lambda done, total: bar.update(done, total)
+            engine,
+            rules,
+            workers=settings.scoring.workers,
+            on_progress=lambda done, total: bar.update(done, total),
         )
-    stdout.print(f"  scored {scored.contacts_scored:,} contacts ({scored.duration_s:.1f} s)\n")
+    stdout.print(
+        f"  scored {scored.contacts_scored:,} contacts with {len(rules.behaviour)} behaviour "
+        f"and {len(rules.fit)} fit rules from {config_path.name}: "
+        f"{scored.transitions:,} stage changes ({scored.duration_s:.1f} s)"
+    )
+    with engine.connect() as connection:
+        mqls = [
+            row.email for row in list_scores(connection) if row.stage == Stage.MQL and row.email
+        ]
+    desk = SalesDesk(mqls, at=datetime.now(UTC), seed=seed)
+    answered = read_crm(engine, desk)
+    again = rescore(engine, rules)
+    stdout.print(
+        f"  sales answered for {answered.contacts_changed:,} of the {len(mqls):,} MQLs "
+        f"(simulated CRM): {again.transitions:,} stage changes\n"
+    )
 
     with engine.connect() as connection:
         everyone = list_scores(connection)
@@ -90,11 +114,12 @@ def run_demo(folder: Path, contacts: int, events: int, seed: int, *, keep: bool)
         )
         print_table(
             "The 10 hottest leads",
-            ["email", "score", "temperature", "stage", "route", "treatment", "why"],
+            ["email", "score", "0-100", "temperature", "stage", "route", "treatment", "why"],
             [
                 [
                     row.email,
                     f"{row.score:g}",
+                    "-" if row.normalised_score is None else f"{row.normalised_score:g}",
                     row.temperature,
                     row.stage,
                     row.route,

@@ -238,3 +238,40 @@ def test_a_pass_that_dies_midway_is_redone_without_writing_anything_twice(
     assert len(_stored(engine)) == 10
     history = _history(engine)
     assert len(history) == 10 and len({contact for contact, _, _ in history}) == 10
+
+
+def test_the_order_events_arrive_in_changes_no_stored_result(
+    engine: Engine, tmp_path: Path
+) -> None:
+    def events_of(email: str) -> list[dict[str, object]]:
+        kinds = ["site_visit", "email_click", "document_download", "page_view", "bounce"] * 5
+        return [
+            {
+                "id": f"{email}-{n}",
+                "kind": kind,
+                "occurred_at": (DAY0 + timedelta(hours=n % 7)).isoformat(),
+                "email": email,
+                "url": ["https://a.example/pricing", None, "https://a.example/quote"][n % 3],
+                "attributes": {"type": "hard"} if n % 4 == 0 else {},
+            }
+            for n, kind in enumerate(kinds)
+        ]
+
+    forward = events_of("forward@acme.example")
+    backward = list(reversed(events_of("backward@acme.example")))
+    shuffled = events_of("shuffled@acme.example")
+    shuffled = shuffled[1::2] + shuffled[::2]
+    _ingest(engine, tmp_path / "mixed.jsonl", forward + backward + shuffled)
+    rescore(engine, RULES, as_of=DAY0 + timedelta(days=1))
+    with engine.connect() as connection:
+        rows = connection.execute(
+            sa.select(
+                scores.c.score,
+                scores.c.temperature,
+                scores.c.stage,
+                scores.c.route,
+                scores.c.treatment,
+                scores.c.reasons,
+            )
+        ).all()
+    assert len(rows) == 3 and len(set(rows)) == 1, rows

@@ -15,6 +15,7 @@ from connector.errors import ConfigError, ExitCode
 from connector.model import EventKind
 from connector.rules_config import BUILT_IN_ROUTES
 from connector.scoring import ScoringEvent, score_contact
+from tests.conftest import REPO_ROOT
 from tests.test_cli import assert_clean_failure, cfg, leadsync, write_jsonl
 from tests.test_config import config_error, write_config
 
@@ -331,3 +332,32 @@ def test_explain_json_has_fit_lines_adding_up_and_as_of_is_reproducible(cfg: Pat
         "--config", cfg, "explain", "max@acme.example", "--as-of", "26/10/2026", cwd=cfg.parent
     )
     assert bad.returncode == 2 and "not an ISO 8601 time" in bad.stderr
+
+
+def test_the_example_rules_in_config_example_work_as_written(tmp_path: Path) -> None:
+    """The commented examples in config.example.toml, uncommented, load and pass check."""
+    lines, in_example = [], False
+    for line in (REPO_ROOT / "config.example.toml").read_text(encoding="utf-8").splitlines():
+        if re.match(r"^# \[\[scoring\.(behaviour|fit)\]\]$", line):
+            in_example = True
+        elif not line.startswith("#"):
+            in_example = False
+        lines.append(line[2:] if in_example and line.startswith("# ") else line)
+    settings = load_settings(write_config(tmp_path, "\n".join(lines) + "\n"))
+    check_rules(settings, set(BUILT_IN_ROUTES))
+    rules = scoring_rules(settings)
+    assert [rule.name for rule in rules.behaviour[:3]] == [
+        "pricing_page_q4",
+        "recent_visit",
+        "webinar_attended",
+    ]
+    assert [rule.name for rule in rules.fit] == [
+        "decision_maker",
+        "mid_market",
+        "region_not_served",
+        "competitor",
+    ]
+    result = score_contact(
+        [], rules, {"job_title": "Head of Marketing", "country": "kp"}, email="x@rival.example"
+    )
+    assert (result.fit_score, result.disqualified_by) == (-10, "competitor")
