@@ -235,6 +235,11 @@ def all_contacts_to_score(
         events_query = events_query.where(sa.text(f"{event_contact} <= {int(high)}"))
     contacts_sql = _raw_sql(connection, contacts_query)
     events_sql = _raw_sql(connection, events_query.order_by(sa.text(event_contact)))
+    if not is_postgres:
+        # The sort of the whole events table spills to temporary files beyond the page
+        # cache instead of growing in memory (temp_store=MEMORY held about 150 MB per
+        # million events).
+        connection.exec_driver_sql("PRAGMA temp_store=FILE")
     contact_cursor: Any = (
         driver.cursor(name="leadsync_contacts") if is_postgres else driver.cursor()
     )
