@@ -12,6 +12,7 @@ from __future__ import annotations
 import multiprocessing
 import pickle
 import queue
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -72,9 +73,12 @@ def run_in_workers(
     ``score_range`` must open its own database connections: connections do not survive
     a fork. It reports progress through ``count``.
     """
-    # fork re-imports nothing and starts at once; the parent holds no open connection
-    # (the caller disposed of its pool) and no threads at this point.
-    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+    # fork re-imports nothing and starts at once. The parent holds no pooled connection
+    # (the caller disposed of its pool); a progress bar's refresh thread may run, which
+    # the workers never touch (they neither print nor log: results go through the queue).
+    # Linux only: elsewhere (macOS) fork is unsafe with system frameworks, and spawn
+    # (the job pickles) is the platform's default.
+    method = "fork" if sys.platform.startswith("linux") else "spawn"
     context: Any = multiprocessing.get_context(method)
     done = context.Value("q", 0)
     results: multiprocessing.Queue[object] = context.Queue()

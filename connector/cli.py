@@ -19,12 +19,12 @@ from connector._cli_state import CliState, state_of
 from connector._defaults import default_config_text, default_mapping_files
 from connector._render import print_json, progress_bar, stdout
 from connector.config import check_rules, scoring_rules
-from connector.crm_mapping import load_mapping
+from connector.crm_mapping import check_mapping_routes, load_mapping
 from connector.errors import ConfigError, ExitCode, LeadsyncError
 from connector.ingest import IngestSummary, ingest
 from connector.logs import configure_logging
 from connector.plugins import source_registry
-from connector.rules_config import BUILT_IN_ROUTES
+from connector.rules_config import routes_built_in
 from connector.secrets import redact
 from connector.store.engine import (
     create_store_engine,
@@ -109,12 +109,15 @@ def check(ctx: typer.Context) -> None:
     settings = state.load()
     shown = str(settings.config_file) if settings.config_file else "(defaults: no config.toml)"
     stdout.print(f"config     ok  {shown}")
-    known_routes: set[str] = set()
-    for mapping_path in settings.plan.mappings:
-        mapping = load_mapping(settings.resolve(mapping_path), shown_as=str(mapping_path))
-        known_routes.update(mapping.routes or BUILT_IN_ROUTES)
-        stdout.print(f"mapping    ok  {mapping_path} ({mapping.crm}, {len(mapping.fields)} fields)")
-    check_rules(settings, known_routes or set(BUILT_IN_ROUTES))
+    mappings = [
+        (path, settings.resolve(path), load_mapping(settings.resolve(path), shown_as=str(path)))
+        for path in settings.plan.mappings
+    ]
+    # Your rules first (their errors point into config.toml), then each mapping's table.
+    check_rules(settings, {str(path): frozenset(found.routes) for path, _, found in mappings})
+    for path, resolved, found in mappings:
+        check_mapping_routes(found, resolved, routes_built_in(settings.scoring), str(path))
+        stdout.print(f"mapping    ok  {path} ({found.crm}, {len(found.fields)} fields)")
     rules = scoring_rules(settings)
     stdout.print(
         f"rules      ok  {len(rules.behaviour)} behaviour ({len(settings.scoring.behaviour)} "

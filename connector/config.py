@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -223,10 +224,10 @@ def _describe(error: Any) -> str:
     return f"{message} (got {error['input']!r})" if kind != "value_error" else message
 
 
-def check_rules(settings: Settings, known_routes: set[str]) -> None:
+def check_rules(settings: Settings, routes_by_mapping: Mapping[str, frozenset[str]]) -> None:
     """Raise a ConfigError naming file, line and key for the first contradiction among
     the scoring rules (``connector.rules_config.contradictions``)."""
-    problems = contradictions(settings.scoring, known_routes)
+    problems = contradictions(settings.scoring, routes_by_mapping)
     if not problems:
         return
     shown = str(settings.config_file) if settings.config_file else "config.toml"

@@ -52,9 +52,10 @@ def read_crm(engine: Engine, reader: CrmReader) -> CrmReadSummary:
     try:
         with paused_gc():
             for page in reader.read_changes(read_cursor(engine, cursor_name)):
-                summary.contacts_changed += ledger.write_snapshots(page, cursor_name=cursor_name)
+                changed, rejected = ledger.write_snapshots(page, cursor_name=cursor_name)
+                summary.contacts_changed += changed
                 summary.snapshots += len(page.snapshots)
-                summary.rejected += len(page.rejects)
+                summary.rejected += rejected
         status = "ok"
     finally:
         summary.duration_s = round(time.perf_counter() - started, 3)

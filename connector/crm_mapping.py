@@ -7,15 +7,17 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from connector._toml_lines import KeyLines
 from connector.config import config_error_from_validation
 from connector.errors import ConfigError
 from connector.model import Stage, Temperature
+from connector.rules_config import ROUTE_NAME
 
-__all__ = ["CrmMapping", "OurField", "load_mapping"]
+__all__ = ["CrmMapping", "OurField", "check_mapping_routes", "load_mapping"]
 
 OurField = Literal[
     "score",
@@ -39,7 +41,7 @@ class CrmMapping(BaseModel):
     stages: dict[Stage, str] = {}
     temperatures: dict[Temperature, str] = {}
     # Our route names (those rules may use) -> the value the CRM field holds.
-    routes: dict[str, str] = {}
+    routes: dict[Annotated[str, Field(pattern=ROUTE_NAME)], str] = {}
 
 
 def load_mapping(path: Path, *, shown_as: str | None = None) -> CrmMapping:
@@ -58,3 +60,22 @@ def load_mapping(path: Path, *, shown_as: str | None = None) -> CrmMapping:
         return CrmMapping.model_validate(raw)
     except ValidationError as exc:
         raise config_error_from_validation(exc, file=shown, text=text) from None
+
+
+def check_mapping_routes(
+    mapping: CrmMapping, path: Path, needed: frozenset[str], shown: str
+) -> None:
+    """A mapping with a [routes] table must list every route leads can be handed to."""
+    if not mapping.routes:
+        return  # no table: route names are written as they are
+    missing = sorted(needed - set(mapping.routes))
+    if missing:
+        text = path.read_text(encoding="utf-8")
+        raise ConfigError(
+            f"[routes] lacks {', '.join(repr(name) for name in missing)}: hot leads always "
+            "go to sales, and the built-in rules also hand leads to telemarketing; add the "
+            "value the CRM field should hold for each",
+            file=shown,
+            line=KeyLines(text).line_of(["routes"]),
+            key="routes",
+        )

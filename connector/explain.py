@@ -15,7 +15,8 @@ import sqlalchemy as sa
 from connector.decide import ContactOutcome, decide
 from connector.errors import ExitCode, LeadsyncError
 from connector.identity import normalize_email
-from connector.lifecycle import Transition
+from connector.lifecycle import LifecycleState, Transition
+from connector.model import Stage
 from connector.rules import ScoringRules
 from connector.scoring import Scorer
 from connector.store.scores import contact_id_for_email, contacts_to_score, stage_history_of
@@ -107,8 +108,9 @@ def explain_contact(
     now: datetime,
     as_of: datetime | None = None,
 ) -> Explanation:
-    """Explain the contact with this e-mail as of ``as_of`` (events after it left out)
-    or, without it, as of ``now``."""
+    """Explain the contact with this e-mail as of ``now``, with the stage transitions the
+    next pass would record; or as it stood at ``as_of`` (later events and transitions
+    left out)."""
     wanted = normalize_email(email)
     contact_id = contact_id_for_email(connection, wanted)
     if contact_id is None:
@@ -117,16 +119,24 @@ def explain_contact(
             hint="check the spelling, or ingest its events first",
         )
     contact = next(iter(contacts_to_score(connection, [contact_id])))
-    moment = as_of or now
-    scorer = Scorer(rules, as_of=moment, strict=as_of is not None)
+    history = tuple(stage_history_of(connection, contact_id))
+    if as_of is not None:
+        # As it stood then: the score from the events up to that time, the stage the
+        # recorded history had reached by then (the machine is not run again).
+        then = tuple(step for step in history if step.at <= as_of)
+        scored = Scorer(rules, as_of=as_of, strict=True).score(
+            contact.events, contact.profile, email=contact.email
+        )
+        stage = then[-1].to_stage if then else Stage.LEAD
+        outcome = ContactOutcome(scored, LifecycleState(stage=stage))
+        return Explanation(wanted, contact_id, as_of, outcome, then)
     outcome = decide(
-        scorer,
+        Scorer(rules, as_of=now),
         contact.events,
         contact.profile,
         contact.state,
         email=contact.email,
-        at=moment,
+        at=now,
         detailed=True,
     )
-    history = tuple(stage_history_of(connection, contact_id))
-    return Explanation(wanted, contact_id, moment, outcome, history)
+    return Explanation(wanted, contact_id, now, outcome, history)

@@ -11,6 +11,8 @@ each with its reason. Time is passed in.
         mql <──(points earned since the recycle > MQL threshold, or a hand-raiser)┘
     any stage but customer ──(won deal, or sales set customer)──> customer
     lead, mql, nurturing ──(a disqualify fit rule matches)──> disqualified
+    disqualified ──(no rule matches any more)──> lead, or nurturing if it came from there
+    disqualified ──(BANT confirmed, or sales set SQL)──> sql
 
 Stages never move backward except through the recycle into nurturing. CRM signals are
 edge-triggered: a status or a BANT answer acts when it changes, so a lead recycled
@@ -206,9 +208,9 @@ def advance(
     def move(to: Stage, reason: str, *, recycle: bool = False) -> None:
         nonlocal current
         taken.append(Transition(at, current.stage, to, reason))
-        current = current._replace(stage=to, since=at)
-        if recycle:
-            current = current._replace(recycled_at=at)
+        # The recycle moment matters only while nurtured (or disqualified from there).
+        kept = current.recycled_at if to in (Stage.NURTURING, Stage.DISQUALIFIED) else None
+        current = current._replace(stage=to, since=at, recycled_at=at if recycle else kept)
 
     bant_complete = bool(policy.bant_required) and policy.bant_required <= signals.bant
     status = None if signals.status is None else signals.status.value
@@ -224,7 +226,9 @@ def advance(
             move(Stage.CUSTOMER, "sales set the stage to customer")
 
     if current.stage is Stage.DISQUALIFIED and facts.disqualified_by is None:
-        move(Stage.LEAD, "no disqualify rule matches any more")
+        # Back where it was: a nurtured contact must still earn new points to return.
+        back = Stage.NURTURING if current.recycled_at is not None else Stage.LEAD
+        move(back, "no disqualify rule matches any more")
     if facts.disqualified_by is not None and current.stage in (
         Stage.LEAD,
         Stage.MQL,
@@ -243,7 +247,8 @@ def advance(
     ):
         move(Stage.NURTURING, f"sales answered {status!r}", recycle=True)
 
-    if current.stage in (Stage.LEAD, Stage.MQL, Stage.NURTURING):
+    # Sales know better than a fit rule: their SQL lifts a disqualification too.
+    if current.stage in (Stage.LEAD, Stage.MQL, Stage.NURTURING, Stage.DISQUALIFIED):
         if new_bant:
             move(Stage.SQL, "sales confirmed " + ", ".join(sorted(policy.bant_required)).upper())
         elif signals.stage is Stage.SQL and new_sales_stage:

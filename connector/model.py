@@ -151,3 +151,5 @@ class ContactScore(NamedTuple):
     disqualified_by: str | None = None
     # Per behaviour rule; always there, even when ``lines`` were not asked for.
     tallies: tuple[RuleTally, ...] = ()
+    # When time alone (a window, decay) will change the score: rescore then.
+    rescore_after: datetime | None = None

@@ -14,9 +14,10 @@ holds the stages reached.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from itertools import islice
 
@@ -27,10 +28,12 @@ from sqlalchemy.engine import Engine
 from connector._gc import paused_gc
 from connector._score_workers import RangeResult, run_in_workers
 from connector.decide import ContactOutcome, decide
+from connector.errors import FatalError
 from connector.rules import ScoringRules
 from connector.scoring import Scorer
 from connector.store.engine import create_store_engine
-from connector.store.meta import read_meta, write_meta
+from connector.store.locks import exclusive_pass
+from connector.store.meta import delete_meta, read_meta, write_meta
 from connector.store.schema import contacts, events
 from connector.store.scores import (
     ContactToScore,
@@ -46,6 +49,7 @@ log = structlog.get_logger(__name__)
 
 WATERMARK_KEY = "scored_through_event_id"
 RULES_HASH_KEY = "rules_hash"
+FULL_PASS_DUE_KEY = "full_pass_due"  # noqa: S105 - a meta key, not a secret
 CHUNK_CONTACTS = 5_000
 # Below this, starting worker processes costs more than it saves.
 PARALLEL_FROM_CONTACTS = 20_000
@@ -75,31 +79,51 @@ def rescore(
     *,
     full: bool = False,
     as_of: datetime | None = None,
+    now: datetime | None = None,
     workers: int = 1,
     on_progress: Callable[[int, int], None] | None = None,
 ) -> RescoreSummary:
     """Score what changed (everything with ``full``) as of ``as_of`` (default: now).
 
     A fixed ``as_of`` leaves out events after it, so windows and decay give the same
-    points on every run. A full pass over at least ``PARALLEL_FROM_CONTACTS`` contacts
-    is split over ``workers`` processes.
+    points on every run; it rescores everyone, and so does the next pass without it.
+    ``now`` is the clock (default: the real one) for ordinary passes. A full pass over
+    at least ``PARALLEL_FROM_CONTACTS`` contacts is split over ``workers`` processes.
     """
+    with exclusive_pass(engine, "scoring pass"):
+        return _rescore(
+            engine,
+            rules,
+            full=full,
+            as_of=as_of,
+            now=now,
+            workers=workers,
+            on_progress=on_progress,
+        )
+
+
+def _rescore(
+    engine: Engine,
+    rules: ScoringRules,
+    *,
+    full: bool,
+    as_of: datetime | None,
+    now: datetime | None,
+    workers: int,
+    on_progress: Callable[[int, int], None] | None,
+) -> RescoreSummary:
     started = time.perf_counter()
-    moment = as_of or datetime.now(UTC)
+    moment = as_of or now or datetime.now(UTC)
     rules_hash = rules.fingerprint()
     summary = RescoreSummary(full=full, as_of=moment.isoformat())
     with engine.connect() as connection:
         through = int(connection.execute(sa.select(sa.func.max(events.c.id))).scalar() or 0)
         after = scoring_watermark(connection)
         stored_hash = read_meta(connection, RULES_HASH_KEY)
-        if full:
-            summary.reason = "asked (--full)"
-        elif stored_hash is not None and stored_hash != rules_hash:
-            summary.full, summary.reason = True, "scoring rules changed"
-        elif stored_hash is None:
-            summary.full, summary.reason = True, "first pass"
-        else:
-            summary.reason = "new events or profile changes"
+        due = read_meta(connection, FULL_PASS_DUE_KEY)
+        summary.full, summary.reason = _full_or_not(
+            full=full, as_of=as_of, due=due, stored_hash=stored_hash, rules_hash=rules_hash
+        )
         todo: list[int] | None = None
         if summary.full:
             total = int(
@@ -107,9 +131,20 @@ def rescore(
             )
         else:
             todo = sorted(
-                changed_contact_ids(connection, after_event_id=after, through_event_id=through)
+                changed_contact_ids(
+                    connection, after_event_id=after, through_event_id=through, now=moment
+                )
             )
             total = len(todo)
+    if summary.full:
+        # Until the pass finishes, any pass is full: chunks already written may follow
+        # rules (or a moment) that a rerun with other settings would not see as changed.
+        with engine.begin() as connection:
+            write_meta(
+                connection,
+                FULL_PASS_DUE_KEY,
+                f"an earlier full pass ({summary.reason}) did not finish",
+            )
 
     job = _PassJob(
         url=engine.url.render_as_string(hide_password=False),
@@ -138,9 +173,32 @@ def rescore(
     with engine.begin() as connection:
         write_meta(connection, WATERMARK_KEY, str(through))
         write_meta(connection, RULES_HASH_KEY, rules_hash)
+        if as_of is not None:
+            # Scores as of another moment: the next ordinary pass must redo everyone.
+            write_meta(
+                connection, FULL_PASS_DUE_KEY, f"the last pass scored as of {moment.isoformat()}"
+            )
+        elif summary.full:
+            delete_meta(connection, FULL_PASS_DUE_KEY)
     summary.duration_s = round(time.perf_counter() - started, 3)
     log.info("score.finished", **summary.as_dict())
     return summary
+
+
+def _full_or_not(
+    *, full: bool, as_of: datetime | None, due: str | None, stored_hash: str | None, rules_hash: str
+) -> tuple[bool, str]:
+    if full:
+        return True, "asked (--full)"
+    if as_of is not None:
+        return True, "scored as of a fixed time (--as-of)"
+    if due is not None:
+        return True, due
+    if stored_hash is None:
+        return True, "first pass"
+    if stored_hash != rules_hash:
+        return True, "scoring rules changed"
+    return False, "new events, profile changes or windows and decay due"
 
 
 def _chunks(contacts_found: Iterator[ContactToScore]) -> Iterator[list[ContactToScore]]:
@@ -171,7 +229,7 @@ def _id_ranges(engine: Engine, total: int, workers: int) -> list[tuple[int, int]
 class _PassJob:
     """One pass's settings; picklable, so a worker process can run a range of it."""
 
-    url: str
+    url: str = field(repr=False)  # it may hold the store's password
     rules: ScoringRules
     moment: datetime
     strict: bool
@@ -180,9 +238,18 @@ class _PassJob:
 
     def __call__(self, low: int, high: int, count: Callable[[int], None]) -> RangeResult:
         """Score contacts ``low..high`` in a worker process, on its own engine."""
+        parent = os.getppid()
+
+        def orphaned() -> bool:
+            # A worker whose parent was killed stops at its next chunk: the parent's lock
+            # is gone and another pass may start.
+            return os.getppid() != parent
+
         engine = create_store_engine(self.url)
         try:
-            return self.score_range_with(engine, low, high, count, report_increments=True)
+            return self.score_range_with(
+                engine, low, high, count, report_increments=True, stop_if=orphaned
+            )
         finally:
             engine.dispose()
 
@@ -197,6 +264,7 @@ class _PassJob:
         progress: Callable[[int], None],
         *,
         report_increments: bool = False,
+        stop_if: Callable[[], bool] | None = None,
     ) -> RangeResult:
         """Every contact in ``low..high`` (None: no bound), in one sequential read."""
         scorer, writer = self._scorer(), OutcomeWriter(engine.dialect)
@@ -206,6 +274,8 @@ class _PassJob:
                 reader, through_event_id=self.through, id_range=(low, high)
             )
             for chunk in _chunks(found):
+                if stop_if is not None and stop_if():
+                    raise FatalError("the scoring pass that started this worker is gone")
                 transitions += self._store(engine, scorer, writer, chunk)
                 scored += len(chunk)
                 progress(len(chunk) if report_increments else scored)

@@ -9,10 +9,17 @@ Pydantic checks each rule on its own (an unknown kind, a bad regex, a range upsi
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
-from typing import Literal
+from collections.abc import Mapping
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from connector.lifecycle import Bands, LifecyclePolicy
 from connector.model import EventKind, Route, Treatment
@@ -34,6 +41,7 @@ __all__ = [
     "ScoringSettings",
     "build_rules",
     "contradictions",
+    "routes_built_in",
 ]
 
 DEFAULT_STRONG_CLICK_PATTERNS = ("*quote*", "*devis*", "*pricing*")
@@ -42,7 +50,23 @@ _RULE_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 _ATTRIBUTE_SHORTHANDS = ("campaign", "form", "goal", "link")
 
 AttributeValue = str | bool | float
-TextOrTexts = str | list[str]
+
+
+def _one_or_more(value: object) -> object:
+    """One value or a non-empty list of them (an empty list would match nothing)."""
+    if isinstance(value, list):
+        if not value:
+            raise ValueError("is an empty list, which matches nothing; give at least one value")
+        return value
+    return [value]
+
+
+# Written as one value or a list; held as a tuple.
+TextOrTexts = Annotated[tuple[str, ...], BeforeValidator(_one_or_more)]
+AttributeValues = Annotated[tuple[AttributeValue, ...], BeforeValidator(_one_or_more)]
+# Route names are stored (16 characters) and written to CRM fields through [routes].
+ROUTE_NAME = r"^[a-z][a-z0-9_]{0,15}$"
+RouteName = Annotated[str, Field(pattern=ROUTE_NAME)]
 
 
 class _Section(BaseModel):
@@ -59,10 +83,8 @@ def _compiles(pattern: str | None) -> str | None:
     return pattern
 
 
-def _texts(value: TextOrTexts | None) -> tuple[str, ...]:
-    if value is None:
-        return ()
-    return (value,) if isinstance(value, str) else tuple(value)
+def _texts(value: tuple[str, ...] | None) -> tuple[str, ...]:
+    return () if value is None else value
 
 
 def _rule_name(value: str) -> str:
@@ -78,7 +100,7 @@ class BehaviourRuleSettings(_Section):
     name: str
     kind: EventKind
     points: float
-    route: str | None = None
+    route: RouteName | None = None
     treatment: Treatment | None = None
     url: TextOrTexts | None = None
     url_regex: str | None = None
@@ -86,7 +108,7 @@ class BehaviourRuleSettings(_Section):
     form: TextOrTexts | None = None
     goal: TextOrTexts | None = None
     link: TextOrTexts | None = None
-    attributes: dict[str, AttributeValue | list[AttributeValue]] = {}
+    attributes: dict[str, AttributeValues] = {}
     max_times: int | None = Field(default=None, ge=1)
     max_points: float | None = Field(default=None, gt=0)
     window_days: float | None = Field(default=None, gt=0)
@@ -94,6 +116,15 @@ class BehaviourRuleSettings(_Section):
 
     _name = field_validator("name")(_rule_name)
     _regex = field_validator("url_regex")(_compiles)
+
+    @model_validator(mode="after")
+    def _treatment_needs_a_route(self) -> BehaviourRuleSettings:
+        if self.treatment is not None and self.route is None:
+            raise ValueError(
+                f"rule {self.name!r} has a treatment but no route: say who the lead is "
+                'handed to (route = "telemarketing" or "sales"...), or drop the treatment'
+            )
+        return self
 
     @property
     def has_conditions(self) -> bool:
@@ -110,8 +141,7 @@ class BehaviourRuleSettings(_Section):
             for name in _ATTRIBUTE_SHORTHANDS
             if getattr(self, name)
         ]
-        for name, value in self.attributes.items():
-            values = tuple(value) if isinstance(value, list) else (value,)
+        for name, values in self.attributes.items():
             conditions.append(AttributeCondition(name, values))
         return BehaviourRule(
             name=self.name,
@@ -138,7 +168,7 @@ class FitRuleSettings(_Section):
     points: float = 0
     disqualify: bool = False
     equals: str | bool | float | None = None
-    any_of: list[str] | None = Field(default=None, alias="in")
+    any_of: TextOrTexts | None = Field(default=None, alias="in")
     contains: str | None = None
     regex: str | None = None
     minimum: float | None = Field(default=None, alias="min")
@@ -222,7 +252,9 @@ class ScoringSettings(_Section):
 
 class LifecycleSettings(_Section):
     # Which BANT answers sales must confirm for an MQL to become an SQL.
-    bant_required: tuple[Literal["budget", "authority", "need", "timing"], ...] = (
+    bant_required: Annotated[
+        tuple[Literal["budget", "authority", "need", "timing"], ...], Field(min_length=1)
+    ] = (
         "budget",
         "authority",
         "need",
@@ -250,10 +282,17 @@ class RuleProblem(BaseModel):
     message: str
 
 
-def contradictions(scoring: ScoringSettings, known_routes: Iterable[str]) -> list[RuleProblem]:
-    """What pydantic cannot see rule by rule."""
+def contradictions(
+    scoring: ScoringSettings, routes_by_mapping: Mapping[str, frozenset[str]]
+) -> list[RuleProblem]:
+    """What pydantic cannot see rule by rule: rules no event can reach, and routes the
+    mapping files (shown name -> the routes listed under their [routes]) do not know."""
     problems: list[RuleProblem] = []
-    routes = set(known_routes)
+    known = {
+        shown: routes or frozenset(BUILT_IN_ROUTES) for shown, routes in routes_by_mapping.items()
+    }
+    if not known:
+        known = {"(no mapping file)": frozenset(BUILT_IN_ROUTES)}
     unconditional: dict[EventKind, str] = {}
     for index, rule in enumerate(scoring.behaviour):
         where = ("scoring", "behaviour", index)
@@ -271,18 +310,41 @@ def contradictions(scoring: ScoringSettings, known_routes: Iterable[str]) -> lis
             )
         elif not rule.has_conditions:
             unconditional[rule.kind] = rule.name
-        if rule.route is not None and rule.route not in routes:
-            known = ", ".join(sorted(routes)) or "none"
+        if rule.route is None:
+            continue
+        lacking = sorted(shown for shown, routes in known.items() if rule.route not in routes)
+        if len(lacking) == len(known):
+            every = ", ".join(sorted(set().union(*known.values())))
             problems.append(
                 RuleProblem(
                     loc=(*where, "route"),
                     message=(
-                        f"route {rule.route!r} is known to no mapping file (known: {known}); "
+                        f"route {rule.route!r} is known to no mapping file (known: {every}); "
                         "add it under [routes] in the mapping files or fix the name"
                     ),
                 )
             )
+        elif lacking:
+            problems.append(
+                RuleProblem(
+                    loc=(*where, "route"),
+                    message=(
+                        f"route {rule.route!r} is missing from [routes] in "
+                        f"{', '.join(lacking)}; add it there too, or that CRM would get a "
+                        "value it does not know"
+                    ),
+                )
+            )
     return problems
+
+
+def routes_built_in(scoring: ScoringSettings) -> frozenset[str]:
+    """The routes leads are handed to whatever your rules say: a hot lead always goes to
+    sales, and the built-in rules (unless switched off) also hand leads to telemarketing.
+    Every mapping file with a [routes] table must list them."""
+    if scoring.default_rules:
+        return frozenset(BUILT_IN_ROUTES)
+    return frozenset({Route.SALES.value})
 
 
 # Routes the built-in rules use: every mapping file must know them.

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import NamedTuple
 
@@ -30,6 +30,8 @@ __all__ = [
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _SECONDS_PER_DAY = 86_400.0
 _MEMO_LIMIT = 200_000
+# Decaying points are brought up to date at most this often.
+_DECAY_STEP = timedelta(days=1)
 
 
 class ScoringEvent(NamedTuple):
@@ -264,11 +266,16 @@ class Scorer:
                 )
             )
         lines: list[ScoreLine] = []
+        rescore_after: datetime | None = None
         for index, found in kept.items():
             rule = rules[index]
-            rule_lines = (
-                self._plain_lines(rule, found) if plain[index] else self._timed_lines(rule, found)
-            )
+            if plain[index]:
+                rule_lines = self._plain_lines(rule, found)
+            else:
+                rule_lines = self._timed_lines(rule, found)
+                change = self._next_change(rule, found)
+                if change is not None and (rescore_after is None or change < rescore_after):
+                    rescore_after = change
             tallies.append(_tally_of(rule, rule_lines))
             if detailed:
                 lines.extend(rule_lines)
@@ -294,13 +301,16 @@ class Scorer:
             behaviour_score=behaviour,
             fit_score=fit,
             temperature=temperature,
-            route=None if disqualified_by else handover.route,
-            treatment=None if disqualified_by else handover.treatment,
+            # A disqualified contact goes to no one: decide.py, which knows the stage
+            # (an SQL or a customer cannot be disqualified), withholds the route.
+            route=handover.route,
+            treatment=handover.treatment,
             reasons=top_reasons([*tallies, *fit_tallies]),
             lines=tuple(lines),
             normalised_score=self.rules.normalisation.of(total, bands),
             disqualified_by=disqualified_by,
             tallies=tuple(tallies),
+            rescore_after=rescore_after,
         )
 
     @staticmethod
@@ -318,6 +328,24 @@ class Scorer:
             )
             for event in found
         ]
+
+    def _next_change(self, rule: BehaviourRule, found: list[ScoringEvent]) -> datetime | None:
+        """When time alone will change this rule's points for the contact: the first event
+        to leave the window, or, for decay, a day from now (rescored daily, not
+        continuously)."""
+        if not rule.points:
+            return None
+        moments: list[datetime] = []
+        if rule.window_days is not None:
+            window = timedelta(days=rule.window_days)
+            moments.extend(
+                expiry
+                for expiry in (as_utc_time(event[1]) + window for event in found)
+                if expiry > self.as_of
+            )
+        if rule.half_life_days is not None:
+            moments.append(self.as_of + _DECAY_STEP)
+        return min(moments, default=None)
 
     def _timed_lines(self, rule: BehaviourRule, found: list[ScoringEvent]) -> list[ScoreLine]:
         """Lines for a rule with caps, a window or decay: the newest events count first."""

@@ -14,6 +14,10 @@ from connector.scoring import Scorer, ScoringEvent
 
 RULES = scoring_rules(Settings())
 T0 = datetime(2026, 9, 1, 9, tzinfo=UTC)
+STUDENTS_OUT = ScoringRules(
+    RULES.behaviour,
+    fit=(FitRule("student", "job_title", "contains", 0, disqualify=True, contains="student"),),
+)
 
 
 def _at(days: float) -> datetime:
@@ -164,10 +168,7 @@ def test_crm_signals_act_once_so_a_recycled_lead_does_not_bounce_back() -> None:
 
 
 def test_disqualify_rules_take_a_lead_out_and_release_it_when_they_stop_matching() -> None:
-    rules = ScoringRules(
-        RULES.behaviour,
-        fit=(FitRule("student", "job_title", "contains", 0, disqualify=True, contains="student"),),
-    )
+    rules = STUDENTS_OUT
     contact = Contact(rules)
     contact.events += _visits(25, day=0)
     contact.profile["job_title"] = "PhD student"
@@ -189,3 +190,30 @@ def test_a_customer_stays_a_customer() -> None:
     assert contact.score(1).stage is Stage.CUSTOMER
     contact.crm_says(won=False, status=SalesStatus.REJECTED)
     assert contact.score(2).stage is Stage.CUSTOMER
+
+
+def test_a_nurtured_contact_disqualified_then_released_must_still_earn_new_points() -> None:
+    rules = STUDENTS_OUT
+    contact = Contact(rules)
+    contact.events += _visits(30, day=0)
+    contact.score(1)
+    contact.crm_says(status=SalesStatus.NOT_NOW)
+    assert contact.score(2).stage is Stage.NURTURING
+    contact.profile["job_title"] = "student"
+    assert contact.score(3).stage is Stage.DISQUALIFIED
+    contact.profile["job_title"] = "engineer"
+    assert contact.score(4).stage is Stage.NURTURING  # back where it was, not lead -> mql
+    assert contact.score(5).stage is Stage.NURTURING  # its 30 old points still do not count
+    contact.events += _visits(21, day=6)
+    assert contact.score(7).stage is Stage.MQL
+
+
+def test_sales_confirming_a_disqualified_contact_makes_it_an_sql() -> None:
+    rules = STUDENTS_OUT
+    contact = Contact(rules)
+    contact.profile["job_title"] = "student"
+    assert contact.score(1).stage is Stage.DISQUALIFIED
+    contact.crm_says(stage=Stage.SQL)
+    outcome = contact.score(2)
+    assert outcome.stage is Stage.SQL
+    assert contact.history[-1] == "disqualified->sql: sales set the stage to sql"

@@ -3,6 +3,7 @@ over workers, reproducible with --as-of, fed by CRM snapshots, and safe to inter
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -17,6 +18,7 @@ from adapters.files import FileSource
 from connector import rescore as rescore_module
 from connector.config import Settings, scoring_rules
 from connector.crm_inputs import read_crm
+from connector.errors import FatalError, StoreError
 from connector.explain import explain_contact
 from connector.ingest import ingest
 from connector.lifecycle import Bands, SalesSignals, SalesStatus
@@ -24,7 +26,8 @@ from connector.model import Stage
 from connector.ports import ProfileSnapshot, SnapshotPage
 from connector.rescore import rescore
 from connector.rules import ScoringRules
-from connector.store.schema import scores, stage_history
+from connector.store.locks import exclusive_pass
+from connector.store.schema import contacts, rejects, scores, stage_history
 from connector.store.scores import OutcomeWriter
 
 RULES = scoring_rules(Settings())
@@ -145,6 +148,21 @@ def test_as_of_makes_decay_and_windows_reproducible(engine: Engine, tmp_path: Pa
     assert next(iter(_stored(engine).values()))[0] == 1
 
 
+def _die_on_third_save(monkeypatch: pytest.MonkeyPatch) -> object:
+    """Make the third chunk's commit fail, as a crash would; returns the real method."""
+    real_save = OutcomeWriter.save
+    calls = {"count": 0}
+
+    def dying_save(self: OutcomeWriter, *args: object, **kwargs: object) -> int:
+        calls["count"] += 1
+        if calls["count"] == 3:
+            raise RuntimeError("killed")
+        return real_save(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(OutcomeWriter, "save", dying_save)
+    return real_save
+
+
 @dataclass
 class FakeCrm:
     """A CRM reader as the CRM adapters will be: snapshots changed since a cursor."""
@@ -183,11 +201,12 @@ def test_crm_snapshots_move_stages_through_the_port_and_history_says_why(
 
     crm_says(2, status=SalesStatus.NOT_NOW)
     assert rescore(engine, RULES, as_of=DAY0 + timedelta(days=2)).transitions == 1
-    assert rescore(engine, RULES, as_of=DAY0 + timedelta(days=3)).contacts_scored == 0
+    # A pass with --as-of rescores everyone; the same answer read again moves nothing.
+    assert rescore(engine, RULES, as_of=DAY0 + timedelta(days=3)).transitions == 0
 
     _ingest(engine, tmp_path / "b.jsonl", _visits("b", email, 21, day=5))
     summary = rescore(engine, RULES, as_of=DAY0 + timedelta(days=6))
-    assert (summary.contacts_scored, summary.transitions) == (1, 1)
+    assert (summary.contacts_scored, summary.transitions, summary.full) == (1, 1, True)
 
     crm_says(7, bant=frozenset({"budget", "authority", "need", "timing"}))
     rescore(engine, RULES, as_of=DAY0 + timedelta(days=7))
@@ -219,16 +238,7 @@ def test_a_pass_that_dies_midway_is_redone_without_writing_anything_twice(
     monkeypatch.setattr(rescore_module, "CHUNK_CONTACTS", 3)
     lines = [line for n in range(10) for line in _visits(f"h{n}", f"h{n}@acme.example", 21, 0)]
     _ingest(engine, tmp_path / "hot.jsonl", lines)
-    real_save = OutcomeWriter.save
-    calls = {"count": 0}
-
-    def dying_save(self: OutcomeWriter, *args: object, **kwargs: object) -> int:
-        calls["count"] += 1
-        if calls["count"] == 3:
-            raise RuntimeError("killed")
-        return real_save(self, *args, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(OutcomeWriter, "save", dying_save)
+    real_save = _die_on_third_save(monkeypatch)
     with pytest.raises(RuntimeError, match="killed"):
         rescore(engine, RULES)
     assert len(_stored(engine)) == 6  # two chunks of three committed
@@ -275,3 +285,129 @@ def test_the_order_events_arrive_in_changes_no_stored_result(
             )
         ).all()
     assert len(rows) == 3 and len(set(rows)) == 1, rows
+
+
+def test_windows_and_decay_rescore_a_contact_when_time_alone_changes_its_score(
+    engine: Engine, tmp_path: Path
+) -> None:
+    rules = ScoringRules(
+        tuple(
+            replace(rule, window_days=30) if rule.name == "site_visit" else rule
+            for rule in RULES.behaviour
+        )
+    )
+    _ingest(engine, tmp_path / "v.jsonl", _visits("v", "win@acme.example", 25, day=0))
+    first = rescore(engine, rules, now=DAY0 + timedelta(days=1))
+    assert first.contacts_scored == 1
+    assert next(iter(_stored(engine).values())) == (25, "hot", "mql")
+    # Nothing new and the window still holds every visit: nobody to rescore.
+    assert rescore(engine, rules, now=DAY0 + timedelta(days=20)).contacts_scored == 0
+    # The first visit leaves the 30-day window: the contact is due although no event came.
+    due = rescore(engine, rules, now=DAY0 + timedelta(days=31))
+    assert due.contacts_scored == 1
+    assert next(iter(_stored(engine).values())) == (0, "cold", "mql")  # stages stay
+    assert rescore(engine, rules, now=DAY0 + timedelta(days=60)).contacts_scored == 0
+
+
+def test_a_rules_change_cut_short_leaves_a_full_pass_due_even_if_rules_revert(
+    engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(rescore_module, "CHUNK_CONTACTS", 3)
+    lines = [line for n in range(10) for line in _visits(f"w{n}", f"w{n}@acme.example", 5, 0)]
+    _ingest(engine, tmp_path / "warm.jsonl", lines)
+    rescore(engine, RULES)
+    assert {temperature for _, temperature, _ in _stored(engine).values()} == {"cold"}
+
+    other = ScoringRules(RULES.behaviour, bands=Bands(1, 2))
+    real_save = _die_on_third_save(monkeypatch)
+    with pytest.raises(RuntimeError, match="killed"):
+        rescore(engine, other)
+    monkeypatch.setattr(OutcomeWriter, "save", real_save)
+    assert sum(t == "hot" for _, t, _ in _stored(engine).values()) == 6  # 2 chunks under B
+
+    back = rescore(engine, RULES)  # the admin reverted the rules
+    assert (back.full, back.contacts_scored) == (True, 10)
+    assert back.reason == "an earlier full pass (scoring rules changed) did not finish"
+    assert {temperature for _, temperature, _ in _stored(engine).values()} == {"cold"}
+    assert not rescore(engine, RULES).full
+
+
+def test_a_worker_killed_midway_fails_the_pass_and_the_next_one_redoes_it(
+    engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(rescore_module, "PARALLEL_FROM_CONTACTS", 1)
+    monkeypatch.setattr(rescore_module, "CHUNK_CONTACTS", 2)
+    lines = [line for n in range(12) for line in _visits(f"k{n}", f"k{n}@acme.example", 21, 0)]
+    _ingest(engine, tmp_path / "hot.jsonl", lines)
+    parent = os.getpid()
+    real_save = OutcomeWriter.save
+    saved = {"count": 0}
+
+    def killed_in_a_worker(self: OutcomeWriter, *args: object, **kwargs: object) -> int:
+        saved["count"] += 1  # per process: each worker has its own copy
+        if os.getpid() != parent and saved["count"] == 2:
+            os._exit(9)  # as a kill -9 would: no cleanup, no message
+        return real_save(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(OutcomeWriter, "save", killed_in_a_worker)
+    with pytest.raises(FatalError, match="stopped before it finished"):
+        rescore(engine, RULES, workers=2)
+    partly = len(_stored(engine))
+    assert 0 < partly < 12
+    monkeypatch.setattr(OutcomeWriter, "save", real_save)
+    again = rescore(engine, RULES, workers=2)
+    assert again.full and again.contacts_scored == 12
+    history = _history(engine)
+    assert len(history) == 12 and len({contact for contact, _, _ in history}) == 12
+
+
+def test_one_scoring_pass_at_a_time(engine: Engine) -> None:
+    with (
+        exclusive_pass(engine, "scoring pass"),
+        pytest.raises(StoreError, match="another scoring pass is running"),
+    ):
+        rescore(engine, RULES)
+    rescore(engine, RULES)  # released
+
+
+def test_crm_answers_belong_to_the_crm_and_emails_are_normalised(
+    engine: Engine, tmp_path: Path
+) -> None:
+    email = "lea@acme.example"
+    _ingest(engine, tmp_path / "a.jsonl", _visits("a", email, 21, day=0))
+    crm = FakeCrm(
+        pages=[
+            [
+                ProfileSnapshot(
+                    "crm",
+                    DAY0 + timedelta(days=2),
+                    "  Lea@ACME.example ",
+                    sales=SalesSignals(status=SalesStatus.NOT_NOW),
+                ),
+                ProfileSnapshot("crm", DAY0, "not an e-mail", fields={"job_title": "x"}),
+            ]
+        ]
+    )
+    summary = read_crm(engine, crm)
+    assert (summary.contacts_changed, summary.rejected) == (1, 1)
+    # A form filled later with a profile claiming another answer changes nothing.
+    _ingest(
+        engine,
+        tmp_path / "b.jsonl",
+        [
+            {
+                "id": "form",
+                "kind": "form_submit",
+                "occurred_at": (DAY0 + timedelta(days=3)).isoformat(),
+                "email": email,
+                "profile": {"sales_status": "open", "job_title": "CTO"},
+            }
+        ],
+    )
+    with engine.connect() as connection:
+        profile = connection.execute(sa.select(contacts.c.profile)).scalars().all()
+        rejected = connection.execute(sa.select(rejects.c.reason)).scalars().all()
+    assert len(profile) == 1  # the snapshot found the contact of the events
+    assert profile[0]["sales_status"] == "not_now"
+    assert profile[0]["job_title"] == "CTO"
+    assert rejected == ["invalid e-mail 'not an e-mail'"]

@@ -19,6 +19,11 @@ from tests.conftest import REPO_ROOT
 from tests.test_cli import assert_clean_failure, cfg, leadsync, write_jsonl
 from tests.test_config import config_error, write_config
 
+BOTH_MAPPINGS = {
+    "mappings/hubspot.toml": frozenset(BUILT_IN_ROUTES),
+    "mappings/salesforce.toml": frozenset(BUILT_IN_ROUTES),
+}
+
 RULES_TOML = """\
 [scoring]
 warm_from = 15
@@ -176,6 +181,31 @@ def test_default_rules_can_be_switched_off(tmp_path: Path) -> None:
             r"\[lifecycle\.bant_required\.1\] Input should be 'budget', 'authority'",
         ),
         (
+            ('route = "sales"', 'route = "telemarketing_north_region"'),
+            "telemarketing_north_region",
+            r"\[scoring\.behaviour\.2\.route\] String should match pattern",
+        ),
+        (
+            ('route = "sales"\n', ""),
+            "[[scoring.behaviour]]#3",
+            r"\[scoring\.behaviour\.2\] .*has a treatment but no route",
+        ),
+        (
+            ('in = ["rival.example", "other-rival.example"]', "in = []"),
+            "in = []",
+            r"\[scoring\.fit\.2\.in\] is an empty list, which matches nothing",
+        ),
+        (
+            ('url = ["*/pricing*", "*/tarifs*"]', "url = []"),
+            "url = []",
+            r"\[scoring\.behaviour\.0\.url\] is an empty list, which matches nothing",
+        ),
+        (
+            ('bant_required = ["budget", "need"]', "bant_required = []"),
+            "bant_required",
+            r"\[lifecycle\.bant_required\] .*at least 1 item",
+        ),
+        (
             ('name = "recent_visit"', 'name = "recent visit!"'),
             "recent visit!",
             r"\[scoring\.behaviour\.1\.name\] rule name 'recent visit!' must be",
@@ -199,7 +229,7 @@ def test_impossible_rules_name_the_file_line_and_key(
 def _check(tmp_path: Path, text: str) -> ConfigError:
     settings = load_settings(write_config(tmp_path, text))
     with pytest.raises(ConfigError) as caught:
-        check_rules(settings, set(BUILT_IN_ROUTES))
+        check_rules(settings, BOTH_MAPPINGS)
     return caught.value
 
 
@@ -227,7 +257,23 @@ def test_check_finds_a_route_no_mapping_knows(tmp_path: Path) -> None:
         error
     )
     # The same rules with a known route pass (check_rules raises on a problem).
-    check_rules(load_settings(write_config(tmp_path, RULES_TOML)), set(BUILT_IN_ROUTES))
+    check_rules(load_settings(write_config(tmp_path, RULES_TOML)), BOTH_MAPPINGS)
+
+
+def test_check_finds_a_route_one_mapping_lacks(tmp_path: Path) -> None:
+    text = RULES_TOML.replace('route = "sales"', 'route = "partners"')
+    settings = load_settings(write_config(tmp_path, text))
+    with pytest.raises(ConfigError) as caught:
+        check_rules(
+            settings,
+            {
+                "mappings/hubspot.toml": frozenset({"sales", "telemarketing", "partners"}),
+                "mappings/salesforce.toml": frozenset(BUILT_IN_ROUTES),
+            },
+        )
+    assert "route 'partners' is missing from [routes] in mappings/salesforce.toml" in str(
+        caught.value
+    )
 
 
 def test_default_rules_need_no_config() -> None:
@@ -311,9 +357,21 @@ def test_explain_json_has_fit_lines_adding_up_and_as_of_is_reproducible(cfg: Pat
     # rounded to cents, plus the quote request and the fit line.
     faded = round(4 * 0.5**2.4625, 2) + round(4 * 0.5**1.4625, 2)
     assert later["score"] == round(7 + faded + 20, 2) == 29.18
-    assert later["stage"] == "mql"
-    assert later["stage_set_by"]["recorded"] is False  # type: ignore[index]
-    assert later["route"] == "sales"
+    # As it stood then: no pass had recorded a stage change yet.
+    assert (later["stage"], later["stage_set_by"], later["route"]) == ("lead", None, "sales")
+
+    # The pass with --as-of left the quote request (10-25) out; the next ordinary pass
+    # rescores everyone and records the MQL, with the reason.
+    rescored = leadsync("--config", cfg, "score", cwd=cfg.parent)
+    assert "scored 1 contact(s)" in rescored.stdout, rescored.stdout
+    assert "the last pass scored as of 2026-10-21T09:00:00+00:00" in rescored.stdout
+    now = explain()
+    assert now["stage"] == "mql"
+    # 20 for the quote, 7 for the fit, and whatever is left of the fading visits today.
+    set_by = now["stage_set_by"]
+    assert isinstance(set_by, dict)
+    assert re.fullmatch(r"score 27(\.\d+)? is above 20 \(hot\)", set_by["reason"]), set_by
+    assert set_by["recorded"] is True
     for key in (
         "email",
         "score",
@@ -344,7 +402,7 @@ def test_the_example_rules_in_config_example_work_as_written(tmp_path: Path) -> 
             in_example = False
         lines.append(line[2:] if in_example and line.startswith("# ") else line)
     settings = load_settings(write_config(tmp_path, "\n".join(lines) + "\n"))
-    check_rules(settings, set(BUILT_IN_ROUTES))
+    check_rules(settings, BOTH_MAPPINGS)
     rules = scoring_rules(settings)
     assert [rule.name for rule in rules.behaviour[:3]] == [
         "pricing_page_q4",
@@ -361,3 +419,14 @@ def test_the_example_rules_in_config_example_work_as_written(tmp_path: Path) -> 
         [], rules, {"job_title": "Head of Marketing", "country": "kp"}, email="x@rival.example"
     )
     assert (result.fit_score, result.disqualified_by) == (-10, "competitor")
+
+
+def test_check_command_reports_a_mapping_whose_routes_lack_a_built_in_one(cfg: Path) -> None:
+    mapping = cfg.parent / "mappings" / "salesforce.toml"
+    text = mapping.read_text(encoding="utf-8")
+    assert 'telemarketing = "Telemarketing"\n' in text
+    mapping.write_text(text.replace('telemarketing = "Telemarketing"\n', ""), encoding="utf-8")
+    result = leadsync("--config", cfg, "check", cwd=cfg.parent)
+    assert_clean_failure(result, ExitCode.CONFIG)
+    line = mapping.read_text(encoding="utf-8").splitlines().index("[routes]") + 1
+    assert f"mappings/salesforce.toml:{line}: [routes] lacks 'telemarketing'" in result.stderr

@@ -10,8 +10,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from connector.config import Settings, scoring_rules
+from connector.lifecycle import Bands
 from connector.model import EventKind, ProfileValue
-from connector.rules import AttributeCondition, BehaviourRule, FitRule, ScoringRules
+from connector.rules import AttributeCondition, BehaviourRule, FitRule, Normalisation, ScoringRules
 from connector.scoring import Scorer, ScoringEvent
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
@@ -128,3 +129,20 @@ def test_times_as_sqlite_text_score_like_datetimes(
     assert scorer.score(as_text, profile, detailed=lines) == scorer.score(
         batch, profile, detailed=lines
     )
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.floats(-1e6, 1e6, allow_nan=False),
+    st.floats(-1e6, 1e6, allow_nan=False),
+    st.one_of(st.none(), st.floats(0.5, 1000)),
+)
+def test_the_normalised_score_never_decreases_and_stays_within_0_and_100(
+    low: float, high: float, half_at: float | None
+) -> None:
+    low, high = sorted((low, high))
+    normalise = Normalisation(enabled=True, half_at=half_at)
+    bands = Bands()
+    below, above = normalise.of(low, bands), normalise.of(high, bands)
+    assert below is not None and above is not None
+    assert 0 <= below <= above <= 100

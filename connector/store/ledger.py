@@ -6,16 +6,18 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from connector.identity import is_valid_email, normalize_email
 from connector.ledger_rows import EncodedPage, LedgerRow, encode_snapshot
 from connector.model import ProfileValue
-from connector.ports import RejectedInput, SnapshotPage
+from connector.ports import ProfileSnapshot, RejectedInput, SnapshotPage
+from connector.sales_signals import RESERVED_FIELDS
 from connector.store._raw import BulkInsert, RawSql, dialect_insert
 from connector.store.contacts import ContactResolver
 from connector.store.schema import contacts, cursors, rejects
@@ -55,11 +57,47 @@ def _merge_profile(
     stored_at: datetime | None,
     observed: dict[str, ProfileValue],
     observed_at: datetime,
+    *,
+    from_crm: bool,
 ) -> tuple[dict[str, ProfileValue], datetime]:
-    """Newer observations win; an older one only fills fields not known yet."""
+    """Newer observations win; an older one only fills fields not known yet.
+
+    What sales said (``RESERVED_FIELDS``) belongs to the CRM: its latest read always
+    wins, whatever the time of a form's profile, and events cannot set it.
+    """
+    said = {name: observed.pop(name) for name in RESERVED_FIELDS if name in observed}
     if stored_at is None or observed_at >= stored_at:
-        return {**stored, **observed}, observed_at
-    return {**observed, **stored}, stored_at
+        merged, merged_at = {**stored, **observed}, observed_at
+    else:
+        merged, merged_at = {**observed, **stored}, stored_at
+    if from_crm:
+        merged.update(said)
+    return merged, merged_at
+
+
+def _checked_snapshots(
+    snapshots: Sequence[ProfileSnapshot],
+) -> tuple[list[ProfileSnapshot], list[RejectedInput]]:
+    """Snapshots with their e-mail normalised as events' are; those naming no one, or
+    with an e-mail that is not one, set aside with the reason."""
+    accepted: list[ProfileSnapshot] = []
+    set_aside: list[RejectedInput] = []
+    for snapshot in snapshots:
+        email = normalize_email(snapshot.email) if snapshot.email else None
+        reason = None
+        if email is not None and not is_valid_email(email):
+            reason = f"invalid e-mail {email[:80]!r}"
+        elif email is None and not snapshot.ids:
+            reason = "names no person: no e-mail and no ids"
+        if reason is None:
+            accepted.append(replace(snapshot, email=email))
+            continue
+        raw = orjson.dumps(
+            {"email": snapshot.email, "ids": dict(snapshot.ids), "fields": dict(snapshot.fields)},
+            default=str,
+        ).decode()
+        set_aside.append(RejectedInput(snapshot.source, "crm snapshot", None, reason, raw))
+    return accepted, set_aside
 
 
 class Ledger:
@@ -105,11 +143,13 @@ class Ledger:
             raise
         return result
 
-    def write_snapshots(self, page: SnapshotPage, *, cursor_name: str | None) -> int:
+    def write_snapshots(self, page: SnapshotPage, *, cursor_name: str | None) -> tuple[int, int]:
         """Merge CRM snapshots into the contacts' profiles, with the reader's cursor, in
-        one transaction; return how many contacts changed (they are rescored next pass)."""
+        one transaction; return (contacts changed, records set aside). Changed contacts
+        are rescored, and their stages moved, by the next scoring pass."""
         now = datetime.now(UTC)
-        rows = [encode_snapshot(snapshot) for snapshot in page.snapshots]
+        accepted, set_aside = _checked_snapshots(page.snapshots)
+        rows = [encode_snapshot(snapshot) for snapshot in accepted]
         try:
             with self._engine.begin() as connection:
                 self._raw.lock_for_writing(connection)
@@ -118,14 +158,16 @@ class Ledger:
                     resolution = self._resolver.resolve(
                         connection, rows, source=rows[0].source, now=now
                     )
-                    touched = self._merge_profiles(connection, rows, resolution.contact_ids)
+                    touched = self._merge_profiles(
+                        connection, rows, resolution.contact_ids, from_crm=True
+                    )
                     if touched:
                         connection.exec_driver_sql(
                             self._bump_change_seq_sql,
                             [(contact_id,) for contact_id in sorted(touched)],
                         )
-                if page.rejects:
-                    self._insert_rejects(connection, page.rejects, now)
+                if page.rejects or set_aside:
+                    self._insert_rejects(connection, [*page.rejects, *set_aside], now)
                 if cursor_name is not None and page.cursor is not None:
                     connection.execute(
                         self._cursor_upsert,
@@ -134,7 +176,7 @@ class Ledger:
         except BaseException:
             self._resolver.forget()
             raise
-        return len(touched)
+        return len(touched), len(page.rejects) + len(set_aside)
 
     def _write(self, connection: sa.Connection, page: EncodedPage, now: datetime) -> PageResult:
         rows = page.rows
@@ -146,7 +188,7 @@ class Ledger:
             stored = self._store_events(connection, rows, resolution.contact_ids)
             # New events are found by scoring through their ids (see rescore.py); only a
             # profile change has to mark its contact.
-            touched = self._merge_profiles(connection, rows, resolution.contact_ids)
+            touched = self._merge_profiles(connection, rows, resolution.contact_ids, from_crm=False)
             if touched:
                 connection.exec_driver_sql(
                     self._bump_change_seq_sql, [(contact_id,) for contact_id in sorted(touched)]
@@ -184,7 +226,12 @@ class Ledger:
         return self._insert_events.run(connection, values)
 
     def _merge_profiles(
-        self, connection: sa.Connection, rows: Sequence[LedgerRow], contact_ids: Sequence[int]
+        self,
+        connection: sa.Connection,
+        rows: Sequence[LedgerRow],
+        contact_ids: Sequence[int],
+        *,
+        from_crm: bool,
     ) -> set[int]:
         observed: dict[int, list[tuple[datetime, dict[str, ProfileValue]]]] = {}
         for row, contact_id in zip(rows, contact_ids, strict=True):
@@ -205,7 +252,9 @@ class Ledger:
             profile: dict[str, ProfileValue] = dict(stored_profile or {})
             profile_at: datetime | None = stored_at
             for moment, values in sorted(observed[contact_id], key=lambda item: item[0]):
-                profile, profile_at = _merge_profile(profile, profile_at, values, moment)
+                profile, profile_at = _merge_profile(
+                    profile, profile_at, values, moment, from_crm=from_crm
+                )
             if profile != (stored_profile or {}) or profile_at != stored_at:
                 changed[contact_id] = (profile, profile_at)
         if changed:

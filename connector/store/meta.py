@@ -6,7 +6,7 @@ import sqlalchemy as sa
 
 from connector.store.schema import store_meta
 
-__all__ = ["read_meta", "write_meta"]
+__all__ = ["delete_meta", "read_meta", "write_meta"]
 
 
 def read_meta(connection: sa.Connection, key: str) -> str | None:
@@ -22,3 +22,7 @@ def write_meta(connection: sa.Connection, key: str, value: str) -> None:
     )
     if updated.rowcount == 0:
         connection.execute(sa.insert(store_meta).values(key=key, value=value))
+
+
+def delete_meta(connection: sa.Connection, key: str) -> None:
+    connection.execute(sa.delete(store_meta).where(store_meta.c.key == key))

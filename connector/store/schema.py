@@ -141,7 +141,10 @@ scores = sa.Table(
     sa.Column("seen_sales_status", sa.String(16)),
     sa.Column("seen_sales_stage", sa.String(16)),
     sa.Column("seen_bant_complete", sa.Boolean(), nullable=False, server_default=sa.false()),
+    # When a window or decay will change the score with no new event (None: never).
+    sa.Column("rescore_after", UtcDateTime()),
     sa.Index(None, "score"),
+    sa.Index(None, "rescore_after"),
 )
 
 stage_history = sa.Table(

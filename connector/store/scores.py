@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from itertools import chain, groupby
 from operator import itemgetter
@@ -82,9 +82,14 @@ class StoredScore:
 
 
 def changed_contact_ids(
-    connection: sa.Connection, *, after_event_id: int, through_event_id: int
+    connection: sa.Connection,
+    *,
+    after_event_id: int,
+    through_event_id: int,
+    now: datetime | None = None,
 ) -> set[int]:
-    """Contacts with events in (after, through], or a profile changed since scored."""
+    """Contacts with events in (after, through], a profile changed since scored, or (given
+    ``now``) a score that a window or decay has changed since."""
     with_events = connection.execute(
         sa.select(events.c.contact_id)
         .where(events.c.id > after_event_id, events.c.id <= through_event_id)
@@ -97,6 +102,12 @@ def changed_contact_ids(
         .where(sa.or_(scores.c.contact_id.is_(None), scores.c.scored_seq < contacts.c.change_seq))
     ).scalars()
     changed.update(profile_changed)
+    if now is not None:
+        changed.update(
+            connection.execute(
+                sa.select(scores.c.contact_id).where(scores.c.rescore_after <= now)
+            ).scalars()
+        )
     return changed
 
 
@@ -285,6 +296,7 @@ _SCORE_COLUMNS = (
     "seen_sales_status",
     "seen_sales_stage",
     "seen_bant_complete",
+    "rescore_after",
 )
 # Enum members as the text the store keeps (``.value`` costs a µs per call).
 _TEXT: dict[StrEnum, str] = {
@@ -339,6 +351,7 @@ class OutcomeWriter:
                     state.seen_status,
                     state.seen_sales_stage,
                     state.seen_bant_complete,
+                    None if result.rescore_after is None else time(result.rescore_after),
                 )
             )
             history.extend(
@@ -393,7 +406,12 @@ def unscored_count(connection: sa.Connection, *, after_event_id: int) -> int:
     """How many contacts have changes that the last scoring pass did not see."""
     highest = connection.execute(sa.select(sa.func.max(events.c.id))).scalar() or 0
     return len(
-        changed_contact_ids(connection, after_event_id=after_event_id, through_event_id=highest)
+        changed_contact_ids(
+            connection,
+            after_event_id=after_event_id,
+            through_event_id=highest,
+            now=datetime.now(UTC),
+        )
     )
 
 

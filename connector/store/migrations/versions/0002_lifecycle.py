@@ -1,4 +1,5 @@
-"""lifecycle: the stage machine's memory on scores, the stage history, the 0-100 score
+"""lifecycle: the stage machine's memory on scores, the stage history, the 0-100 score,
+when time alone changes a score
 
 Revision ID: 0002
 Revises: 0001
@@ -26,6 +27,8 @@ def upgrade() -> None:
         batch_op.add_column(
             sa.Column("seen_bant_complete", sa.Boolean(), server_default=sa.false(), nullable=False)
         )
+        batch_op.add_column(sa.Column("rescore_after", sa.DateTime(timezone=True), nullable=True))
+        batch_op.create_index(batch_op.f("ix_scores_rescore_after"), ["rescore_after"])
     op.create_table(
         "stage_history",
         sa.Column(
@@ -55,6 +58,8 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_stage_history_contact_id"))
     op.drop_table("stage_history")
     with op.batch_alter_table("scores", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_scores_rescore_after"))
+        batch_op.drop_column("rescore_after")
         batch_op.drop_column("seen_bant_complete")
         batch_op.drop_column("seen_sales_stage")
         batch_op.drop_column("seen_sales_status")
