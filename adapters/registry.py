@@ -7,9 +7,9 @@ from pathlib import Path
 from adapters.files import FileSource
 from connector.config import Settings
 from connector.errors import ConfigError
-from connector.ports import EventSource
+from connector.ports import CrmWriter, EventSource
 
-__all__ = ["file_source", "source_from_settings"]
+__all__ = ["crm_writer", "file_source", "source_from_settings"]
 
 
 def file_source(
@@ -35,3 +35,23 @@ def source_from_settings(settings: Settings, name: str) -> EventSource:
     raise ConfigError(
         f"[sources.{name}] type {configured.type!r} has no adapter"
     )  # pragma: no cover
+
+
+def crm_writer(settings: Settings, crm: str) -> CrmWriter:
+    """The writer of a CRM configured under ``[crm.NAME]``."""
+    if crm == "hubspot" and settings.crm.hubspot is not None:
+        # Imported here: only pushes need the HubSpot client.
+        from adapters.hubspot import hubspot_writer
+
+        hubspot = settings.crm.hubspot
+        return hubspot_writer(
+            base_url=hubspot.base_url,
+            requests_per_10s=hubspot.requests_per_10s,
+            batch_size=hubspot.batch_size,
+            timeout_s=hubspot.timeout_s,
+        )
+    raise ConfigError(
+        f"no [crm.{crm}] table in the config",
+        key=f"crm.{crm}",
+        hint=f"add [crm.{crm}] (see config.example.toml) to push to {crm}",
+    )

@@ -14,6 +14,7 @@ import typer
 from sqlalchemy.engine import make_url
 
 from connector import __version__
+from connector._cli_push import push_command
 from connector._cli_reports import contacts, explain, rejects, score
 from connector._cli_state import CliState, state_of
 from connector._defaults import default_config_text, default_mapping_files
@@ -246,6 +247,7 @@ def pull(
 # The reading commands live in connector/_cli_reports.py; registered here, in help order.
 for _command in (score, contacts, explain, rejects):
     app.command()(_command)
+app.command(name="push")(push_command)
 
 
 # -- db --------------------------------------------------------------------------------------

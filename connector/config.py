@@ -32,7 +32,9 @@ from connector.secrets import read_secret, remember_secret
 __all__ = [
     "CONFIG_ENV",
     "DEFAULT_STRONG_CLICK_PATTERNS",
+    "CrmSettings",
     "FileSourceSettings",
+    "HubSpotSettings",
     "Settings",
     "check_rules",
     "config_path_from",
@@ -102,11 +104,41 @@ class CrmDryRunSettings(_Section):
     mappings: tuple[Path, ...] = (Path("mappings/hubspot.toml"), Path("mappings/salesforce.toml"))
 
 
+class HubSpotSettings(_Section):
+    """``[crm.hubspot]``: present means "push to HubSpot". The token comes from
+    HUBSPOT_ACCESS_TOKEN or HUBSPOT_ACCESS_TOKEN_FILE, never from this file."""
+
+    base_url: str = "https://api.hubapi.com"
+    mapping: Path = Path("mappings/hubspot.toml")
+    # Create contacts HubSpot does not know yet: never, only from MQL on, or always.
+    create: Literal["never", "mql", "always"] = "never"
+    # Pacing: at most this many calls in any 10 s (private apps get 190, public apps 100).
+    requests_per_10s: int = Field(default=100, ge=1, le=1000)
+    # Inputs per batch call; HubSpot's limit is 100.
+    batch_size: int = Field(default=100, ge=1, le=100)
+    timeout_s: float = Field(default=30, gt=0)
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not re.match(r"^https?://[^\s/]+", value):
+            raise ValueError(
+                "must be an http(s) URL like https://api.hubapi.com (http:// only for a "
+                "local test server or proxy)"
+            )
+        return value.rstrip("/")
+
+
+class CrmSettings(_Section):
+    hubspot: HubSpotSettings | None = None
+
+
 class Settings(_Section):
     store: StoreSettings = StoreSettings()
     ingest: IngestSettings = IngestSettings()
     scoring: ScoringSettings = ScoringSettings()
     lifecycle: LifecycleSettings = LifecycleSettings()
+    crm: CrmSettings = CrmSettings()
     sources: dict[str, SourceSettings] = {}
     logging: LoggingSettings = LoggingSettings()
     plan: CrmDryRunSettings = CrmDryRunSettings()

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, cast
 
 from connector.errors import FatalError
-from connector.ports import EventSource
+from connector.ports import CrmWriter, EventSource
 
 if TYPE_CHECKING:
     from connector.config import Settings
@@ -34,6 +34,8 @@ class SourceRegistry(Protocol):
     ) -> SizedSource: ...
 
     def source_from_settings(self, settings: Settings, name: str) -> EventSource: ...
+
+    def crm_writer(self, settings: Settings, crm: str) -> CrmWriter: ...
 
 
 def source_registry() -> SourceRegistry:

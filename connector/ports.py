@@ -12,11 +12,15 @@ from connector.model import Event, ProfileValue
 
 __all__ = [
     "CrmReader",
+    "CrmRecordWrite",
+    "CrmValue",
+    "CrmWriter",
     "EventSource",
     "Page",
     "ProfileSnapshot",
     "RejectedInput",
     "SnapshotPage",
+    "WriteResult",
 ]
 
 
@@ -92,4 +96,49 @@ class CrmReader(Protocol):
 
     def read_changes(self, cursor: str | None) -> Iterator[SnapshotPage]:
         """Pages of the people changed after ``cursor`` (None: everyone)."""
+        ...
+
+
+CrmValue = str | float | None
+
+
+@dataclass(frozen=True, slots=True)
+class CrmRecordWrite:
+    """The fields to write for one contact, by the CRM's field names (mapping applied).
+
+    ``crm_id`` is the CRM's id when known (from an earlier write or read); otherwise the
+    writer finds the record by ``email`` and creates it only if ``may_create``.
+    ``clear_first`` are fields to blank in an earlier, separate call: a CRM stage that
+    only moves forward is moved back by clearing it, then setting it.
+    """
+
+    contact_id: int
+    email: str | None
+    crm_id: str | None
+    fields: Mapping[str, CrmValue]
+    clear_first: tuple[str, ...] = ()
+    may_create: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class WriteResult:
+    """What happened to one record: ``ok`` (written), ``rejected`` (the CRM refused it,
+    with its reason: fix the data), or ``deferred`` (not written this time, e.g. unknown
+    to the CRM and not to be created; tried again next push)."""
+
+    contact_id: int
+    status: str  # "ok" | "rejected" | "deferred"
+    crm_id: str | None = None
+    reason: str | None = None
+
+
+@runtime_checkable
+class CrmWriter(Protocol):
+    """A CRM written with scores and stages."""
+
+    name: str
+
+    def write(self, records: Sequence[CrmRecordWrite]) -> list[WriteResult]:
+        """Write ``records`` (one result per record, any order); raise only when the
+        push itself cannot go on (auth, unreachable after retries)."""
         ...

@@ -1,0 +1,64 @@
+"""Calls paced under HubSpot's rolling rate limit, so a normal push gets no 429.
+
+A sliding window holds the send times of the last calls: a call waits until fewer than
+the allowed number were sent in the last interval. HubSpot's rate-limit headers, when a
+response carries them, tighten that: a window reported spent is waited out.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+
+__all__ = ["Pacer"]
+
+# Private apps report these; older portals the "-Secondly" pair (1 s intervals).
+_REMAINING = ("x-hubspot-ratelimit-remaining", "x-hubspot-ratelimit-secondly-remaining")
+_INTERVAL_MS = "x-hubspot-ratelimit-interval-milliseconds"
+
+
+class Pacer:
+    def __init__(
+        self,
+        max_calls: int,
+        per_seconds: float,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._max = max_calls
+        self._period = per_seconds
+        self._sent: deque[float] = deque()
+        self._clock = clock
+        self._sleep = sleep
+        self._not_before = 0.0
+        self.waited_s = 0.0
+
+    def before_call(self) -> None:
+        now = self._clock()
+        wait = self._not_before - now
+        while len(self._sent) >= self._max:
+            oldest = self._sent[0]
+            if now - oldest >= self._period:
+                self._sent.popleft()
+                continue
+            wait = max(wait, oldest + self._period - now)
+            break
+        if wait > 0:
+            self._sleep(wait)
+            self.waited_s += wait
+            now = self._clock()
+        while self._sent and now - self._sent[0] >= self._period:
+            self._sent.popleft()
+        self._sent.append(now)
+
+    def after_response(self, headers: Mapping[str, str]) -> None:
+        lowered = {name.lower(): value for name, value in headers.items()}
+        for name in _REMAINING:
+            remaining = lowered.get(name)
+            if remaining is None or not remaining.strip().isdigit() or int(remaining) > 0:
+                continue
+            interval_ms = lowered.get(_INTERVAL_MS, "")
+            seconds = int(interval_ms) / 1000 if interval_ms.isdigit() else 1.0
+            self._not_before = max(self._not_before, self._clock() + seconds)

@@ -1,0 +1,105 @@
+"""`leadsync push`: send each configured CRM what changed since its last successful write."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import structlog
+import typer
+
+from connector._cli_state import state_of
+from connector._render import print_json, progress_bar, stdout
+from connector.config import Settings
+from connector.crm_mapping import load_mapping
+from connector.errors import ConfigError
+from connector.plugins import source_registry
+from connector.push import PlannedPush, PushSummary, push
+from connector.rescore import scoring_watermark
+from connector.store.scores import unscored_count
+
+__all__ = ["push_command"]
+
+log = structlog.get_logger("leadsync")
+
+
+def _configured_crms(settings: Settings) -> list[str]:
+    return [name for name in ("hubspot",) if getattr(settings.crm, name) is not None]
+
+
+def push_command(
+    ctx: typer.Context,
+    crm: Annotated[
+        list[str] | None, typer.Option("--crm", help="Only this CRM (repeatable).")
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the planned writes; send nothing.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Figures as JSON.")] = False,
+) -> None:
+    """Write scores, temperatures and stages that changed to the configured CRMs."""
+    state = state_of(ctx)
+    settings = state.load()
+    configured = _configured_crms(settings)
+    wanted = crm or configured
+    for name in wanted:
+        if name not in configured:
+            raise ConfigError(
+                f"no [crm.{name}] table in the config",
+                key=f"crm.{name}",
+                hint=f"add [crm.{name}] (see config.example.toml), or leave out --crm",
+            )
+    if not wanted:
+        raise ConfigError(
+            "no CRM is configured",
+            hint="add a [crm.hubspot] table to config.toml (see config.example.toml)",
+        )
+    engine = state.store()
+    with engine.connect() as connection:
+        pending = unscored_count(connection, after_event_id=scoring_watermark(connection))
+    if pending:
+        log.warning("push.unscored_changes", contacts=pending, hint="run `leadsync score` first")
+    registry = source_registry()
+    summaries: list[PushSummary] = []
+    for name in wanted:
+        crm_settings = getattr(settings.crm, name)
+        mapping = load_mapping(
+            settings.resolve(crm_settings.mapping), shown_as=str(crm_settings.mapping)
+        )
+        writer = None if dry_run else registry.crm_writer(settings, name)
+        shown: list[PlannedPush] = []
+        with progress_bar(f"push {name}", None) as bar:
+            summary = push(
+                engine,
+                writer,
+                mapping,
+                create=crm_settings.create,
+                dry_run=dry_run,
+                on_planned=shown.append,
+                on_progress=lambda done, total: bar.update(done, total),
+            )
+        summaries.append(summary)
+        if dry_run and not as_json:
+            _print_plan(name, shown[0])
+    if as_json:
+        print_json([summary.as_dict() for summary in summaries])
+        return
+    for summary in summaries:
+        verb = "would write" if summary.dry_run else "written"
+        count = summary.written if not summary.dry_run else len(shown[0].records)
+        stdout.print(
+            f"{summary.crm}: {count:,} {verb}, {summary.unchanged:,} unchanged, "
+            f"{summary.rejected:,} rejected, {summary.deferred:,} deferred "
+            f"({summary.duration_s:.1f} s)"
+        )
+        for reason, times in sorted(summary.rejected_reasons.items(), key=lambda item: -item[1]):
+            stdout.print(f"  rejected ×{times}: {reason}")
+
+
+def _print_plan(name: str, planned: PlannedPush) -> None:
+    for record in planned.records[:20]:
+        cleared = f" (clear {', '.join(record.clear_first)} first)" if record.clear_first else ""
+        stdout.print(
+            f"  {name} {record.email or record.contact_id}: {dict(record.fields)}{cleared}"
+        )
+    if len(planned.records) > 20:
+        stdout.print(f"  … and {len(planned.records) - 20:,} more")

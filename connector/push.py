@@ -1,0 +1,254 @@
+"""Push: what changed since the last successful write, through a CRM writer, recorded.
+
+Vendor-free. For each scored contact the desired CRM fields (``crm_plan``) are compared
+with what was last written (``pushed_state``); only the difference goes to the writer,
+and only what the CRM accepted is recorded, in one transaction per chunk, so a rerun
+writes nothing twice and a crash loses nothing (the unrecorded chunk is sent again).
+Rejected records go to the rejects table with the CRM's reason; deferred ones (unknown to
+the CRM, not to be created) are counted and tried again next push.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Literal
+
+import orjson
+import sqlalchemy as sa
+import structlog
+from sqlalchemy.engine import Engine
+
+from connector.crm_mapping import CrmMapping
+from connector.crm_plan import desired_fields
+from connector.model import Stage
+from connector.ports import CrmRecordWrite, CrmValue, CrmWriter, WriteResult
+from connector.store._raw import dialect_insert
+from connector.store.schema import identities, pushed_state, rejects
+from connector.store.scores import StoredScore, list_scores
+
+__all__ = ["CreatePolicy", "PlannedPush", "PushSummary", "plan_push", "push"]
+
+log = structlog.get_logger(__name__)
+
+CreatePolicy = Literal["never", "mql", "always"]
+CHUNK_RECORDS = 1_000
+_QUALIFIED = frozenset({Stage.MQL.value, Stage.SQL.value, Stage.CUSTOMER.value})
+
+
+@dataclass(slots=True)
+class PushSummary:
+    crm: str
+    written: int = 0
+    unchanged: int = 0
+    rejected: int = 0
+    deferred: int = 0
+    dry_run: bool = False
+    duration_s: float = 0.0
+    rejected_reasons: dict[str, int] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedPush:
+    records: list[CrmRecordWrite]
+    desired: dict[int, dict[str, CrmValue]]  # everything a record should hold once written
+    unchanged: int
+
+
+def _stage_order(mapping: CrmMapping) -> dict[str, int]:
+    """The CRM's stage values in funnel order (the order of [stages] in the mapping)."""
+    order: dict[str, int] = {}
+    for value in mapping.stages.values():
+        order.setdefault(value, len(order))
+    return order
+
+
+def plan_push(
+    connection: sa.Connection,
+    scores: Sequence[StoredScore],
+    mapping: CrmMapping,
+    *,
+    create: CreatePolicy,
+) -> PlannedPush:
+    """The records to write: changed fields only (``scored_at`` only with another one),
+    a stage moving back down the funnel cleared first, creation as the policy allows."""
+    last_written: dict[int, dict[str, CrmValue]] = dict(
+        connection.execute(
+            sa.select(pushed_state.c.contact_id, pushed_state.c.fields).where(
+                pushed_state.c.crm == mapping.crm
+            )
+        ).all()
+    )
+    crm_ids: dict[int, str] = {
+        int(contact_id): str(value)
+        for contact_id, value in connection.execute(
+            sa.select(identities.c.contact_id, identities.c.value).where(
+                identities.c.namespace == mapping.crm
+            )
+        )
+    }
+    stage_field = mapping.fields.get("stage")
+    scored_at_field = mapping.fields.get("scored_at")
+    order = _stage_order(mapping)
+    records: list[CrmRecordWrite] = []
+    desired: dict[int, dict[str, CrmValue]] = {}
+    unchanged = 0
+    for score in scores:
+        wanted = desired_fields(score, mapping)
+        previous = last_written.get(score.contact_id, {})
+        changed = {name: value for name, value in wanted.items() if previous.get(name) != value}
+        if scored_at_field is not None:
+            changed.pop(scored_at_field, None)
+        if not changed:
+            unchanged += 1
+            continue
+        if scored_at_field is not None and scored_at_field in wanted:
+            changed[scored_at_field] = wanted[scored_at_field]
+        clear_first: tuple[str, ...] = ()
+        if stage_field is not None and stage_field in changed:
+            before, after = previous.get(stage_field), changed[stage_field]
+            if (
+                isinstance(before, str)
+                and isinstance(after, str)
+                and order.get(after, 0) < order.get(before, 0)
+            ):
+                clear_first = (stage_field,)
+        desired[score.contact_id] = {**previous, **wanted}
+        records.append(
+            CrmRecordWrite(
+                contact_id=score.contact_id,
+                email=score.email,
+                crm_id=crm_ids.get(score.contact_id),
+                fields=changed,
+                clear_first=clear_first,
+                may_create=create == "always" or (create == "mql" and score.stage in _QUALIFIED),
+            )
+        )
+    return PlannedPush(records, desired, unchanged)
+
+
+def push(
+    engine: Engine,
+    writer: CrmWriter | None,
+    mapping: CrmMapping,
+    *,
+    create: CreatePolicy,
+    dry_run: bool = False,
+    on_planned: Callable[[PlannedPush], None] | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> PushSummary:
+    started = time.perf_counter()
+    summary = PushSummary(crm=mapping.crm, dry_run=dry_run)
+    with engine.connect() as connection:
+        planned = plan_push(connection, list_scores(connection), mapping, create=create)
+    summary.unchanged = planned.unchanged
+    if on_planned is not None:
+        on_planned(planned)
+    if dry_run:
+        summary.duration_s = round(time.perf_counter() - started, 3)
+        return summary
+    if writer is None:
+        raise ValueError("a push that is not a dry run needs a writer")
+    records = planned.records
+    for start in range(0, len(records), CHUNK_RECORDS):
+        chunk = records[start : start + CHUNK_RECORDS]
+        results = writer.write(chunk)
+        _record(engine, mapping.crm, chunk, results, planned.desired, summary)
+        if on_progress is not None:
+            on_progress(min(start + CHUNK_RECORDS, len(records)), len(records))
+    summary.duration_s = round(time.perf_counter() - started, 3)
+    log.info("push.finished", **summary.as_dict())
+    return summary
+
+
+def _record(
+    engine: Engine,
+    crm: str,
+    chunk: Sequence[CrmRecordWrite],
+    results: Sequence[WriteResult],
+    desired: dict[int, dict[str, CrmValue]],
+    summary: PushSummary,
+) -> None:
+    """What the CRM accepted becomes the new 'last written'; refusals become rejects."""
+    by_contact = {record.contact_id: record for record in chunk}
+    now = datetime.now(UTC)
+    written_rows: list[dict[str, object]] = []
+    new_ids: list[dict[str, object]] = []
+    rejected_rows: list[dict[str, object]] = []
+    for result in results:
+        record = by_contact[result.contact_id]
+        if result.status == "ok":
+            summary.written += 1
+            written_rows.append(
+                {
+                    "crm": crm,
+                    "contact_id": result.contact_id,
+                    "fields": desired[result.contact_id],
+                    "pushed_at": now,
+                }
+            )
+            if result.crm_id is not None and record.crm_id is None:
+                new_ids.append(
+                    {
+                        "namespace": crm,
+                        "value": result.crm_id,
+                        "contact_id": result.contact_id,
+                        "source": f"push:{crm}",
+                        "linked_at": now,
+                    }
+                )
+        elif result.status == "rejected":
+            summary.rejected += 1
+            reason = result.reason or "rejected without a reason"
+            summary.rejected_reasons[reason] = summary.rejected_reasons.get(reason, 0) + 1
+            rejected_rows.append(_reject_row(crm, record, reason, now))
+        else:
+            summary.deferred += 1
+    with engine.begin() as connection:
+        if written_rows:
+            statement = dialect_insert(connection.dialect, pushed_state)
+            connection.execute(
+                statement.on_conflict_do_update(
+                    index_elements=[pushed_state.c.crm, pushed_state.c.contact_id],
+                    set_={
+                        "fields": statement.excluded.fields,
+                        "pushed_at": statement.excluded.pushed_at,
+                    },
+                ),
+                written_rows,
+            )
+        if new_ids:
+            connection.execute(
+                dialect_insert(connection.dialect, identities).on_conflict_do_nothing(), new_ids
+            )
+        if rejected_rows:
+            connection.execute(
+                dialect_insert(connection.dialect, rejects).on_conflict_do_nothing(), rejected_rows
+            )
+
+
+def _reject_row(crm: str, record: CrmRecordWrite, reason: str, now: datetime) -> dict[str, object]:
+    raw = orjson.dumps(
+        {"email": record.email, "id": record.crm_id, "fields": dict(record.fields)}
+    ).decode()
+    location = f"contact {record.email or record.contact_id}"
+    # The same refusal of the same write is one reject, however many pushes see it.
+    fingerprint = hashlib.blake2b(
+        f"{location}\0{reason}\0{raw}".encode(), digest_size=16
+    ).hexdigest()
+    return {
+        "run_id": None,
+        "source": f"push:{crm}",
+        "location": location,
+        "line": None,
+        "reason": reason,
+        "raw": raw,
+        "fingerprint": fingerprint,
+        "created_at": now,
+    }

@@ -1,0 +1,262 @@
+"""A local HTTP server speaking HubSpot's CRM v3 contacts JSON, for the real client.
+
+The official client sends over urllib3, which ``responses`` cannot see: these tests run
+it against a real server on 127.0.0.1. Every request body it receives and every response
+body it sends is validated against HubSpot's own OpenAPI file for the path and status
+(read from ``../shared/specs/hubspot``, never copied here). It behaves as HubSpot does
+where it matters to us: batch answers are 200 or 207 with per-record errors,
+``lifecyclestage`` silently ignores a backward move, a rolling rate limit answers 429
+with ``Retry-After``, and rate-limit headers come with each answer.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+from werkzeug import Request, Response
+
+from tests.conftest import REPO_ROOT
+
+SPECS = REPO_ROOT.parent / "shared" / "specs" / "hubspot"
+CONTACTS_SPEC = SPECS / "crm-contacts-v3.json"
+BASE = "/crm/v3/objects/contacts"
+STAGES = [
+    "subscriber",
+    "lead",
+    "marketingqualifiedlead",
+    "salesqualifiedlead",
+    "opportunity",
+    "customer",
+    "evangelist",
+    "other",
+]
+NOW = "2026-11-26T10:00:00.000Z"
+
+
+class SpecValidator:
+    """Request and response bodies against the spec's schema for a path and status."""
+
+    def __init__(self, spec_path: Path) -> None:
+        self.spec = json.loads(spec_path.read_text(encoding="utf-8"))
+
+    def _schema(self, node: dict[str, Any]) -> dict[str, Any]:
+        schema = node["content"]["application/json"]["schema"]
+        return {**schema, "components": self.spec["components"]}
+
+    def request(self, path: str, body: Any) -> None:
+        operation = self.spec["paths"][path]["post"]
+        jsonschema.Draft4Validator(self._schema(operation["requestBody"])).validate(body)
+
+    def response(self, path: str, status: int, body: Any) -> None:
+        responses = self.spec["paths"][path]["post"]["responses"]
+        node = responses.get(str(status)) or responses["default"]
+        jsonschema.Draft4Validator(self._schema(node)).validate(body)
+
+
+@dataclass
+class FakeHubSpot:
+    validator: SpecValidator
+    token: str
+    limit_per_10s: int | None = None
+    contacts: dict[str, dict[str, str]] = field(default_factory=dict)  # id -> properties
+    refuse_ids: set[str] = field(default_factory=set)  # a 207 error for these on update
+    answer_429_times: int = 0
+    retry_after_s: int = 1
+    calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    received_429: int = 0
+    stage_writes: list[tuple[str, str]] = field(default_factory=list)  # (id, value) in order
+    _sent: deque[float] = field(default_factory=deque)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _next_id: int = 1000
+
+    def add_contact(self, email: str, **properties: str) -> str:
+        self._next_id += 1
+        contact_id = str(self._next_id)
+        self.contacts[contact_id] = {"email": email, **properties}
+        return contact_id
+
+    def by_email(self, email: str) -> str | None:
+        for contact_id, properties in self.contacts.items():
+            if properties.get("email", "").lower() == email.lower():
+                return contact_id
+        return None
+
+    def writes(self) -> list[dict[str, Any]]:
+        return [body for path, body in self.calls if path.endswith("/batch/update")]
+
+    # -- the server ------------------------------------------------------------------------
+
+    def handle(self, request: Request) -> Response:
+        if request.headers.get("Authorization") != f"Bearer {self.token}":
+            return self._json(
+                401,
+                {
+                    "status": "error",
+                    "message": "Authentication credentials not found.",
+                    "category": "INVALID_AUTHENTICATION",
+                    "correlationId": "00000000-0000-0000-0000-000000000000",
+                },
+            )
+        with self._lock:
+            limited = self._rate_limited()
+            if limited is not None:
+                return limited
+            path = request.path
+            body = json.loads(request.get_data() or b"{}")
+            self.validator.request(path, body)
+            self.calls.append((path, body))
+            if path == f"{BASE}/batch/read":
+                status, answer = self._read(body)
+            elif path == f"{BASE}/batch/update":
+                status, answer = self._update(body)
+            elif path == f"{BASE}/batch/create":
+                status, answer = self._create(body)
+            else:  # pragma: no cover - only the paths above are routed here
+                return self._json(404, {"message": "unknown path"})
+            self.validator.response(path, status, answer)
+            return self._json(status, answer)
+
+    def _rate_limited(self) -> Response | None:
+        now = time.monotonic()
+        if self.answer_429_times > 0:
+            self.answer_429_times -= 1
+            return self._too_many(self.retry_after_s)
+        if self.limit_per_10s is None:
+            return None
+        while self._sent and now - self._sent[0] >= 10:
+            self._sent.popleft()
+        if len(self._sent) >= self.limit_per_10s:
+            return self._too_many(max(1, int(10 - (now - self._sent[0])) + 1))
+        self._sent.append(now)
+        return None
+
+    def _too_many(self, retry_after: int) -> Response:
+        self.received_429 += 1
+        response = self._json(
+            429,
+            {
+                "status": "error",
+                "message": "You have reached your ten_secondly_rolling limit.",
+                "errorType": "RATE_LIMIT",
+                "correlationId": "00000000-0000-0000-0000-000000000000",
+                "policyName": "TEN_SECONDLY_ROLLING",
+            },
+        )
+        response.headers["Retry-After"] = str(retry_after)
+        return response
+
+    def _json(self, status: int, body: dict[str, Any]) -> Response:
+        response = Response(json.dumps(body), status=status, content_type="application/json")
+        if self.limit_per_10s is not None:
+            response.headers["X-HubSpot-RateLimit-Max"] = str(self.limit_per_10s)
+            response.headers["X-HubSpot-RateLimit-Remaining"] = str(
+                max(self.limit_per_10s - len(self._sent), 0)
+            )
+            response.headers["X-HubSpot-RateLimit-Interval-Milliseconds"] = "10000"
+        return response
+
+    def _object(self, contact_id: str, properties: dict[str, str]) -> dict[str, Any]:
+        return {
+            "id": contact_id,
+            "properties": properties,
+            "createdAt": NOW,
+            "updatedAt": NOW,
+            "archived": False,
+        }
+
+    def _batch(
+        self, results: list[dict[str, Any]], errors: list[dict[str, Any]], *, ok: int = 200
+    ) -> tuple[int, dict[str, Any]]:
+        answer: dict[str, Any] = {
+            "status": "COMPLETE",
+            "results": results,
+            "startedAt": NOW,
+            "completedAt": NOW,
+        }
+        if errors:
+            answer["errors"] = errors
+            answer["numErrors"] = len(errors)
+            return 207, answer
+        return ok, answer
+
+    @staticmethod
+    def _error(category: str, message: str, ids: list[str]) -> dict[str, Any]:
+        return {
+            "status": "error",
+            "category": category,
+            "message": message,
+            "context": {"ids": ids},
+            "errors": [],
+            "links": {},
+        }
+
+    def _read(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        results, missing = [], []
+        for item in body["inputs"]:
+            contact_id = (
+                self.by_email(item["id"]) if body.get("idProperty") == "email" else item["id"]
+            )
+            if contact_id is None or contact_id not in self.contacts:
+                missing.append(item["id"])
+                continue
+            wanted = body.get("properties") or []
+            properties = {
+                name: value
+                for name, value in self.contacts[contact_id].items()
+                if name in wanted or not wanted
+            }
+            results.append(self._object(contact_id, properties))
+        errors = (
+            [
+                self._error(
+                    "OBJECT_NOT_FOUND",
+                    "Could not get some CONTACT objects, they may be deleted or not exist.",
+                    missing,
+                )
+            ]
+            if missing
+            else []
+        )
+        return self._batch(results, errors)
+
+    def _update(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        results, errors = [], []
+        for item in body["inputs"]:
+            contact_id = item["id"]
+            if contact_id in self.refuse_ids:
+                errors.append(
+                    self._error(
+                        "VALIDATION_ERROR",
+                        "Property values were not valid: leadsync_temperature 'tepid' "
+                        "is not one of the allowed options",
+                        [contact_id],
+                    )
+                )
+                continue
+            if contact_id not in self.contacts:
+                errors.append(self._error("OBJECT_NOT_FOUND", "Contact not found", [contact_id]))
+                continue
+            stored = self.contacts[contact_id]
+            for name, value in item["properties"].items():
+                if name == "lifecyclestage":
+                    self.stage_writes.append((contact_id, value))
+                    current = stored.get(name, "")
+                    if value and current and STAGES.index(value) < STAGES.index(current):
+                        continue  # HubSpot ignores a backward move without a word
+                stored[name] = value
+            results.append(self._object(contact_id, dict(stored)))
+        return self._batch(results, errors)
+
+    def _create(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        results = []
+        for item in body["inputs"]:
+            contact_id = self.add_contact(**item["properties"])
+            results.append(self._object(contact_id, dict(self.contacts[contact_id])))
+        return self._batch(results, [], ok=201)  # create answers 201, as the spec says

@@ -1,0 +1,277 @@
+"""Pushing to HubSpot through the official client, against a local server speaking
+HubSpot's JSON (validated against HubSpot's OpenAPI file), on both stores."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import orjson
+import pytest
+import sqlalchemy as sa
+import structlog
+from pytest_httpserver import HTTPServer
+from sqlalchemy.engine import Engine
+
+from adapters.files import FileSource
+from adapters.hubspot import hubspot_writer
+from connector.config import Settings, scoring_rules
+from connector.crm_inputs import read_crm
+from connector.crm_mapping import load_mapping
+from connector.errors import ConfigError, FatalError
+from connector.ingest import ingest
+from connector.lifecycle import SalesSignals, SalesStatus
+from connector.logs import configure_logging
+from connector.ports import ProfileSnapshot, SnapshotPage
+from connector.push import CreatePolicy, PushSummary, push
+from connector.rescore import rescore
+from connector.store.schema import pushed_state, rejects
+from tests.adapters.hubspot_fake import CONTACTS_SPEC, FakeHubSpot, SpecValidator
+from tests.conftest import REPO_ROOT
+
+TOKEN = "pat-na1-0123abcd-4567-89ef-0123-456789abcdef"
+RULES = scoring_rules(Settings())
+MAPPING = load_mapping(REPO_ROOT / "mappings" / "hubspot.toml")
+DAY0 = datetime(2026, 11, 2, tzinfo=UTC)
+
+pytestmark = pytest.mark.skipif(
+    not CONTACTS_SPEC.exists(), reason=f"HubSpot's OpenAPI files are not at {CONTACTS_SPEC}"
+)
+
+
+@pytest.fixture
+def fake(httpserver: HTTPServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeHubSpot]:
+    monkeypatch.setenv("HUBSPOT_ACCESS_TOKEN", TOKEN)
+    server = FakeHubSpot(SpecValidator(CONTACTS_SPEC), token=TOKEN)
+    httpserver.expect_request(
+        re.compile(r"^/crm/v3/objects/contacts/batch/\w+$"), method="POST"
+    ).respond_with_handler(server.handle)
+    yield server
+
+
+def _base_url(httpserver: HTTPServer) -> str:
+    return httpserver.url_for("/").rstrip("/")
+
+
+def _people(engine: Engine, tmp_path: Path, count: int, kind: str = "quote_request") -> list[str]:
+    emails = [f"p{n}@acme.example" for n in range(count)]
+    path = tmp_path / f"{kind}.jsonl"
+    path.write_bytes(
+        b"".join(
+            orjson.dumps(
+                {
+                    "id": f"{kind}-{n}",
+                    "kind": kind,
+                    "occurred_at": (DAY0 + timedelta(minutes=n)).isoformat(),
+                    "email": email,
+                }
+            )
+            + b"\n"
+            for n, email in enumerate(emails)
+        )
+    )
+    ingest(engine, FileSource(path.stem, path), command="ingest", resume=False)
+    rescore(engine, RULES)
+    return emails
+
+
+def _push(
+    httpserver: HTTPServer, engine: Engine, *, create: CreatePolicy = "never", per_10s: int = 100
+) -> PushSummary:
+    writer = hubspot_writer(
+        base_url=_base_url(httpserver), requests_per_10s=per_10s, batch_size=100, timeout_s=10
+    )
+    return push(engine, writer, MAPPING, create=create)
+
+
+def test_250_changed_contacts_take_3_write_calls_and_a_rerun_none(
+    httpserver: HTTPServer, fake: FakeHubSpot, engine: Engine, tmp_path: Path
+) -> None:
+    emails = _people(engine, tmp_path, 250)
+    for email in emails:
+        fake.add_contact(email, lifecyclestage="lead")
+
+    summary = _push(httpserver, engine)
+    assert (summary.written, summary.rejected, summary.deferred) == (250, 0, 0)
+    assert [len(body["inputs"]) for body in fake.writes()] == [100, 100, 50]
+    written = fake.contacts[fake.by_email(emails[7]) or ""]
+    assert written["leadsync_score"] == "20"
+    assert written["leadsync_temperature"] == "warm"
+    assert written["lifecyclestage"] == "marketingqualifiedlead"
+    assert written["leadsync_route"] == "sales"
+
+    calls_before = len(fake.calls)
+    again = _push(httpserver, engine)
+    assert (again.written, again.unchanged) == (0, 250)
+    assert len(fake.calls) == calls_before  # no read, no write: the ids were linked
+
+
+def test_429_with_retry_after_is_waited_out_then_the_push_succeeds(
+    httpserver: HTTPServer, fake: FakeHubSpot, engine: Engine, tmp_path: Path
+) -> None:
+    for email in _people(engine, tmp_path, 5):
+        fake.add_contact(email)
+    fake.answer_429_times, fake.retry_after_s = 1, 1
+    started = time.monotonic()
+    summary = _push(httpserver, engine)
+    assert summary.written == 5
+    assert fake.received_429 == 1
+    assert time.monotonic() - started >= 1.0  # Retry-After honoured
+
+
+def test_207_with_one_bad_record_writes_99_and_rejects_1_with_hubspots_reason(
+    httpserver: HTTPServer, fake: FakeHubSpot, engine: Engine, tmp_path: Path
+) -> None:
+    emails = _people(engine, tmp_path, 100)
+    ids = [fake.add_contact(email) for email in emails]
+    fake.refuse_ids = {ids[42]}
+    summary = _push(httpserver, engine)
+    assert (summary.written, summary.rejected) == (99, 1)
+    assert len(fake.writes()) == 1
+    with engine.connect() as connection:
+        stored = connection.execute(
+            sa.select(rejects.c.source, rejects.c.location, rejects.c.reason)
+        ).all()
+        pushed = connection.execute(sa.select(sa.func.count()).select_from(pushed_state)).scalar()
+    assert stored == [
+        (
+            "push:hubspot",
+            f"contact {emails[42]}",
+            "HubSpot VALIDATION_ERROR: Property values were not valid: leadsync_temperature "
+            "'tepid' is not one of the allowed options",
+        )
+    ]
+    assert pushed == 99
+    # Fixed in HubSpot (say, the option added): the next push sends that record alone.
+    fake.refuse_ids = set()
+    retry = _push(httpserver, engine)
+    assert (retry.written, retry.unchanged) == (1, 99)
+
+
+def test_a_recycled_contact_is_cleared_then_set_back_in_separate_calls(
+    httpserver: HTTPServer, fake: FakeHubSpot, engine: Engine, tmp_path: Path
+) -> None:
+    (email,) = _people(engine, tmp_path, 1)
+    crm_id = fake.add_contact(email, lifecyclestage="lead")
+    _push(httpserver, engine)
+    assert fake.contacts[crm_id]["lifecyclestage"] == "marketingqualifiedlead"
+
+    class SalesSaidNotNow:
+        name = "crm"
+
+        def read_changes(self, cursor: str | None) -> Iterator[SnapshotPage]:
+            yield SnapshotPage(
+                [
+                    ProfileSnapshot(
+                        "crm",
+                        DAY0 + timedelta(days=3),
+                        email,
+                        sales=SalesSignals(status=SalesStatus.NOT_NOW),
+                    )
+                ]
+            )
+
+    read_crm(engine, SalesSaidNotNow())
+    assert rescore(engine, RULES).transitions == 1  # mql -> nurturing
+    before = len(fake.writes())
+    summary = _push(httpserver, engine)
+    assert summary.written == 1
+    writes = fake.writes()[before:]
+    assert [body["inputs"][0]["properties"].get("lifecyclestage") for body in writes] == [
+        "",
+        "lead",
+    ]
+    assert fake.stage_writes[-2:] == [(crm_id, ""), (crm_id, "lead")]
+    assert fake.contacts[crm_id]["lifecyclestage"] == "lead"
+
+
+def test_unknown_contacts_are_deferred_unless_creation_is_allowed(
+    httpserver: HTTPServer, fake: FakeHubSpot, engine: Engine, tmp_path: Path
+) -> None:
+    emails = _people(engine, tmp_path, 3)
+    deferred = _push(httpserver, engine, create="never")
+    assert (deferred.written, deferred.deferred) == (0, 3)
+    assert fake.writes() == []
+    created = _push(httpserver, engine, create="mql")  # quote requests: all MQLs
+    assert (created.written, created.deferred) == (3, 0)
+    assert {fake.contacts[fake.by_email(email) or ""]["leadsync_score"] for email in emails} == {
+        "20"
+    }
+
+
+def test_the_token_never_shows_in_logs_or_errors(
+    httpserver: HTTPServer,
+    fake: FakeHubSpot,
+    engine: Engine,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    for email in _people(engine, tmp_path, 3):
+        fake.add_contact(email)
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    configure_logging("debug", "json")  # urllib3's request lines included
+    try:
+        _push(httpserver, engine)
+        _people(engine, tmp_path, 2, kind="callback_request")  # something to write
+        monkeypatch.setenv("HUBSPOT_ACCESS_TOKEN", TOKEN + "-revoked")
+        with pytest.raises(FatalError) as refused:
+            _push(httpserver, engine, create="always")
+    finally:
+        structlog.reset_defaults()
+        root.handlers[:], root.level = handlers, level
+    logged = capsys.readouterr().err
+    assert "push.finished" in logged
+    assert "refused the access token (401" in str(refused.value)
+    for text in (logged, str(refused.value), repr(refused.value)):
+        assert TOKEN not in text
+    monkeypatch.delenv("HUBSPOT_ACCESS_TOKEN")
+    with pytest.raises(ConfigError, match="HUBSPOT_ACCESS_TOKEN is not set"):
+        _push(httpserver, engine)
+
+
+def test_push_command_dry_run_needs_no_token_and_a_push_prints_the_figures(
+    httpserver: HTTPServer, fake: FakeHubSpot, tmp_path: Path
+) -> None:
+    from tests.test_cli import clean_env, leadsync, write_jsonl
+
+    folder = tmp_path / "project"
+    assert leadsync("init", folder, cwd=tmp_path).returncode == 0
+    config = folder / "config.toml"
+    config.write_text(
+        config.read_text(encoding="utf-8")
+        + f'\n[crm.hubspot]\nbase_url = "{_base_url(httpserver)}"\n',
+        encoding="utf-8",
+    )
+    write_jsonl(
+        folder / "events.jsonl",
+        [
+            {"kind": "quote_request", "occurred_at": "2026-11-02T10:00:00Z", "email": email}
+            for email in ("ann@acme.example", "bob@acme.example")
+        ],
+    )
+    for command in (["ingest", "events.jsonl"], ["score"]):
+        assert leadsync("--config", config, *command, cwd=folder).returncode == 0
+    fake.add_contact("ann@acme.example")
+
+    planned = leadsync("--config", config, "push", "--dry-run", cwd=folder)
+    assert planned.returncode == 0, planned.stderr
+    assert "hubspot: 2 would write, 0 unchanged" in planned.stdout
+    assert fake.calls == []
+
+    without_token = {k: v for k, v in clean_env().items() if not k.startswith("HUBSPOT_")}
+    no_token = leadsync("--config", config, "push", cwd=folder, env=without_token)
+    assert no_token.returncode == 3 and "HUBSPOT_ACCESS_TOKEN is not set" in no_token.stderr
+
+    pushed = leadsync(
+        "--config", config, "push", "--json", cwd=folder, env=clean_env(HUBSPOT_ACCESS_TOKEN=TOKEN)
+    )
+    assert pushed.returncode == 0, pushed.stderr
+    (figures,) = orjson.loads(pushed.stdout)
+    assert (figures["written"], figures["deferred"], figures["rejected"]) == (1, 1, 0)
+    assert TOKEN not in pushed.stdout + pushed.stderr
