@@ -12,6 +12,7 @@ with ``Retry-After``, and rate-limit headers come with each answer.
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from collections import deque
@@ -24,7 +25,10 @@ from werkzeug import Request, Response
 
 from tests.conftest import REPO_ROOT
 
-SPECS = REPO_ROOT.parent / "shared" / "specs" / "hubspot"
+# Beside the repository (the project's layout), or where LEADSYNC_SPECS_DIR says.
+SPECS = (
+    Path(os.environ.get("LEADSYNC_SPECS_DIR") or REPO_ROOT.parent / "shared" / "specs") / "hubspot"
+)
 CONTACTS_SPEC = SPECS / "crm-contacts-v3.json"
 BASE = "/crm/v3/objects/contacts"
 STAGES = [
