@@ -3,13 +3,26 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from adapters.files import FileSource
 from connector.config import Settings
+from connector.crm_mapping import CrmMapping
 from connector.errors import ConfigError
 from connector.ports import CrmWriter, EventSource
 
-__all__ = ["crm_writer", "file_source", "source_from_settings"]
+if TYPE_CHECKING:
+    from hubspot import HubSpot
+
+    from adapters.hubspot.client import Caller
+
+__all__ = [
+    "crm_mapping_problems",
+    "crm_setup",
+    "crm_writer",
+    "file_source",
+    "source_from_settings",
+]
 
 
 def file_source(
@@ -55,3 +68,46 @@ def crm_writer(settings: Settings, crm: str) -> CrmWriter:
         key=f"crm.{crm}",
         hint=f"add [crm.{crm}] (see config.example.toml) to push to {crm}",
     )
+
+
+def _hubspot_parts(settings: Settings) -> tuple[HubSpot, Caller]:
+    from adapters.hubspot.client import Caller, hubspot_client
+    from adapters.hubspot.pacing import Pacer
+
+    hubspot = settings.crm.hubspot
+    if hubspot is None:
+        raise ConfigError(
+            "no [crm.hubspot] table in the config",
+            key="crm.hubspot",
+            hint="add [crm.hubspot] (see config.example.toml)",
+        )
+    return hubspot_client(hubspot.base_url), Caller(Pacer(hubspot.requests_per_10s, 10.0))
+
+
+def crm_setup(settings: Settings, crm: str, mapping: CrmMapping) -> dict[str, object]:
+    """Create what the CRM lacks for the mapping (group, properties); say what was done."""
+    if crm != "hubspot":
+        raise ConfigError(
+            f"`crm setup` knows no CRM {crm!r}", hint="try: leadsync crm setup hubspot"
+        )
+    from adapters.hubspot.setup import ensure_properties
+
+    client, caller = _hubspot_parts(settings)
+    report = ensure_properties(client, caller, mapping)
+    return {
+        "group_created": report.group_created,
+        "created": report.created,
+        "existing": report.existing,
+    }
+
+
+def crm_mapping_problems(
+    settings: Settings, crm: str, mapping: CrmMapping
+) -> list[tuple[tuple[str, ...], str]]:
+    """(mapping key, message) for each entry the live CRM contradicts."""
+    if crm != "hubspot":
+        return []
+    from adapters.hubspot.setup import mapping_problems
+
+    client, caller = _hubspot_parts(settings)
+    return [(problem.key, problem.message) for problem in mapping_problems(client, caller, mapping)]

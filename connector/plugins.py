@@ -16,6 +16,7 @@ from connector.ports import CrmWriter, EventSource
 
 if TYPE_CHECKING:
     from connector.config import Settings
+    from connector.crm_mapping import CrmMapping
 
 __all__ = ["SizedSource", "SourceRegistry", "source_registry"]
 
@@ -36,6 +37,12 @@ class SourceRegistry(Protocol):
     def source_from_settings(self, settings: Settings, name: str) -> EventSource: ...
 
     def crm_writer(self, settings: Settings, crm: str) -> CrmWriter: ...
+
+    def crm_setup(self, settings: Settings, crm: str, mapping: CrmMapping) -> dict[str, object]: ...
+
+    def crm_mapping_problems(
+        self, settings: Settings, crm: str, mapping: CrmMapping
+    ) -> list[tuple[tuple[str, ...], str]]: ...
 
 
 def source_registry() -> SourceRegistry:

@@ -15,12 +15,10 @@ into the client's model objects costs about 70 ms, more than the call itself.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from functools import partial
 from typing import Any
 
-import orjson
-import urllib3
 from hubspot import HubSpot
 from hubspot.crm.contacts import (
     BatchInputSimplePublicObjectBatchInput,
@@ -30,18 +28,13 @@ from hubspot.crm.contacts import (
     SimplePublicObjectBatchInputForCreate,
     SimplePublicObjectId,
 )
-from hubspot.crm.contacts.exceptions import ApiException
-from urllib3.util.retry import Retry
 
+from adapters.hubspot.client import Caller, hubspot_client, message_of
 from adapters.hubspot.pacing import Pacer
-from connector.errors import ConfigError, FatalError, RetriableError
+from connector.errors import FatalError
 from connector.ports import CrmRecordWrite, CrmValue, WriteResult
-from connector.secrets import read_secret
 
-__all__ = ["TOKEN_ENV", "HubSpotWriter", "hubspot_writer"]
-
-TOKEN_ENV = "HUBSPOT_ACCESS_TOKEN"  # noqa: S105 - the variable's name, not a secret
-_RETRIED_STATUSES = (429, 500, 502, 503, 504)
+__all__ = ["HubSpotWriter", "hubspot_writer"]
 
 
 def _text(value: CrmValue) -> str:
@@ -58,22 +51,16 @@ def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
         yield items[start : start + size]
 
 
-def _message(body: Mapping[str, Any]) -> str:
-    category = body.get("category") or body.get("status") or "error"
-    return f"HubSpot {category}: {body.get('message') or 'no message'}"
-
-
 class HubSpotWriter:
     name = "hubspot"
 
     def __init__(
-        self, client: HubSpot, *, pacer: Pacer, batch_size: int = 100, timeout_s: float = 30
+        self, client: HubSpot, *, caller: Caller, batch_size: int = 100, timeout_s: float = 30
     ) -> None:
         self._batch = client.crm.contacts.batch_api
-        self._pacer = pacer
+        self._caller = caller
         self._batch_size = batch_size
         self._timeout_s = timeout_s
-        self.calls = 0
 
     # -- the port ------------------------------------------------------------------------
 
@@ -123,38 +110,6 @@ class HubSpotWriter:
 
     # -- calls -----------------------------------------------------------------------------
 
-    def _call(self, send: Callable[[], Any]) -> tuple[int, dict[str, Any]]:
-        """One paced call; (status, JSON body). 2xx and 207 return; 400 returns for the
-        caller to split; anything else after the client's retries raises."""
-        self._pacer.before_call()
-        self.calls += 1
-        try:
-            response = send()
-        except ApiException as error:
-            self._pacer.after_response(dict(error.headers or {}))
-            body = _json(error.body)
-            if error.status in (400, 409):
-                return int(error.status), body
-            if error.status in (401, 403):
-                raise FatalError(
-                    f"HubSpot refused the access token ({error.status}: {_message(body)})",
-                    hint=f"check {TOKEN_ENV} (or {TOKEN_ENV}_FILE): a private-app token with "
-                    "the crm.objects.contacts.read and .write scopes",
-                ) from None
-            if error.status in _RETRIED_STATUSES:
-                raise RetriableError(
-                    f"HubSpot kept answering {error.status} after retries: {_message(body)}",
-                    hint="try again later; lower [crm.hubspot] requests_per_10s if it is 429",
-                ) from None
-            raise FatalError(f"HubSpot answered {error.status}: {_message(body)}") from None
-        except urllib3.exceptions.HTTPError as error:
-            raise RetriableError(
-                f"HubSpot unreachable after retries: {type(error).__name__}",
-                hint="check [crm.hubspot] base_url and the network",
-            ) from None
-        self._pacer.after_response(dict(response.headers))
-        return int(response.status), _json(response.data)
-
     def _ids_by_email(self, emails: Sequence[str]) -> dict[str, str]:
         found: dict[str, str] = {}
         for batch in _chunks(sorted(set(emails)), self._batch_size):
@@ -164,7 +119,7 @@ class HubSpotWriter:
                 properties=["email"],
                 properties_with_history=[],
             )
-            status, answer = self._call(
+            status, answer = self._caller.call(
                 partial(
                     self._batch.read,
                     body,
@@ -174,7 +129,7 @@ class HubSpotWriter:
                 )
             )
             if status >= 400:
-                raise FatalError(f"HubSpot refused a look-up by e-mail: {_message(answer)}")
+                raise FatalError(f"HubSpot refused a look-up by e-mail: {message_of(answer)}")
             for item in answer.get("results", []):
                 email = str((item.get("properties") or {}).get("email") or "").lower()
                 if email:
@@ -196,7 +151,7 @@ class HubSpotWriter:
                     for record in batch
                 ]
             )
-            status, answer = self._call(
+            status, answer = self._caller.call(
                 partial(
                     self._batch.create,
                     body,
@@ -208,7 +163,7 @@ class HubSpotWriter:
                 str((item.get("properties") or {}).get("email") or "").lower(): str(item["id"])
                 for item in answer.get("results", [])
             }
-            reason = _message(answer.get("errors", [answer])[0]) if status >= 207 else None
+            reason = message_of(answer.get("errors", [answer])[0]) if status >= 207 else None
             for record in batch:
                 crm_id = created.get((record.email or "").lower())
                 results.append(
@@ -231,7 +186,7 @@ class HubSpotWriter:
                 for _, crm_id, properties in batch
             ]
         )
-        status, answer = self._call(
+        status, answer = self._caller.call(
             lambda: self._batch.update(
                 body, _preload_content=False, _request_timeout=self._timeout_s
             )
@@ -242,7 +197,7 @@ class HubSpotWriter:
                 middle = len(batch) // 2
                 return self._update_batch(batch[:middle]) + self._update_batch(batch[middle:])
             contact_id, crm_id, _ = batch[0]
-            return [WriteResult(contact_id, "rejected", crm_id=crm_id, reason=_message(answer))]
+            return [WriteResult(contact_id, "rejected", crm_id=crm_id, reason=message_of(answer))]
         written = {str(item.get("id")) for item in answer.get("results", [])}
         refused = _refusals(answer.get("errors", []))
         results = []
@@ -259,7 +214,7 @@ def _refusals(errors: Sequence[Mapping[str, Any]]) -> dict[str, str]:
     """HubSpot id -> reason, from a 207's errors (ids are in each error's context)."""
     refused: dict[str, str] = {}
     for error in errors:
-        message = _message(error)
+        message = message_of(error)
         context = error.get("context") or {}
         named = [str(value) for values in context.values() for value in values or ()]
         for crm_id in named or [""]:
@@ -267,42 +222,13 @@ def _refusals(errors: Sequence[Mapping[str, Any]]) -> dict[str, str]:
     return refused
 
 
-def _json(data: bytes | str | None) -> dict[str, Any]:
-    if not data:
-        return {}
-    try:
-        loaded = orjson.loads(data)
-    except orjson.JSONDecodeError:
-        return {"message": str(data[:200])}
-    return loaded if isinstance(loaded, dict) else {"results": loaded}
-
-
 def hubspot_writer(
     *, base_url: str, requests_per_10s: int, batch_size: int, timeout_s: float
 ) -> HubSpotWriter:
-    """A writer on the official client, with the token from the environment, retries on
-    429 and 5xx honouring Retry-After (every method: batch calls are POSTs, and
-    repeating an update by id is safe), and pacing under the rate limit."""
-    token = read_secret(TOKEN_ENV)
-    if token is None:
-        raise ConfigError(
-            f"{TOKEN_ENV} is not set",
-            key="crm.hubspot",
-            hint=f"export {TOKEN_ENV} (a private app's access token) or {TOKEN_ENV}_FILE "
-            "(a file holding it); the token never goes in config.toml",
-        )
-    retry = Retry(
-        total=5,
-        backoff_factor=0.5,
-        status_forcelist=_RETRIED_STATUSES,
-        allowed_methods=None,
-        respect_retry_after_header=True,
-        raise_on_status=False,
-    )
-    client = HubSpot(access_token=token.get_secret_value(), retry=retry, host=base_url)
+    """A writer on the official client (token from the environment, retries, pacing)."""
     return HubSpotWriter(
-        client,
-        pacer=Pacer(requests_per_10s, 10.0),
+        hubspot_client(base_url),
+        caller=Caller(Pacer(requests_per_10s, 10.0)),
         batch_size=batch_size,
         timeout_s=timeout_s,
     )

@@ -30,6 +30,8 @@ SPECS = (
     Path(os.environ.get("LEADSYNC_SPECS_DIR") or REPO_ROOT.parent / "shared" / "specs") / "hubspot"
 )
 CONTACTS_SPEC = SPECS / "crm-contacts-v3.json"
+PROPERTIES_SPEC = SPECS / "crm-properties-v3.json"
+PROPERTIES = "/crm/v3/properties/contacts"
 BASE = "/crm/v3/objects/contacts"
 STAGES = [
     "subscriber",
@@ -54,12 +56,12 @@ class SpecValidator:
         schema = node["content"]["application/json"]["schema"]
         return {**schema, "components": self.spec["components"]}
 
-    def request(self, path: str, body: Any) -> None:
-        operation = self.spec["paths"][path]["post"]
+    def request(self, path: str, body: Any, method: str = "post") -> None:
+        operation = self.spec["paths"][path][method]
         jsonschema.Draft4Validator(self._schema(operation["requestBody"])).validate(body)
 
-    def response(self, path: str, status: int, body: Any) -> None:
-        responses = self.spec["paths"][path]["post"]["responses"]
+    def response(self, path: str, status: int, body: Any, method: str = "post") -> None:
+        responses = self.spec["paths"][path][method]["responses"]
         node = responses.get(str(status)) or responses["default"]
         jsonschema.Draft4Validator(self._schema(node)).validate(body)
 
@@ -68,6 +70,9 @@ class SpecValidator:
 class FakeHubSpot:
     validator: SpecValidator
     token: str
+    properties_validator: SpecValidator | None = None
+    groups: dict[str, dict[str, Any]] = field(default_factory=dict)
+    properties: dict[str, dict[str, Any]] = field(default_factory=dict)
     limit_per_10s: int | None = None
     contacts: dict[str, dict[str, str]] = field(default_factory=dict)  # id -> properties
     refuse_ids: set[str] = field(default_factory=set)  # a 207 error for these on update
@@ -79,18 +84,17 @@ class FakeHubSpot:
     _sent: deque[float] = field(default_factory=deque)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _next_id: int = 1000
+    _emails: dict[str, str] = field(default_factory=dict)
 
     def add_contact(self, email: str, **properties: str) -> str:
         self._next_id += 1
         contact_id = str(self._next_id)
         self.contacts[contact_id] = {"email": email, **properties}
+        self._emails[email.lower()] = contact_id
         return contact_id
 
     def by_email(self, email: str) -> str | None:
-        for contact_id, properties in self.contacts.items():
-            if properties.get("email", "").lower() == email.lower():
-                return contact_id
-        return None
+        return self._emails.get(email.lower())
 
     def writes(self) -> list[dict[str, Any]]:
         return [body for path, body in self.calls if path.endswith("/batch/update")]
@@ -113,6 +117,8 @@ class FakeHubSpot:
             if limited is not None:
                 return limited
             path = request.path
+            if path.startswith(PROPERTIES):
+                return self._properties_call(request)
             body = json.loads(request.get_data() or b"{}")
             self.validator.request(path, body)
             self.calls.append((path, body))
@@ -257,6 +263,60 @@ class FakeHubSpot:
                 stored[name] = value
             results.append(self._object(contact_id, dict(stored)))
         return self._batch(results, errors)
+
+    # -- properties and groups -------------------------------------------------------------
+
+    def define(self, name: str, kind: str = "string", options: tuple[str, ...] = ()) -> None:
+        """A property the portal already has (HubSpot's own ones, say)."""
+        self.properties[name] = {
+            "name": name,
+            "label": name,
+            "type": kind,
+            "fieldType": "select" if options else "text",
+            "groupName": "contactinformation",
+            "description": "",
+            "options": [
+                {"label": value, "value": value, "hidden": False, "displayOrder": order}
+                for order, value in enumerate(options)
+            ],
+        }
+
+    def _properties_call(self, request: Request) -> Response:
+        assert self.properties_validator is not None, "properties spec not loaded"
+        validator = self.properties_validator
+        is_groups = request.path == f"{PROPERTIES}/groups"
+        template = "/crm/v3/properties/{objectType}" + ("/groups" if is_groups else "")
+        method = request.method.lower()
+        self.calls.append((request.path, {"method": method}))
+        store = self.groups if is_groups else self.properties
+        if method == "get":
+            status, answer = 200, {"results": list(store.values())}
+        else:
+            body = json.loads(request.get_data() or b"{}")
+            validator.request(template, body, method)
+            if body["name"] in store:
+                return self._json(
+                    409,
+                    {
+                        "status": "error",
+                        "message": f"{body['name']} already exists",
+                        "category": "OBJECT_ALREADY_EXISTS",
+                        "correlationId": "00000000-0000-0000-0000-000000000000",
+                    },
+                )
+            if is_groups:
+                created = {
+                    "archived": False,
+                    "displayOrder": body.get("displayOrder", -1),
+                    "label": body["label"],
+                    "name": body["name"],
+                }
+            else:
+                created = {"description": "", "options": [], **body}
+            store[body["name"]] = created
+            status, answer = 201, created
+        validator.response(template, status, answer, method)
+        return self._json(status, answer)
 
     def _create(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         results = []

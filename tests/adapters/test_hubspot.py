@@ -22,7 +22,7 @@ from adapters.hubspot import hubspot_writer
 from connector.config import Settings, scoring_rules
 from connector.crm_inputs import read_crm
 from connector.crm_mapping import load_mapping
-from connector.errors import ConfigError, FatalError
+from connector.errors import ConfigError, ExitCode, FatalError
 from connector.ingest import ingest
 from connector.lifecycle import SalesSignals, SalesStatus
 from connector.logs import configure_logging
@@ -30,7 +30,13 @@ from connector.ports import ProfileSnapshot, SnapshotPage
 from connector.push import CreatePolicy, PushSummary, push
 from connector.rescore import rescore
 from connector.store.schema import pushed_state, rejects
-from tests.adapters.hubspot_fake import CONTACTS_SPEC, FakeHubSpot, SpecValidator
+from tests.adapters.hubspot_fake import (
+    CONTACTS_SPEC,
+    PROPERTIES_SPEC,
+    STAGES,
+    FakeHubSpot,
+    SpecValidator,
+)
 from tests.conftest import REPO_ROOT
 
 TOKEN = "pat-na1-0123abcd-4567-89ef-0123-456789abcdef"
@@ -46,9 +52,15 @@ pytestmark = pytest.mark.skipif(
 @pytest.fixture
 def fake(httpserver: HTTPServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeHubSpot]:
     monkeypatch.setenv("HUBSPOT_ACCESS_TOKEN", TOKEN)
-    server = FakeHubSpot(SpecValidator(CONTACTS_SPEC), token=TOKEN)
+    server = FakeHubSpot(
+        SpecValidator(CONTACTS_SPEC),
+        token=TOKEN,
+        properties_validator=SpecValidator(PROPERTIES_SPEC),
+    )
+    server.define("email")
+    server.define("lifecyclestage", "enumeration", tuple(STAGES))
     httpserver.expect_request(
-        re.compile(r"^/crm/v3/objects/contacts/batch/\w+$"), method="POST"
+        re.compile(r"^/crm/v3/(objects|properties)/contacts(/.*)?$")
     ).respond_with_handler(server.handle)
     yield server
 
@@ -275,3 +287,63 @@ def test_push_command_dry_run_needs_no_token_and_a_push_prints_the_figures(
     (figures,) = orjson.loads(pushed.stdout)
     assert (figures["written"], figures["deferred"], figures["rejected"]) == (1, 1, 0)
     assert TOKEN not in pushed.stdout + pushed.stderr
+
+
+def _project(tmp_path: Path, httpserver: HTTPServer) -> Path:
+    from tests.test_cli import leadsync
+
+    folder = tmp_path / "project"
+    assert leadsync("init", folder, cwd=tmp_path).returncode == 0
+    config = folder / "config.toml"
+    config.write_text(
+        config.read_text(encoding="utf-8")
+        + f'\n[crm.hubspot]\nbase_url = "{_base_url(httpserver)}"\n',
+        encoding="utf-8",
+    )
+    return config
+
+
+def test_crm_setup_creates_the_group_and_properties_once_and_check_online_agrees(
+    httpserver: HTTPServer, fake: FakeHubSpot, tmp_path: Path
+) -> None:
+    from tests.test_cli import assert_clean_failure, leadsync
+
+    config = _project(tmp_path, httpserver)
+    missing = leadsync("--config", config, "check", "--online", cwd=config.parent)
+    assert_clean_failure(missing, ExitCode.CONFIG)
+    line = (config.parent / "mappings" / "hubspot.toml").read_text().splitlines().index(
+        'score              = "leadsync_score"'
+    ) + 1
+    assert f"mappings/hubspot.toml:{line}: [fields.score] HubSpot has no contact property" in (
+        missing.stderr
+    )
+
+    first = leadsync("--config", config, "crm", "setup", "hubspot", cwd=config.parent)
+    assert first.returncode == 0, first.stderr
+    assert "property group leadsync created" in first.stdout
+    assert fake.properties["leadsync_score"]["type"] == "number"
+    assert fake.properties["leadsync_scored_at"]["type"] == "datetime"
+    assert [o["value"] for o in fake.properties["leadsync_temperature"]["options"]] == [
+        "cold",
+        "warm",
+        "hot",
+    ]
+    assert fake.properties["leadsync_reasons"]["groupName"] == "leadsync"
+    assert "lifecyclestage" not in first.stdout.split("created:")[1].split("\n")[0]
+
+    creations = sum(1 for path, body in fake.calls if body.get("method") == "post")
+    again = leadsync("--config", config, "crm", "setup", "hubspot", cwd=config.parent)
+    assert again.returncode == 0 and "created: none" in again.stdout
+    assert sum(1 for path, body in fake.calls if body.get("method") == "post") == creations
+
+    online = leadsync("--config", config, "check", "--online", cwd=config.parent)
+    assert online.returncode == 0, online.stderr
+    assert "online     ok  hubspot" in online.stdout
+
+    # A portal whose lifecycle stages were customised: the stage option is named.
+    fake.define("lifecyclestage", "enumeration", ("lead", "customer"))
+    customised = leadsync("--config", config, "check", "--online", cwd=config.parent)
+    assert_clean_failure(customised, ExitCode.CONFIG)
+    assert "[stages.mql] 'lifecyclestage' has no option 'marketingqualifiedlead'" in (
+        customised.stderr
+    )

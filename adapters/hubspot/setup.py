@@ -1,0 +1,181 @@
+"""Our properties in a HubSpot portal: created once (``leadsync crm setup hubspot``) and
+checked against the mapping (``leadsync check --online``).
+
+Idempotent: the group and each property are created only when the portal lacks them;
+existing ones are never changed (an admin may have edited their labels or options).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
+
+from hubspot import HubSpot
+from hubspot.crm.properties import OptionInput, PropertyCreate, PropertyGroupCreate
+
+from adapters.hubspot.client import Caller, message_of
+from connector.crm_mapping import CrmMapping
+from connector.errors import FatalError
+
+__all__ = ["GROUP", "MappingProblem", "SetupReport", "ensure_properties", "mapping_problems"]
+
+GROUP = "leadsync"
+_NUMBER = ("number", "number")
+_TEXT = ("string", "text")
+# Our field -> (HubSpot type, field type) of the property created for it.
+_KINDS: dict[str, tuple[str, str]] = {
+    "score": _NUMBER,
+    "behaviour_score": _NUMBER,
+    "fit_score": _NUMBER,
+    "normalised_score": _NUMBER,
+    "temperature": ("enumeration", "select"),
+    "route": _TEXT,
+    "treatment": _TEXT,
+    "reasons": ("string", "textarea"),
+    "scored_at": ("datetime", "date"),
+    "stage": ("enumeration", "select"),
+}
+_LABELS = {
+    "score": "leadsync score",
+    "behaviour_score": "leadsync behaviour score",
+    "fit_score": "leadsync fit score",
+    "normalised_score": "leadsync score (0-100)",
+    "temperature": "leadsync temperature",
+    "route": "leadsync route",
+    "treatment": "leadsync treatment",
+    "reasons": "leadsync reasons",
+    "scored_at": "leadsync scored at",
+    "stage": "leadsync stage",
+}
+
+
+@dataclass
+class SetupReport:
+    group_created: bool = False
+    created: list[str] = field(default_factory=list)
+    existing: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class MappingProblem:
+    """A mapping entry the portal contradicts, with the mapping key it concerns."""
+
+    key: tuple[str, ...]
+    message: str
+
+
+def _options(ours: str, mapping: CrmMapping) -> list[str]:
+    if ours == "temperature":
+        return list(dict.fromkeys(mapping.temperatures.values()))
+    if ours == "stage":
+        return list(dict.fromkeys(mapping.stages.values()))
+    return []
+
+
+def _option_keys(ours: str, mapping: CrmMapping) -> list[tuple[tuple[str, ...], str]]:
+    """(mapping key, CRM value) of the values an enumeration must offer."""
+    if ours == "temperature":
+        return [(("temperatures", str(t)), value) for t, value in mapping.temperatures.items()]
+    if ours == "stage":
+        return [(("stages", str(stage)), value) for stage, value in mapping.stages.items()]
+    return []
+
+
+def _portal_properties(client: HubSpot, caller: Caller) -> dict[str, dict[str, Any]]:
+    status, answer = caller.call(
+        partial(client.crm.properties.core_api.get_all, "contacts", _preload_content=False)
+    )
+    if status >= 300:
+        raise FatalError(f"HubSpot refused to list contact properties: {message_of(answer)}")
+    return {str(item["name"]): item for item in answer.get("results", [])}
+
+
+def ensure_properties(client: HubSpot, caller: Caller, mapping: CrmMapping) -> SetupReport:
+    """Create the ``leadsync`` group and every mapped property the portal lacks."""
+    report = SetupReport()
+    status, groups = caller.call(
+        partial(client.crm.properties.groups_api.get_all, "contacts", _preload_content=False)
+    )
+    if status >= 300:
+        raise FatalError(f"HubSpot refused to list property groups: {message_of(groups)}")
+    if not any(group.get("name") == GROUP for group in groups.get("results", [])):
+        status, answer = caller.call(
+            partial(
+                client.crm.properties.groups_api.create,
+                "contacts",
+                PropertyGroupCreate(name=GROUP, label="leadsync", display_order=-1),
+                _preload_content=False,
+            )
+        )
+        if status >= 300 and status != 409:
+            raise FatalError(f"HubSpot refused the group {GROUP!r}: {message_of(answer)}")
+        report.group_created = status < 300
+    existing = _portal_properties(client, caller)
+    for ours, name in mapping.fields.items():
+        if name in existing:
+            report.existing.append(name)
+            continue
+        kind, field_type = _KINDS[ours]
+        options = [
+            OptionInput(label=value, value=value, hidden=False, display_order=order)
+            for order, value in enumerate(_options(ours, mapping))
+        ]
+        status, answer = caller.call(
+            partial(
+                client.crm.properties.core_api.create,
+                "contacts",
+                PropertyCreate(
+                    name=name,
+                    label=_LABELS[ours],
+                    type=kind,
+                    field_type=field_type,
+                    group_name=GROUP,
+                    options=options,
+                    description=f"Written by leadsync: the contact's {ours.replace('_', ' ')}.",
+                ),
+                _preload_content=False,
+            )
+        )
+        if status == 409:
+            report.existing.append(name)
+        elif status >= 300:
+            raise FatalError(f"HubSpot refused the property {name!r}: {message_of(answer)}")
+        else:
+            report.created.append(name)
+    return report
+
+
+def mapping_problems(client: HubSpot, caller: Caller, mapping: CrmMapping) -> list[MappingProblem]:
+    """What the portal contradicts in the mapping: missing properties, options it lacks."""
+    existing = _portal_properties(client, caller)
+    problems: list[MappingProblem] = []
+    for ours, name in mapping.fields.items():
+        found = existing.get(name)
+        if found is None:
+            problems.append(
+                MappingProblem(
+                    ("fields", ours),
+                    f"HubSpot has no contact property {name!r}; run `leadsync crm setup "
+                    "hubspot` to create it, or fix the name",
+                )
+            )
+            continue
+        if found.get("modificationMetadata", {}).get("readOnlyValue"):
+            problems.append(
+                MappingProblem(("fields", ours), f"HubSpot's property {name!r} is read-only")
+            )
+        offered = {str(option.get("value")) for option in found.get("options") or []}
+        if found.get("type") != "enumeration":
+            continue
+        for key, value in _option_keys(ours, mapping):
+            if value not in offered:
+                problems.append(
+                    MappingProblem(
+                        key,
+                        f"{name!r} has no option {value!r} in this portal (options: "
+                        f"{', '.join(sorted(offered)) or 'none'}); add it in HubSpot or "
+                        "map to an existing one",
+                    )
+                )
+    return problems
