@@ -9,7 +9,7 @@ from adapters.files import FileSource
 from connector.config import Settings
 from connector.crm_mapping import CrmMapping
 from connector.errors import ConfigError
-from connector.ports import CrmWriter, EventSource
+from connector.ports import CrmReader, CrmWriter, EventSource
 
 if TYPE_CHECKING:
     from hubspot import HubSpot
@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "crm_mapping_problems",
+    "crm_reader",
     "crm_setup",
     "crm_writer",
     "file_source",
@@ -111,3 +112,22 @@ def crm_mapping_problems(
 
     client, caller = _hubspot_parts(settings)
     return [(problem.key, problem.message) for problem in mapping_problems(client, caller, mapping)]
+
+
+def crm_reader(settings: Settings, crm: str, mapping: CrmMapping) -> CrmReader:
+    """The reader of a CRM configured under ``[crm.NAME]``: contacts changed since its
+    cursor, as profile snapshots."""
+    if crm != "hubspot":
+        raise ConfigError(f"no reader for the CRM {crm!r}", key=f"crm.{crm}")
+    from adapters.hubspot.client import Caller
+    from adapters.hubspot.pacing import Pacer
+    from adapters.hubspot.reader import HubSpotReader
+
+    client, _ = _hubspot_parts(settings)
+    hubspot = settings.crm.hubspot
+    if hubspot is None:  # pragma: no cover - _hubspot_parts raised already
+        raise ConfigError("no [crm.hubspot] table in the config", key="crm.hubspot")
+    # The search API has its own, lower limit: about 4 calls a second.
+    return HubSpotReader(
+        client, caller=Caller(Pacer(4, 1.0)), mapping=mapping, timeout_s=hubspot.timeout_s
+    )

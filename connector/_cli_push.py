@@ -9,21 +9,17 @@ import typer
 
 from connector._cli_state import state_of
 from connector._render import print_json, progress_bar, stdout
-from connector.config import Settings
 from connector.crm_mapping import load_mapping
 from connector.errors import ConfigError
 from connector.plugins import source_registry
 from connector.push import PlannedPush, PushSummary, push
 from connector.rescore import scoring_watermark
 from connector.store.scores import unscored_count
+from connector.sync import configured_crms
 
 __all__ = ["push_command"]
 
 log = structlog.get_logger("leadsync")
-
-
-def _configured_crms(settings: Settings) -> list[str]:
-    return [name for name in ("hubspot",) if getattr(settings.crm, name) is not None]
 
 
 def push_command(
@@ -39,7 +35,7 @@ def push_command(
     """Write scores, temperatures and stages that changed to the configured CRMs."""
     state = state_of(ctx)
     settings = state.load()
-    configured = _configured_crms(settings)
+    configured = configured_crms(settings)
     wanted = crm or configured
     for name in wanted:
         if name not in configured:

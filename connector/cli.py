@@ -14,13 +14,13 @@ import typer
 from sqlalchemy.engine import make_url
 
 from connector import __version__
+from connector._cli_crm import check_crms_online, crm_command, sync_command
 from connector._cli_push import push_command
 from connector._cli_reports import contacts, explain, rejects, score
 from connector._cli_state import CliState, state_of
 from connector._defaults import default_config_text, default_mapping_files
 from connector._render import print_json, progress_bar, stdout
-from connector._toml_lines import KeyLines
-from connector.config import Settings, check_rules, scoring_rules
+from connector.config import check_rules, scoring_rules
 from connector.crm_mapping import check_mapping_routes, load_mapping
 from connector.errors import ConfigError, ExitCode, LeadsyncError
 from connector.ingest import IngestSummary, ingest
@@ -120,7 +120,7 @@ def check(
     state = state_of(ctx)
     settings = state.load()
     if online:
-        _check_crms_online(settings)
+        check_crms_online(settings)
     shown = str(settings.config_file) if settings.config_file else "(defaults: no config.toml)"
     stdout.print(f"config     ok  {shown}")
     mappings = [
@@ -160,65 +160,6 @@ def check(
         else f"at {current or 'empty'}, will migrate to {head} on first use"
     )
     stdout.print(f"store      ok  {describe_url(url)} ({state_text})")
-
-
-def _check_crms_online(settings: Settings) -> None:
-    registry = source_registry()
-    for name in ("hubspot",):
-        crm_settings = getattr(settings.crm, name)
-        if crm_settings is None:
-            continue
-        path = settings.resolve(crm_settings.mapping)
-        shown = str(crm_settings.mapping)
-        mapping = load_mapping(path, shown_as=shown)
-        problems = registry.crm_mapping_problems(settings, name, mapping)
-        if problems:
-            lines = KeyLines(path.read_text(encoding="utf-8"))
-            others = "".join(
-                f"\n  {shown}:{lines.line_of(list(key)) or '?'}: [{'.'.join(key)}] {message}"
-                for key, message in problems[1:]
-            )
-            key, message = problems[0]
-            more = f" (and {len(problems) - 1} more, below){others}" if others else ""
-            raise ConfigError(
-                f"[{'.'.join(key)}] {message}{more}",
-                file=shown,
-                line=lines.line_of(list(key)),
-                key=".".join(key),
-            )
-        stdout.print(f"online     ok  {name}: every mapped property and option exists")
-
-
-@app.command()
-def crm(
-    ctx: typer.Context,
-    action: Annotated[str, typer.Argument(help="setup")],
-    name: Annotated[str, typer.Argument(help="The CRM: hubspot.")],
-) -> None:
-    """`leadsync crm setup hubspot`: create the leadsync property group and the mapped
-    properties the CRM lacks (idempotent: existing ones are left as they are)."""
-    if action != "setup":
-        raise typer.BadParameter(f"unknown action {action!r}; try: leadsync crm setup {name}")
-    settings = state_of(ctx).load()
-    crm_settings = getattr(settings.crm, name, None)
-    if crm_settings is None:
-        raise ConfigError(
-            f"no [crm.{name}] table in the config",
-            key=f"crm.{name}",
-            hint=f"add [crm.{name}] (see config.example.toml)",
-        )
-    mapping = load_mapping(
-        settings.resolve(crm_settings.mapping), shown_as=str(crm_settings.mapping)
-    )
-    report = source_registry().crm_setup(settings, name, mapping)
-    created = report["created"]
-    existing = report["existing"]
-    if not isinstance(created, list) or not isinstance(existing, list):  # pragma: no cover
-        raise TypeError("crm_setup answered an unexpected report")
-    group = "created" if report["group_created"] else "already there"
-    stdout.print(f"{name}: property group leadsync {group}")
-    stdout.print(f"  created: {', '.join(created) or 'none'}")
-    stdout.print(f"  already there: {', '.join(existing) or 'none'}")
 
 
 # -- ingest / pull -----------------------------------------------------------------------
@@ -320,6 +261,8 @@ def pull(
 for _command in (score, contacts, explain, rejects):
     app.command()(_command)
 app.command(name="push")(push_command)
+app.command(name="crm")(crm_command)
+app.command(name="sync")(sync_command)
 
 
 # -- db --------------------------------------------------------------------------------------

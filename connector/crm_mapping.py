@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from connector._toml_lines import KeyLines
 from connector.config import config_error_from_validation
 from connector.errors import ConfigError
+from connector.lifecycle import SalesStatus
 from connector.model import Stage, Temperature
 from connector.rules_config import ROUTE_NAME
 
@@ -42,6 +43,23 @@ class CrmMapping(BaseModel):
     temperatures: dict[Temperature, str] = {}
     # Our route names (those rules may use) -> the value the CRM field holds.
     routes: dict[Annotated[str, Field(pattern=ROUTE_NAME)], str] = {}
+
+    # Reading the CRM (optional sections): CRM property -> our profile field (fit rules
+    # read these); the property holding the lead status and what its values mean; the
+    # properties where sales confirm each BANT answer.
+    profile: dict[str, str] = {}
+    lead_status_property: str | None = None
+    lead_statuses: dict[str, SalesStatus] = {}
+    bant: dict[Literal["budget", "authority", "need", "timing"], str] = {}
+
+    def stage_of_value(self) -> dict[str, Stage]:
+        """CRM stage value -> the stage sales set, for the stages only sales set (SQL,
+        customer): the others are leadsync's own writes coming back."""
+        return {
+            value: stage
+            for stage, value in self.stages.items()
+            if stage in (Stage.SQL, Stage.CUSTOMER)
+        }
 
 
 def load_mapping(path: Path, *, shown_as: str | None = None) -> CrmMapping:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, cast
 
 from connector.errors import FatalError
-from connector.ports import CrmWriter, EventSource
+from connector.ports import CrmReader, CrmWriter, EventSource
 
 if TYPE_CHECKING:
     from connector.config import Settings
@@ -37,6 +37,8 @@ class SourceRegistry(Protocol):
     def source_from_settings(self, settings: Settings, name: str) -> EventSource: ...
 
     def crm_writer(self, settings: Settings, crm: str) -> CrmWriter: ...
+
+    def crm_reader(self, settings: Settings, crm: str, mapping: CrmMapping) -> CrmReader: ...
 
     def crm_setup(self, settings: Settings, crm: str, mapping: CrmMapping) -> dict[str, object]: ...
 

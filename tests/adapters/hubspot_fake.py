@@ -17,6 +17,7 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -84,6 +85,7 @@ class FakeHubSpot:
     _sent: deque[float] = field(default_factory=deque)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _next_id: int = 1000
+    search_cap: int = 10_000  # HubSpot pages no further than this in one query
     _emails: dict[str, str] = field(default_factory=dict)
 
     def add_contact(self, email: str, **properties: str) -> str:
@@ -128,6 +130,8 @@ class FakeHubSpot:
                 status, answer = self._update(body)
             elif path == f"{BASE}/batch/create":
                 status, answer = self._create(body)
+            elif path == f"{BASE}/search":
+                status, answer = self._search(body)
             else:  # pragma: no cover - only the paths above are routed here
                 return self._json(404, {"message": "unknown path"})
             self.validator.response(path, status, answer)
@@ -317,6 +321,49 @@ class FakeHubSpot:
             status, answer = 201, created
         validator.response(template, status, answer, method)
         return self._json(status, answer)
+
+    def _search(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        (group,) = body["filterGroups"]
+        (condition,) = group["filters"]
+        assert (condition["propertyName"], condition["operator"]) == ("lastmodifieddate", "GTE")
+        assert body["sorts"] == ["lastmodifieddate"]
+        since = int(condition["value"])
+        after, limit = int(body["after"] or 0), int(body["limit"])
+        if after + limit > self.search_cap:
+            return 400, {
+                "status": "error",
+                "message": f"The search API cannot page past {self.search_cap} results.",
+                "category": "VALIDATION_ERROR",
+                "correlationId": "00000000-0000-0000-0000-000000000000",
+            }
+        matching = sorted(
+            (
+                (int(properties.get("lastmodifieddate_ms", "0")), int(contact_id))
+                for contact_id, properties in self.contacts.items()
+                if int(properties.get("lastmodifieddate_ms", "0")) >= since
+            )
+        )
+        page = matching[after : after + limit]
+        results = []
+        for _, contact_id in page:
+            stored = self.contacts[str(contact_id)]
+            results.append(
+                self._object(
+                    str(contact_id),
+                    {name: stored.get(name) for name in body["properties"] if name in stored},
+                )
+            )
+        answer: dict[str, Any] = {"total": len(matching), "results": results}
+        if after + limit < len(matching):
+            answer["paging"] = {"next": {"after": str(after + limit)}}
+        return 200, answer
+
+    def modified(self, contact_id: str, at: datetime, **properties: str) -> None:
+        """A change made in HubSpot at ``at`` (by sales, say)."""
+        stored = self.contacts[contact_id]
+        stored.update(properties)
+        stored["lastmodifieddate"] = at.isoformat().replace("+00:00", "Z")
+        stored["lastmodifieddate_ms"] = str(int(at.timestamp() * 1000))
 
     def _create(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         results = []

@@ -19,6 +19,8 @@ from sqlalchemy.engine import Engine
 
 from adapters.files import FileSource
 from adapters.hubspot import hubspot_writer
+from adapters.hubspot import reader as reader_module
+from adapters.hubspot.reader import HubSpotReader
 from connector.config import Settings, scoring_rules
 from connector.crm_inputs import read_crm
 from connector.crm_mapping import load_mapping
@@ -29,7 +31,7 @@ from connector.logs import configure_logging
 from connector.ports import ProfileSnapshot, SnapshotPage
 from connector.push import CreatePolicy, PushSummary, push
 from connector.rescore import rescore
-from connector.store.schema import pushed_state, rejects
+from connector.store.schema import contacts, identities, pushed_state, rejects, stage_history
 from tests.adapters.hubspot_fake import (
     CONTACTS_SPEC,
     PROPERTIES_SPEC,
@@ -347,3 +349,117 @@ def test_crm_setup_creates_the_group_and_properties_once_and_check_online_agrees
     assert "[stages.mql] 'lifecyclestage' has no option 'marketingqualifiedlead'" in (
         customised.stderr
     )
+
+
+def _reader(httpserver: HTTPServer) -> HubSpotReader:
+    from adapters.hubspot.client import Caller, hubspot_client
+    from adapters.hubspot.pacing import Pacer
+
+    return HubSpotReader(
+        hubspot_client(_base_url(httpserver)), caller=Caller(Pacer(1000, 1.0)), mapping=MAPPING
+    )
+
+
+def test_reading_pages_through_windows_so_the_10k_cap_loses_no_contact(
+    httpserver: HTTPServer,
+    fake: FakeHubSpot,
+    engine: Engine,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A cap of 1,000 instead of 10,000 (both sides), to cross it with 2,500 contacts.
+    monkeypatch.setattr(reader_module, "SEARCH_CAP", 1_000)
+    fake.search_cap = 1_000
+    for number in range(2_500):
+        crm_id = fake.add_contact(f"c{number}@acme.example")
+        # Several contacts per modification time, as bulk edits in HubSpot make.
+        fake.modified(crm_id, DAY0 + timedelta(seconds=number // 3), jobtitle="Engineer")
+    reader = _reader(httpserver)
+    summary = read_crm(engine, reader)
+    assert summary.contacts_changed == 2_500
+    searches = [body for path, body in fake.calls if path.endswith("/search")]
+    assert len(searches) == reader.queries == 13  # 200 a page; no page past the cap
+    # Three windows, each starting over from the last modification time read.
+    starts = [
+        body["filterGroups"][0]["filters"][0]["value"] for body in searches if body["after"] == "0"
+    ]
+    assert len(starts) == 3 and starts[0] == "0" and starts == sorted(starts, key=int)
+    with engine.connect() as connection:
+        linked = connection.execute(
+            sa.select(sa.func.count())
+            .select_from(identities)
+            .where(identities.c.namespace == "hubspot")
+        ).scalar()
+        profiles = connection.execute(sa.select(contacts.c.profile)).scalars().all()
+    assert linked == 2_500
+    assert {profile["job_title"] for profile in profiles} == {"Engineer"}
+    # The cursor holds: a second read finds only what changed since.
+    fake.modified(fake.by_email("c7@acme.example") or "", DAY0 + timedelta(days=1), jobtitle="CTO")
+    again = read_crm(engine, reader)
+    assert again.contacts_changed == 1
+    assert again.snapshots < 10  # the contacts at the cursor's instant, and the changed one
+
+
+def test_sales_answers_read_from_hubspot_move_the_stage(
+    httpserver: HTTPServer, fake: FakeHubSpot, engine: Engine, tmp_path: Path
+) -> None:
+    (email,) = _people(engine, tmp_path, 1)  # a quote request: MQL
+    crm_id = fake.add_contact(email, lifecyclestage="lead")
+    _push(httpserver, engine)
+    fake.modified(crm_id, DAY0 + timedelta(days=1), hs_lead_status="BAD_TIMING")
+    read_crm(engine, _reader(httpserver))
+    recycled = rescore(engine, RULES)
+    assert recycled.transitions == 1
+    fake.modified(
+        crm_id,
+        DAY0 + timedelta(days=2),
+        hs_lead_status="OPEN",
+        leadsync_bant_budget="true",
+        leadsync_bant_authority="true",
+        leadsync_bant_need="true",
+        leadsync_bant_timing="true",
+    )
+    read_crm(engine, _reader(httpserver))
+    rescore(engine, RULES)
+    with engine.connect() as connection:
+        stages = connection.execute(
+            sa.select(stage_history.c.from_stage, stage_history.c.to_stage).order_by(
+                stage_history.c.id
+            )
+        ).all()
+    assert [tuple(row) for row in stages] == [
+        ("lead", "mql"),
+        ("mql", "nurturing"),
+        ("nurturing", "sql"),
+    ]
+
+
+def test_sync_pulls_reads_scores_and_pushes_in_one_pass(
+    httpserver: HTTPServer, fake: FakeHubSpot, tmp_path: Path
+) -> None:
+    from tests.test_cli import leadsync, write_jsonl
+
+    config = _project(tmp_path, httpserver)
+    write_jsonl(
+        config.parent / "events.jsonl",
+        [
+            {"kind": "quote_request", "occurred_at": "2026-11-02T10:00:00Z", "email": email}
+            for email in ("ann@acme.example", "bob@acme.example")
+        ],
+    )
+    config.write_text(
+        config.read_text(encoding="utf-8")
+        + '\n[sources.forms]\ntype = "file"\npath = "events.jsonl"\n',
+        encoding="utf-8",
+    )
+    ann = fake.add_contact("ann@acme.example")
+    fake.modified(ann, DAY0, jobtitle="CTO")
+    first = leadsync("--config", config, "sync", cwd=config.parent)
+    assert first.returncode == 0, first.stderr
+    assert "sync: 2 new event(s) from 1 source(s), 1 contact(s) changed in the CRMs" in first.stdout
+    assert "hubspot: 1 written, 0 unchanged, 0 rejected, 1 deferred" in first.stdout
+    assert fake.contacts[ann]["lifecyclestage"] == "marketingqualifiedlead"
+
+    second = leadsync("--config", config, "sync", cwd=config.parent)
+    assert second.returncode == 0, second.stderr
+    assert "sync: 0 new event(s)" in second.stdout
+    assert "hubspot: 0 written, 1 unchanged, 0 rejected, 1 deferred" in second.stdout
