@@ -12,12 +12,12 @@ from connector._render import print_table, progress_bar, stdout
 from connector.config import load_settings, scoring_rules
 from connector.crm_inputs import read_crm
 from connector.crm_mapping import load_mapping
-from connector.crm_plan import plan_writes
 from connector.demo_data import write_sample
 from connector.demo_sales import DEMO_RULES_TOML, SalesDesk
 from connector.ingest import ingest
 from connector.model import Stage, Temperature
 from connector.plugins import source_registry
+from connector.push import plan_push
 from connector.rescore import rescore
 from connector.store.engine import open_store
 from connector.store.scores import list_scores
@@ -132,7 +132,8 @@ def run_demo(folder: Path, contacts: int, events: int, seed: int, *, keep: bool)
         stdout.print("\n[bold]What a push would write (dry run, nothing sent)[/bold]")
         for mapping_path in settings.plan.mappings:
             mapping = load_mapping(settings.resolve(mapping_path), shown_as=str(mapping_path))
-            planned, unchanged = plan_writes(connection, everyone, mapping)
+            plan = plan_push(connection, everyone, mapping, create="never")
+            planned, unchanged = plan.records, plan.unchanged
             stdout.print(
                 f"  {mapping.crm}: {len(planned):,} records to write, {unchanged:,} unchanged "
                 f"(mapping {mapping_path})"
