@@ -14,7 +14,7 @@ import hashlib
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 import orjson
@@ -36,6 +36,11 @@ log = structlog.get_logger(__name__)
 
 CreatePolicy = Literal["never", "mql", "always"]
 CHUNK_RECORDS = 1_000
+# A contact the CRM did not know is looked up again after this; meanwhile a CRM read that
+# finds it links its id, and the next push updates it by id at once. Without the wait,
+# every push would look up every contact that never reached the CRM.
+LOOK_UP_MISSING_AFTER = timedelta(days=1)
+MISSING_MARK = "_missing_since"
 _QUALIFIED = frozenset({Stage.MQL.value, Stage.SQL.value, Stage.CUSTOMER.value})
 
 
@@ -59,6 +64,8 @@ class PlannedPush:
     records: list[CrmRecordWrite]
     desired: dict[int, dict[str, CrmValue]]  # everything a record should hold once written
     unchanged: int
+    # Not in the CRM when last looked up, less than LOOK_UP_MISSING_AFTER ago: not sent.
+    still_missing: int = 0
 
 
 def _stage_order(mapping: CrmMapping) -> dict[str, int]:
@@ -75,6 +82,7 @@ def plan_push(
     mapping: CrmMapping,
     *,
     create: CreatePolicy,
+    now: datetime | None = None,
 ) -> PlannedPush:
     """The records to write: changed fields only (``scored_at`` only with another one),
     a stage moving back down the funnel cleared first, creation as the policy allows."""
@@ -98,10 +106,21 @@ def plan_push(
     order = _stage_order(mapping)
     records: list[CrmRecordWrite] = []
     desired: dict[int, dict[str, CrmValue]] = {}
-    unchanged = 0
+    unchanged = still_missing = 0
+    look_up_before = ((now or datetime.now(UTC)) - LOOK_UP_MISSING_AFTER).isoformat()
     for score in scores:
         wanted = desired_fields(score, mapping)
         previous = last_written.get(score.contact_id, {})
+        missing_since = previous.get(MISSING_MARK)
+        may_create = create == "always" or (create == "mql" and score.stage in _QUALIFIED)
+        if (
+            isinstance(missing_since, str)
+            and missing_since > look_up_before
+            and score.contact_id not in crm_ids
+            and not may_create
+        ):
+            still_missing += 1
+            continue
         changed = {name: value for name, value in wanted.items() if previous.get(name) != value}
         if scored_at_field is not None:
             changed.pop(scored_at_field, None)
@@ -119,7 +138,10 @@ def plan_push(
                 and order.get(after, 0) < order.get(before, 0)
             ):
                 clear_first = (stage_field,)
-        desired[score.contact_id] = {**previous, **wanted}
+        desired[score.contact_id] = {
+            **{name: value for name, value in previous.items() if name != MISSING_MARK},
+            **wanted,
+        }
         records.append(
             CrmRecordWrite(
                 contact_id=score.contact_id,
@@ -127,10 +149,10 @@ def plan_push(
                 crm_id=crm_ids.get(score.contact_id),
                 fields=changed,
                 clear_first=clear_first,
-                may_create=create == "always" or (create == "mql" and score.stage in _QUALIFIED),
+                may_create=may_create,
             )
         )
-    return PlannedPush(records, desired, unchanged)
+    return PlannedPush(records, desired, unchanged, still_missing)
 
 
 def push(
@@ -148,6 +170,7 @@ def push(
     with engine.connect() as connection:
         planned = plan_push(connection, list_scores(connection), mapping, create=create)
     summary.unchanged = planned.unchanged
+    summary.deferred = planned.still_missing
     if on_planned is not None:
         on_planned(planned)
     if dry_run:
@@ -181,6 +204,7 @@ def _record(
     written_rows: list[dict[str, object]] = []
     new_ids: list[dict[str, object]] = []
     rejected_rows: list[dict[str, object]] = []
+    missing_rows: list[dict[str, object]] = []
     for result in results:
         record = by_contact[result.contact_id]
         if result.status == "ok":
@@ -210,8 +234,19 @@ def _record(
             rejected_rows.append(_reject_row(crm, record, reason, now))
         else:
             summary.deferred += 1
+            # Remembered, so the next pushes do not look it up again for a while.
+            missing_rows.append(
+                {
+                    "crm": crm,
+                    "contact_id": result.contact_id,
+                    "fields": {MISSING_MARK: now.isoformat()},
+                    "pushed_at": now,
+                }
+            )
     with engine.begin() as connection:
-        if written_rows:
+        for rows in (written_rows, missing_rows):
+            if not rows:
+                continue
             statement = dialect_insert(connection.dialect, pushed_state)
             connection.execute(
                 statement.on_conflict_do_update(
@@ -221,7 +256,7 @@ def _record(
                         "pushed_at": statement.excluded.pushed_at,
                     },
                 ),
-                written_rows,
+                rows,
             )
         if new_ids:
             connection.execute(

@@ -21,6 +21,7 @@ from adapters.files import FileSource
 from adapters.hubspot import hubspot_writer
 from adapters.hubspot import reader as reader_module
 from adapters.hubspot.reader import HubSpotReader
+from connector import push as push_module
 from connector.config import Settings, scoring_rules
 from connector.crm_inputs import read_crm
 from connector.crm_mapping import load_mapping
@@ -204,14 +205,27 @@ def test_a_recycled_contact_is_cleared_then_set_back_in_separate_calls(
 
 
 def test_unknown_contacts_are_deferred_unless_creation_is_allowed(
-    httpserver: HTTPServer, fake: FakeHubSpot, engine: Engine, tmp_path: Path
+    httpserver: HTTPServer,
+    fake: FakeHubSpot,
+    engine: Engine,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     emails = _people(engine, tmp_path, 3)
     deferred = _push(httpserver, engine, create="never")
     assert (deferred.written, deferred.deferred) == (0, 3)
     assert fake.writes() == []
+    # Not looked up again at once: no call at all, still counted as deferred.
+    calls = len(fake.calls)
+    assert _push(httpserver, engine, create="never").deferred == 3
+    assert len(fake.calls) == calls
+    # Created in HubSpot meanwhile (by sales, say), and the wait is over: found, written.
+    fake.add_contact(emails[0])
+    monkeypatch.setattr(push_module, "LOOK_UP_MISSING_AFTER", timedelta(0))
+    found = _push(httpserver, engine, create="never")
+    assert (found.written, found.deferred) == (1, 2)
     created = _push(httpserver, engine, create="mql")  # quote requests: all MQLs
-    assert (created.written, created.deferred) == (3, 0)
+    assert (created.written, created.deferred) == (2, 0)
     assert {fake.contacts[fake.by_email(email) or ""]["leadsync_score"] for email in emails} == {
         "20"
     }
