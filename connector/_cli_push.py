@@ -81,7 +81,7 @@ def push_command(
         return
     for summary in summaries:
         verb = "would write" if summary.dry_run else "written"
-        count = summary.written if not summary.dry_run else len(shown[0].records)
+        count = summary.planned if summary.dry_run else summary.written
         stdout.print(
             f"{summary.crm}: {count:,} {verb}, {summary.unchanged:,} unchanged, "
             f"{summary.rejected:,} rejected, {summary.deferred:,} deferred "

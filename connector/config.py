@@ -121,10 +121,14 @@ class HubSpotSettings(_Section):
     @field_validator("base_url")
     @classmethod
     def _http_url(cls, value: str) -> str:
-        if not re.match(r"^https?://[^\s/]+", value):
+        match = re.match(r"^(https?)://([^\s/:]+)", value)
+        if not match:
+            raise ValueError("must be an https URL like https://api.hubapi.com")
+        scheme, host = match.groups()
+        if scheme == "http" and host not in ("127.0.0.1", "localhost", "::1", "[::1]"):
             raise ValueError(
-                "must be an http(s) URL like https://api.hubapi.com (http:// only for a "
-                "local test server or proxy)"
+                "uses http:// for a host other than this machine: the token would travel "
+                "unencrypted; use https:// (http:// is only for a local test server)"
             )
         return value.rstrip("/")
 

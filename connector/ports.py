@@ -138,7 +138,11 @@ class CrmWriter(Protocol):
 
     name: str
 
-    def write(self, records: Sequence[CrmRecordWrite]) -> list[WriteResult]:
+    def write(
+        self, records: Sequence[CrmRecordWrite], *, linked: Mapping[str, int] | None = None
+    ) -> list[WriteResult]:
         """Write ``records`` (one result per record, any order); raise only when the
-        push itself cannot go on (auth, unreachable after retries)."""
+        push itself cannot go on (auth, unreachable after retries). ``linked`` maps the
+        CRM ids already linked to our contacts: a record found by e-mail whose CRM id
+        belongs to another contact must be rejected, not written."""
         ...

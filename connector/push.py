@@ -47,6 +47,7 @@ _QUALIFIED = frozenset({Stage.MQL.value, Stage.SQL.value, Stage.CUSTOMER.value})
 @dataclass(slots=True)
 class PushSummary:
     crm: str
+    planned: int = 0  # records with changes to send (all of them sent unless dry run)
     written: int = 0
     unchanged: int = 0
     rejected: int = 0
@@ -62,6 +63,7 @@ class PushSummary:
 @dataclass(frozen=True, slots=True)
 class PlannedPush:
     records: list[CrmRecordWrite]
+    linked: dict[str, int]  # CRM id -> our contact, for every id already linked
     desired: dict[int, dict[str, CrmValue]]  # everything a record should hold once written
     unchanged: int
     # Not in the CRM when last looked up, less than LOOK_UP_MISSING_AFTER ago: not sent.
@@ -109,8 +111,13 @@ def plan_push(
     unchanged = still_missing = 0
     look_up_before = ((now or datetime.now(UTC)) - LOOK_UP_MISSING_AFTER).isoformat()
     for score in scores:
-        wanted = desired_fields(score, mapping)
         previous = last_written.get(score.contact_id, {})
+        if not previous and score.score == 0 and score.stage == Stage.LEAD.value:
+            # Nothing to say about a contact with no points that was never written (one
+            # only read from the CRM, say): writing would only overwrite the CRM's stage.
+            unchanged += 1
+            continue
+        wanted = desired_fields(score, mapping)
         missing_since = previous.get(MISSING_MARK)
         may_create = create == "always" or (create == "mql" and score.stage in _QUALIFIED)
         if (
@@ -152,7 +159,8 @@ def plan_push(
                 may_create=may_create,
             )
         )
-    return PlannedPush(records, desired, unchanged, still_missing)
+    linked = {crm_id: contact_id for contact_id, crm_id in crm_ids.items()}
+    return PlannedPush(records, linked, desired, unchanged, still_missing)
 
 
 def push(
@@ -170,6 +178,7 @@ def push(
     with engine.connect() as connection:
         planned = plan_push(connection, list_scores(connection), mapping, create=create)
     summary.unchanged = planned.unchanged
+    summary.planned = len(planned.records)
     summary.deferred = planned.still_missing
     if on_planned is not None:
         on_planned(planned)
@@ -181,7 +190,7 @@ def push(
     records = planned.records
     for start in range(0, len(records), CHUNK_RECORDS):
         chunk = records[start : start + CHUNK_RECORDS]
-        results = writer.write(chunk)
+        results = writer.write(chunk, linked=planned.linked)
         _record(engine, mapping.crm, chunk, results, planned.desired, summary)
         if on_progress is not None:
             on_progress(min(start + CHUNK_RECORDS, len(records)), len(records))

@@ -82,8 +82,14 @@ class Caller:
         self.calls += 1
         try:
             response = send()
+            status, data = int(response.status), response.data  # the body, read here too
         except _API_ERRORS as error:
             self._pacer.after_response(dict(error.headers or {}))
+            if not error.status:  # the client's own transport error (TLS, connection)
+                raise RetriableError(
+                    f"HubSpot unreachable: {error.reason}",
+                    hint="check [crm.hubspot] base_url and the network",
+                ) from None
             body = _json(error.body)
             if error.status in (400, 409):
                 return int(error.status), body
@@ -106,4 +112,4 @@ class Caller:
                 hint="check [crm.hubspot] base_url and the network",
             ) from None
         self._pacer.after_response(dict(response.headers))
-        return int(response.status), _json(response.data)
+        return status, _json(data)

@@ -61,4 +61,8 @@ class Pacer:
                 continue
             interval_ms = lowered.get(_INTERVAL_MS, "")
             seconds = int(interval_ms) / 1000 if interval_ms.isdigit() else 1.0
-            self._not_before = max(self._not_before, self._clock() + seconds)
+            # Spent: the window frees a call when its oldest call leaves it, if we sent
+            # that one; else (calls we did not see) a whole interval from now.
+            oldest = self._sent[0] if len(self._sent) > 1 else None
+            reopens = oldest + self._period if oldest is not None else self._clock() + seconds
+            self._not_before = max(self._not_before, reopens)

@@ -1,16 +1,16 @@
 """Read HubSpot contacts changed since a cursor: profile fields, stage, lead status, BANT.
 
-The search API returns at most 10,000 results per query (HubSpot answers 400 beyond), so
-the read goes in windows: sorted by ``lastmodifieddate`` ascending, and when a window
-nears the cap, the next one starts again from the last modification time seen. Contacts
-at that very instant are read twice, which is harmless: snapshots merge idempotently.
-The cursor is that modification time, committed with each page.
+Sorted by ``lastmodifieddate`` ascending, each page starts again from the newest
+modification time read (the ones read at that instant are skipped): the search API's
+10,000-result cap per query is never reached, and a contact edited during the read, which
+moves to the end of the order, shifts nothing that is still to come. The cursor, committed
+with each page, stays five minutes behind now, as HubSpot's search index lags writes.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 
@@ -30,6 +30,12 @@ SEARCH_CAP = 10_000  # results one search query can page through
 _PAGE = 200  # the search API's largest page
 _MODIFIED = "lastmodifieddate"
 _TRUE = frozenset({"true", "1", "yes", "y"})
+_INDEX_LAG = timedelta(minutes=5)
+
+
+def _millis_of(item: Mapping[str, Any]) -> int:
+    modified = _moment((item.get("properties") or {}).get(_MODIFIED))
+    return 0 if modified is None else int(modified.timestamp() * 1000)
 
 
 def _moment(value: str | None) -> datetime | None:
@@ -62,30 +68,37 @@ class HubSpotReader:
 
     def read_changes(self, cursor: str | None) -> Iterator[SnapshotPage]:
         since = int(cursor or 0)  # epoch milliseconds of the last modification read
+        at_since: set[str] = set()  # ids already read whose modification time is `since`
+        offset = 0  # only used while one page's worth of contacts shares `since`
         while True:
-            after = 0
-            newest = since
-            while True:
-                answer = self._page(since, after)
-                results = answer.get("results", [])
-                for item in results:
-                    modified = _moment((item.get("properties") or {}).get(_MODIFIED))
-                    if modified is not None:
-                        newest = max(newest, int(modified.timestamp() * 1000))
-                yield SnapshotPage([self._snapshot(item) for item in results], cursor=str(newest))
-                following = ((answer.get("paging") or {}).get("next") or {}).get("after")
-                if not following or not results:
-                    return
-                after = int(following)
-                if after + _PAGE > SEARCH_CAP:
-                    break  # this window is spent: the next one starts from `newest`
-            if newest == since:
-                raise FatalError(
-                    f"more than {SEARCH_CAP:,} HubSpot contacts share the modification time "
-                    f"{since}: the search API cannot page through them",
-                    hint="report it: leadsync would need another tie-breaker here",
-                )
-            since = newest
+            answer = self._page(since, offset)
+            results = answer.get("results", [])
+            times = [_millis_of(item) for item in results]
+            fresh = [item for item in results if str(item["id"]) not in at_since]
+            newest = max(times, default=since)
+            if newest > since:
+                # Next page from the newest time read, from the first result again: an
+                # offset would shift when a contact is edited during the read.
+                at_since = {
+                    str(item["id"]) for item, ms in zip(results, times, strict=True) if ms == newest
+                }
+                since, offset = newest, 0
+            else:
+                at_since.update(str(item["id"]) for item in results)
+                offset += len(results)
+                if offset + _PAGE > SEARCH_CAP:
+                    raise FatalError(
+                        f"more than {SEARCH_CAP:,} HubSpot contacts share the modification "
+                        f"time {since}: the search API cannot page through them",
+                        hint="report it: leadsync would need another tie-breaker here",
+                    )
+            # The cursor stays a little behind now: HubSpot's search index lags writes.
+            lagging = int((datetime.now(UTC) - _INDEX_LAG).timestamp() * 1000)
+            yield SnapshotPage(
+                [self._snapshot(item) for item in fresh], cursor=str(min(since, lagging))
+            )
+            if not (answer.get("paging") or {}).get("next") or not results:
+                return
 
     def _page(self, since: int, after: int) -> dict[str, Any]:
         request = PublicObjectSearchRequest(

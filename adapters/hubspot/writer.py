@@ -19,6 +19,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from functools import partial
 from typing import Any
 
+import orjson
 from hubspot import HubSpot
 from hubspot.crm.contacts import (
     BatchInputSimplePublicObjectBatchInput,
@@ -64,15 +65,30 @@ class HubSpotWriter:
 
     # -- the port ------------------------------------------------------------------------
 
-    def write(self, records: Sequence[CrmRecordWrite]) -> list[WriteResult]:
+    def write(
+        self, records: Sequence[CrmRecordWrite], *, linked: Mapping[str, int] | None = None
+    ) -> list[WriteResult]:
         results: dict[int, WriteResult] = {}
         ids = {record.contact_id: record.crm_id for record in records if record.crm_id}
         unknown = [record for record in records if not record.crm_id]
         found = self._ids_by_email([record.email for record in unknown if record.email])
         to_create: list[CrmRecordWrite] = []
+        owners = linked or {}
         for record in unknown:
             crm_id = found.get(record.email or "")
-            if crm_id is not None:
+            owner = owners.get(crm_id or "")
+            if crm_id is not None and owner is not None and owner != record.contact_id:
+                # The e-mail now names a HubSpot contact that stands for another of ours
+                # (its e-mail changed in HubSpot, or two were merged): writing would put
+                # this contact's score on that one.
+                results[record.contact_id] = WriteResult(
+                    record.contact_id,
+                    "rejected",
+                    reason=f"HubSpot contact {crm_id}, found by the e-mail {record.email}, "
+                    f"is already linked to leadsync contact #{owner}; merge or fix the "
+                    "e-mails",
+                )
+            elif crm_id is not None:
                 ids[record.contact_id] = crm_id
             elif record.email and record.may_create:
                 to_create.append(record)
@@ -92,9 +108,12 @@ class HubSpotWriter:
             if record.clear_first
         ]
         # The clear goes first, in calls of its own: a batch is not applied in order.
+        cleared: set[int] = set()
         for result in self._update(clears):
             if result.status != "ok":
                 results[result.contact_id] = result
+            else:
+                cleared.add(result.contact_id)
         updates = [
             (
                 record.contact_id,
@@ -106,6 +125,18 @@ class HubSpotWriter:
         ]
         for result in self._update(updates):
             results[result.contact_id] = result
+        # A record refused after its stage was cleared: the stage alone is set back, so
+        # a refused field never leaves HubSpot's stage blank.
+        restore = [
+            (
+                record.contact_id,
+                ids[record.contact_id],
+                {name: _text(record.fields[name]) for name in record.clear_first},
+            )
+            for record in known
+            if record.contact_id in cleared and results[record.contact_id].status != "ok"
+        ]
+        self._update(restore)
         return [results[record.contact_id] for record in records]
 
     # -- calls -----------------------------------------------------------------------------
@@ -139,39 +170,47 @@ class HubSpotWriter:
     def _create(self, records: Sequence[CrmRecordWrite]) -> list[WriteResult]:
         results: list[WriteResult] = []
         for batch in _chunks(records, self._batch_size):
-            body = BatchInputSimplePublicObjectBatchInputForCreate(
-                inputs=[
-                    SimplePublicObjectBatchInputForCreate(
-                        associations=[],
-                        properties={
-                            "email": record.email,
-                            **{name: _text(value) for name, value in record.fields.items()},
-                        },
-                    )
-                    for record in batch
-                ]
-            )
-            status, answer = self._caller.call(
-                partial(
-                    self._batch.create,
-                    body,
-                    _preload_content=False,
-                    _request_timeout=self._timeout_s,
-                )
-            )
-            created = {
-                str((item.get("properties") or {}).get("email") or "").lower(): str(item["id"])
-                for item in answer.get("results", [])
-            }
-            reason = message_of(answer.get("errors", [answer])[0]) if status >= 207 else None
-            for record in batch:
-                crm_id = created.get((record.email or "").lower())
-                results.append(
-                    WriteResult(record.contact_id, "ok", crm_id=crm_id)
-                    if crm_id is not None
-                    else WriteResult(record.contact_id, "rejected", reason=reason or "not created")
-                )
+            results.extend(self._create_batch(batch))
         return results
+
+    def _create_batch(self, batch: Sequence[CrmRecordWrite]) -> list[WriteResult]:
+        body = BatchInputSimplePublicObjectBatchInputForCreate(
+            inputs=[
+                SimplePublicObjectBatchInputForCreate(
+                    associations=[],
+                    properties={
+                        "email": record.email,
+                        **{name: _text(value) for name, value in record.fields.items()},
+                    },
+                )
+                for record in batch
+            ]
+        )
+        status, answer = self._caller.call(
+            partial(
+                self._batch.create, body, _preload_content=False, _request_timeout=self._timeout_s
+            )
+        )
+        if status in (400, 409):
+            _stop_if_properties_are_missing(answer)
+            if len(batch) > 1:
+                middle = len(batch) // 2
+                return self._create_batch(batch[:middle]) + self._create_batch(batch[middle:])
+            # 409: it exists (an earlier attempt may have created it): the next push finds
+            # it by e-mail and writes it.
+            return [WriteResult(batch[0].contact_id, "rejected", reason=message_of(answer))]
+        created = {
+            str((item.get("properties") or {}).get("email") or "").lower(): str(item["id"])
+            for item in answer.get("results", [])
+        }
+        errors = answer.get("errors") or []
+        reason = message_of(errors[0]) if errors else "HubSpot did not confirm the creation"
+        return [
+            WriteResult(record.contact_id, "ok", crm_id=created[key])
+            if (key := (record.email or "").lower()) in created
+            else WriteResult(record.contact_id, "rejected", reason=reason)
+            for record in batch
+        ]
 
     def _update(self, items: Sequence[tuple[int, str, dict[str, str]]]) -> list[WriteResult]:
         results: list[WriteResult] = []
@@ -192,12 +231,24 @@ class HubSpotWriter:
             )
         )
         if status == 400:
+            _stop_if_properties_are_missing(answer)
+            reason = message_of(answer)
             if len(batch) > 1:
-                # Which record is at fault? Halves, until it stands alone.
-                middle = len(batch) // 2
-                return self._update_batch(batch[:middle]) + self._update_batch(batch[middle:])
+                # Which record is at fault? The first alone first: when it fails the same
+                # way, the cause is the batch's, not one record's (all are kept for the
+                # next push, which rejected records always are).
+                alone = self._update_batch(batch[:1])
+                if alone[0].status == "rejected" and alone[0].reason == reason:
+                    return alone + [
+                        WriteResult(contact_id, "rejected", crm_id=crm_id, reason=reason)
+                        for contact_id, crm_id, _ in batch[1:]
+                    ]
+                rest = batch[1:]
+                middle = len(rest) // 2
+                halves = [rest[:middle], rest[middle:]]
+                return alone + [r for half in halves if half for r in self._update_batch(half)]
             contact_id, crm_id, _ = batch[0]
-            return [WriteResult(contact_id, "rejected", crm_id=crm_id, reason=message_of(answer))]
+            return [WriteResult(contact_id, "rejected", crm_id=crm_id, reason=reason)]
         written = {str(item.get("id")) for item in answer.get("results", [])}
         refused = _refusals(answer.get("errors", []))
         results = []
@@ -210,13 +261,25 @@ class HubSpotWriter:
         return results
 
 
+def _stop_if_properties_are_missing(answer: Mapping[str, Any]) -> None:
+    """A property the portal lacks fails every record: no use splitting the batch."""
+    text = orjson.dumps(answer).decode()
+    if "PROPERTY_DOESNT_EXIST" in text or "does not exist" in text:
+        raise FatalError(
+            f"HubSpot lacks a mapped property: {message_of(answer)}",
+            hint="run `leadsync check --online`, then `leadsync crm setup hubspot` or fix "
+            "mappings/hubspot.toml",
+        )
+
+
 def _refusals(errors: Sequence[Mapping[str, Any]]) -> dict[str, str]:
     """HubSpot id -> reason, from a 207's errors (ids are in each error's context)."""
     refused: dict[str, str] = {}
     for error in errors:
         message = message_of(error)
         context = error.get("context") or {}
-        named = [str(value) for values in context.values() for value in values or ()]
+        # Only "ids" names records; other context keys (propertyName...) name fields.
+        named = [str(value) for value in context.get("ids") or ()]
         for crm_id in named or [""]:
             refused.setdefault(crm_id, message)
     return refused

@@ -16,6 +16,7 @@ import os
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -77,6 +78,8 @@ class FakeHubSpot:
     limit_per_10s: int | None = None
     contacts: dict[str, dict[str, str]] = field(default_factory=dict)  # id -> properties
     refuse_ids: set[str] = field(default_factory=set)  # a 207 error for these on update
+    refuse_property: str | None = None  # a 207 error for inputs that set this property
+    missing_property: str | None = None  # a 400 for a batch that sets this property
     answer_429_times: int = 0
     retry_after_s: int = 1
     calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
@@ -86,6 +89,9 @@ class FakeHubSpot:
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _next_id: int = 1000
     search_cap: int = 10_000  # HubSpot pages no further than this in one query
+    # Called before each search is answered, with how many came before: edits made in
+    # HubSpot while leadsync reads.
+    before_search: Callable[[int], None] | None = None
     _emails: dict[str, str] = field(default_factory=dict)
 
     def add_contact(self, email: str, **properties: str) -> str:
@@ -134,7 +140,8 @@ class FakeHubSpot:
                 status, answer = self._search(body)
             else:  # pragma: no cover - only the paths above are routed here
                 return self._json(404, {"message": "unknown path"})
-            self.validator.response(path, status, answer)
+            if status < 400:  # errors have HubSpot's generic error shape
+                self.validator.response(path, status, answer)
             return self._json(status, answer)
 
     def _rate_limited(self) -> Response | None:
@@ -242,9 +249,22 @@ class FakeHubSpot:
 
     def _update(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         results, errors = [], []
+        if self.missing_property and any(
+            self.missing_property in item["properties"] for item in body["inputs"]
+        ):
+            return 400, {
+                "status": "error",
+                "message": 'Property values were not valid: [{"isValid":false,"message":'
+                f'"Property \\"{self.missing_property}\\" does not exist",'
+                '"error":"PROPERTY_DOESNT_EXIST"}]',
+                "category": "VALIDATION_ERROR",
+                "correlationId": "00000000-0000-0000-0000-000000000000",
+            }
         for item in body["inputs"]:
             contact_id = item["id"]
-            if contact_id in self.refuse_ids:
+            if contact_id in self.refuse_ids or (
+                self.refuse_property is not None and self.refuse_property in item["properties"]
+            ):
                 errors.append(
                     self._error(
                         "VALIDATION_ERROR",
@@ -323,6 +343,8 @@ class FakeHubSpot:
         return self._json(status, answer)
 
     def _search(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        if self.before_search is not None:
+            self.before_search(sum(1 for path, _ in self.calls if path.endswith("/search")) - 1)
         (group,) = body["filterGroups"]
         (condition,) = group["filters"]
         assert (condition["propertyName"], condition["operator"]) == ("lastmodifieddate", "GTE")

@@ -29,7 +29,7 @@ from connector.errors import ConfigError, ExitCode, FatalError
 from connector.ingest import ingest
 from connector.lifecycle import SalesSignals, SalesStatus
 from connector.logs import configure_logging
-from connector.ports import ProfileSnapshot, SnapshotPage
+from connector.ports import CrmReader, ProfileSnapshot, SnapshotPage
 from connector.push import CreatePolicy, PushSummary, push
 from connector.rescore import rescore
 from connector.store.schema import contacts, identities, pushed_state, rejects, stage_history
@@ -374,43 +374,48 @@ def _reader(httpserver: HTTPServer) -> HubSpotReader:
     )
 
 
-def test_reading_pages_through_windows_so_the_10k_cap_loses_no_contact(
+def test_reading_never_pages_past_the_cap_and_loses_no_contact_edited_meanwhile(
     httpserver: HTTPServer,
     fake: FakeHubSpot,
     engine: Engine,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # A cap of 1,000 instead of 10,000 (both sides), to cross it with 2,500 contacts.
+    # A cap of 1,000 instead of 10,000 (both sides), to read 2,500 contacts past it.
     monkeypatch.setattr(reader_module, "SEARCH_CAP", 1_000)
     fake.search_cap = 1_000
+    ids = []
     for number in range(2_500):
         crm_id = fake.add_contact(f"c{number}@acme.example")
         # Several contacts per modification time, as bulk edits in HubSpot make.
         fake.modified(crm_id, DAY0 + timedelta(seconds=number // 3), jobtitle="Engineer")
+        ids.append(crm_id)
+
+    def sales_edit_one_while_we_read(searches_before: int) -> None:
+        if searches_before == 2:  # an early contact moves to the end of the order
+            fake.modified(ids[10], DAY0 + timedelta(days=2), jobtitle="Head of IT")
+
+    fake.before_search = sales_edit_one_while_we_read
     reader = _reader(httpserver)
     summary = read_crm(engine, reader)
-    assert summary.contacts_changed == 2_500
     searches = [body for path, body in fake.calls if path.endswith("/search")]
-    assert len(searches) == reader.queries == 13  # 200 a page; no page past the cap
-    # Three windows, each starting over from the last modification time read.
-    starts = [
-        body["filterGroups"][0]["filters"][0]["value"] for body in searches if body["after"] == "0"
-    ]
-    assert len(starts) == 3 and starts[0] == "0" and starts == sorted(starts, key=int)
+    assert all(int(body["after"]) + int(body["limit"]) <= 1_000 for body in searches)
+    assert summary.snapshots >= 2_500
     with engine.connect() as connection:
-        linked = connection.execute(
-            sa.select(sa.func.count())
-            .select_from(identities)
-            .where(identities.c.namespace == "hubspot")
-        ).scalar()
-        profiles = connection.execute(sa.select(contacts.c.profile)).scalars().all()
-    assert linked == 2_500
-    assert {profile["job_title"] for profile in profiles} == {"Engineer"}
+        linked = set(
+            connection.execute(
+                sa.select(identities.c.value).where(identities.c.namespace == "hubspot")
+            ).scalars()
+        )
+        titles = connection.execute(sa.select(contacts.c.profile)).scalars().all()
+    assert linked == set(ids)  # every one, the edited one included
+    assert sorted({profile["job_title"] for profile in titles}) == ["Engineer", "Head of IT"]
+
     # The cursor holds: a second read finds only what changed since.
-    fake.modified(fake.by_email("c7@acme.example") or "", DAY0 + timedelta(days=1), jobtitle="CTO")
+    fake.before_search = None
+    fake.modified(ids[7], DAY0 + timedelta(days=3), jobtitle="CTO")
     again = read_crm(engine, reader)
     assert again.contacts_changed == 1
-    assert again.snapshots < 10  # the contacts at the cursor's instant, and the changed one
+    assert again.snapshots <= 2  # the contact at the cursor's instant, and the changed one
 
 
 def test_sales_answers_read_from_hubspot_move_the_stage(
@@ -477,3 +482,62 @@ def test_sync_pulls_reads_scores_and_pushes_in_one_pass(
     assert second.returncode == 0, second.stderr
     assert "sync: 0 new event(s)" in second.stdout
     assert "hubspot: 0 written, 1 unchanged, 0 rejected, 1 deferred" in second.stdout
+
+
+def test_a_recycle_refused_after_its_clear_sets_the_stage_back_alone(
+    httpserver: HTTPServer, fake: FakeHubSpot, engine: Engine, tmp_path: Path
+) -> None:
+    (email,) = _people(engine, tmp_path, 1)
+    crm_id = fake.add_contact(email, lifecyclestage="lead")
+    _push(httpserver, engine)
+    read_crm(engine, _said(email, SalesStatus.NOT_NOW))
+    rescore(engine, RULES)
+    fake.refuse_property = "leadsync_route"  # the set input carries the route's change
+    summary = _push(httpserver, engine)
+    assert (summary.written, summary.rejected) == (0, 1)
+    assert fake.stage_writes[-2:] == [(crm_id, ""), (crm_id, "lead")]
+    assert fake.contacts[crm_id]["lifecyclestage"] == "lead"  # never left blank
+
+
+def test_an_email_now_naming_another_linked_contact_is_rejected_not_written_over(
+    httpserver: HTTPServer, fake: FakeHubSpot, engine: Engine, tmp_path: Path
+) -> None:
+    first, second = _people(engine, tmp_path, 2)
+    crm_id = fake.add_contact(first)
+    summary = _push(httpserver, engine)
+    assert (summary.written, summary.deferred) == (1, 1)
+    fake.contacts[crm_id]["email"] = second  # the e-mail changed in HubSpot
+    fake._emails = {second: crm_id}
+    clash = _push(httpserver, engine, create="always")
+    assert (clash.written, clash.rejected) == (0, 1)
+    (reason,) = clash.rejected_reasons
+    assert f"HubSpot contact {crm_id}, found by the e-mail {second}" in reason
+    assert "already linked to leadsync contact" in reason
+
+
+def test_a_mapped_property_the_portal_lacks_stops_the_push_at_once(
+    httpserver: HTTPServer, fake: FakeHubSpot, engine: Engine, tmp_path: Path
+) -> None:
+    for email in _people(engine, tmp_path, 100):
+        fake.add_contact(email)
+    fake.missing_property = "leadsync_reasons"
+    with pytest.raises(FatalError, match="HubSpot lacks a mapped property") as stopped:
+        _push(httpserver, engine)
+    assert "check --online" in (stopped.value.hint or "")
+    assert len(fake.writes()) == 1  # no halving through 100 records
+
+
+def _said(email: str, status: SalesStatus) -> CrmReader:
+    class SalesSaid:
+        name = "crm"
+
+        def read_changes(self, cursor: str | None) -> Iterator[SnapshotPage]:
+            yield SnapshotPage(
+                [
+                    ProfileSnapshot(
+                        "crm", DAY0 + timedelta(days=3), email, sales=SalesSignals(status=status)
+                    )
+                ]
+            )
+
+    return SalesSaid()
