@@ -63,6 +63,7 @@ def crm_writer(settings: Settings, crm: str) -> CrmWriter:
             requests_per_10s=hubspot.requests_per_10s,
             batch_size=hubspot.batch_size,
             timeout_s=hubspot.timeout_s,
+            in_flight=hubspot.in_flight,
         )
     raise ConfigError(
         f"no [crm.{crm}] table in the config",

@@ -10,10 +10,13 @@ Prints measured figures; it asserts nothing about speed. Two pushes:
 
 For each: write calls against the minimum (ceil(n / 100)), other calls, 429s received,
 seconds, records/s, and that rate against what the limit allows (calls per 10 s x 100).
-The server validates every request and response against HubSpot's OpenAPI file in
+The server adds a round trip's latency to each answer (150 ms by default, HubSpot's
+order of magnitude) and validates every request and response against HubSpot's OpenAPI
+file in
 ``../shared/specs/hubspot`` (like the tests), which costs it a few ms per call.
 
     .venv/bin/python bench/hubspot_push.py [--contacts 10000] [--limit 100]
+        [--latency-ms 150] [--in-flight 4]
 """
 
 from __future__ import annotations
@@ -66,13 +69,22 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--contacts", type=int, default=10_000)
     parser.add_argument("--limit", type=int, default=100, help="requests per 10 s")
+    parser.add_argument(
+        "--latency-ms", type=float, default=150, help="round trip the server adds to each call"
+    )
+    parser.add_argument("--in-flight", type=int, default=4, help="write calls at once")
     args = parser.parse_args()
     if not CONTACTS_SPEC.exists():
         raise SystemExit(f"HubSpot's OpenAPI files are not at {CONTACTS_SPEC}")
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(30))
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request
     os.environ["HUBSPOT_ACCESS_TOKEN"] = TOKEN
-    fake = FakeHubSpot(SpecValidator(CONTACTS_SPEC), token=TOKEN, limit_per_10s=args.limit)
+    fake = FakeHubSpot(
+        SpecValidator(CONTACTS_SPEC),
+        token=TOKEN,
+        limit_per_10s=args.limit,
+        latency_s=args.latency_ms / 1000,
+    )
     server = HTTPServer(threaded=True)
     server.expect_request(
         re.compile(r"^/crm/v3/objects/contacts/batch/\w+$"), method="POST"
@@ -101,6 +113,7 @@ def main() -> None:
                 requests_per_10s=args.limit,
                 batch_size=100,
                 timeout_s=30,
+                in_flight=args.in_flight,
             )
             if day:
                 # A later run: the server's rolling window of the first push has passed.
@@ -125,7 +138,8 @@ def main() -> None:
     server.stop()
     print(
         f"{args.contacts:,} changed contacts, server limit {args.limit} requests per 10 s "
-        f"(allows {allowed_per_s:,.0f} records/s at 100 a call)"
+        f"(allows {allowed_per_s:,.0f} records/s at 100 a call), {args.latency_ms:g} ms a "
+        f"round trip, {args.in_flight} write call(s) in flight"
     )
     print(
         f"{'push':<38} {'written':>8} {'writes':>6} {'minimum':>8} {'other':>6} "

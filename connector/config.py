@@ -116,6 +116,9 @@ class HubSpotSettings(_Section):
     requests_per_10s: int = Field(default=100, ge=1, le=1000)
     # Inputs per batch call; HubSpot's limit is 100.
     batch_size: int = Field(default=100, ge=1, le=100)
+    # Write calls in flight at once (the pacing still holds): one at a time, round trips
+    # would leave most of the rate limit unused.
+    in_flight: int = Field(default=4, ge=1, le=10)
     timeout_s: float = Field(default=30, gt=0)
 
     @field_validator("base_url")

@@ -30,7 +30,7 @@ RETRIED_STATUSES = (429, 500, 502, 503, 504)
 _API_ERRORS = (ContactsApiException, PropertiesApiException)
 
 
-def hubspot_client(base_url: str) -> HubSpot:
+def hubspot_client(base_url: str, *, pool_size: int = 4) -> HubSpot:
     token = read_secret(TOKEN_ENV)
     if token is None:
         raise ConfigError(
@@ -47,7 +47,13 @@ def hubspot_client(base_url: str) -> HubSpot:
         respect_retry_after_header=True,
         raise_on_status=False,
     )
-    return HubSpot(access_token=token.get_secret_value(), retry=retry, host=base_url)
+    return HubSpot(
+        access_token=token.get_secret_value(),
+        retry=retry,
+        host=base_url,
+        # Connections kept per host: as many as calls in flight.
+        connection_pool_maxsize=max(pool_size, 1),
+    )
 
 
 def message_of(body: Mapping[str, Any]) -> str:

@@ -7,6 +7,7 @@ response carries them, tighten that: a window reported spent is waited out.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
@@ -24,18 +25,27 @@ class Pacer:
         max_calls: int,
         per_seconds: float,
         *,
+        margin_s: float = 0.3,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._max = max_calls
-        self._period = per_seconds
+        # A little longer than the server's window: it counts a call when it arrives,
+        # and one call's trip can be shorter than the one before it.
+        self._period = per_seconds + margin_s
         self._sent: deque[float] = deque()
         self._clock = clock
         self._sleep = sleep
         self._not_before = 0.0
         self.waited_s = 0.0
+        # Several calls may be in flight: one at a time takes its slot in the window.
+        self._lock = threading.Lock()
 
     def before_call(self) -> None:
+        with self._lock:
+            self._take_slot()
+
+    def _take_slot(self) -> None:
         now = self._clock()
         wait = self._not_before - now
         while len(self._sent) >= self._max:
@@ -54,6 +64,10 @@ class Pacer:
         self._sent.append(now)
 
     def after_response(self, headers: Mapping[str, str]) -> None:
+        with self._lock:
+            self._read_headers(headers)
+
+    def _read_headers(self, headers: Mapping[str, str]) -> None:
         lowered = {name.lower(): value for name, value in headers.items()}
         for name in _REMAINING:
             remaining = lowered.get(name)

@@ -112,22 +112,35 @@ def ensure_properties(client: HubSpot, caller: Caller, mapping: CrmMapping) -> S
             raise FatalError(f"HubSpot refused the group {GROUP!r}: {message_of(answer)}")
         report.group_created = status < 300
     existing = _portal_properties(client, caller)
-    for ours, name in mapping.fields.items():
+    wanted: list[tuple[str, str, str, str]] = [
+        (ours, name, *_KINDS[ours]) for ours, name in mapping.fields.items()
+    ]
+    # The checkboxes where sales confirm BANT, when they are ours to create.
+    wanted += [
+        (f"bant_{answer}", name, "bool", "booleancheckbox")
+        for answer, name in mapping.bant.items()
+        if name.startswith("leadsync_")
+    ]
+    for ours, name, kind, field_type in wanted:
         if name in existing:
             report.existing.append(name)
             continue
-        kind, field_type = _KINDS[ours]
         options = [
             OptionInput(label=value, value=value, hidden=False, display_order=order)
             for order, value in enumerate(_options(ours, mapping))
         ]
+        if kind == "bool":
+            options = [
+                OptionInput(label="Yes", value="true", hidden=False, display_order=0),
+                OptionInput(label="No", value="false", hidden=False, display_order=1),
+            ]
         status, answer = caller.call(
             partial(
                 client.crm.properties.core_api.create,
                 "contacts",
                 PropertyCreate(
                     name=name,
-                    label=_LABELS[ours],
+                    label=_LABELS.get(ours, f"leadsync {ours.replace('_', ' ').upper()}"),
                     type=kind,
                     field_type=field_type,
                     group_name=GROUP,
@@ -176,6 +189,42 @@ def mapping_problems(client: HubSpot, caller: Caller, mapping: CrmMapping) -> li
                         f"{name!r} has no option {value!r} in this portal (options: "
                         f"{', '.join(sorted(offered)) or 'none'}); add it in HubSpot or "
                         "map to an existing one",
+                    )
+                )
+    problems += _reading_problems(existing, mapping)
+    return problems
+
+
+def _reading_problems(
+    existing: dict[str, dict[str, Any]], mapping: CrmMapping
+) -> list[MappingProblem]:
+    """The properties read from HubSpot exist, and the lead statuses are its options."""
+    problems: list[MappingProblem] = []
+    read: list[tuple[tuple[str, ...], str]] = [
+        (("profile", theirs), theirs) for theirs in mapping.profile
+    ]
+    read += [(("bant", answer), name) for answer, name in mapping.bant.items()]
+    if mapping.lead_status_property:
+        read.append((("lead_status_property",), mapping.lead_status_property))
+    for key, name in read:
+        if name not in existing:
+            fix = (
+                "run `leadsync crm setup hubspot` to create it"
+                if name.startswith("leadsync_")
+                else "fix the name or remove the line"
+            )
+            problems.append(MappingProblem(key, f"HubSpot has no contact property {name!r}; {fix}"))
+    status = existing.get(mapping.lead_status_property or "")
+    if status is not None:
+        offered = {str(option.get("value")) for option in status.get("options") or []}
+        for value in mapping.lead_statuses:
+            if value not in offered:
+                problems.append(
+                    MappingProblem(
+                        ("lead_statuses", value),
+                        f"{mapping.lead_status_property!r} has no option {value!r} in this "
+                        f"portal (options: {', '.join(sorted(offered)) or 'none'}); remove "
+                        "the line or map the portal's own status",
                     )
                 )
     return problems

@@ -89,6 +89,7 @@ class FakeHubSpot:
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _next_id: int = 1000
     search_cap: int = 10_000  # HubSpot pages no further than this in one query
+    latency_s: float = 0.0  # added to every answer, as a real round trip would
     # Called before each search is answered, with how many came before: edits made in
     # HubSpot while leadsync reads.
     before_search: Callable[[int], None] | None = None
@@ -120,6 +121,8 @@ class FakeHubSpot:
                     "correlationId": "00000000-0000-0000-0000-000000000000",
                 },
             )
+        if self.latency_s:
+            time.sleep(self.latency_s)
         with self._lock:
             limited = self._rate_limited()
             if limited is not None:

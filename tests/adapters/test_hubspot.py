@@ -44,6 +44,16 @@ from tests.conftest import REPO_ROOT
 
 TOKEN = "pat-na1-0123abcd-4567-89ef-0123-456789abcdef"
 RULES = scoring_rules(Settings())
+LEAD_STATUSES = (
+    "NEW",
+    "OPEN",
+    "IN_PROGRESS",
+    "OPEN_DEAL",
+    "UNQUALIFIED",
+    "ATTEMPTED_TO_CONTACT",
+    "CONNECTED",
+    "BAD_TIMING",
+)
 MAPPING = load_mapping(REPO_ROOT / "mappings" / "hubspot.toml")
 DAY0 = datetime(2026, 11, 2, tzinfo=UTC)
 
@@ -62,6 +72,10 @@ def fake(httpserver: HTTPServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[Fa
     )
     server.define("email")
     server.define("lifecyclestage", "enumeration", tuple(STAGES))
+    # HubSpot's own properties the default mapping reads.
+    for name in ("jobtitle", "numemployees", "industry", "country", "annualrevenue", "phone"):
+        server.define(name)
+    server.define("hs_lead_status", "enumeration", tuple(LEAD_STATUSES))
     httpserver.expect_request(
         re.compile(r"^/crm/v3/(objects|properties)/contacts(/.*)?$")
     ).respond_with_handler(server.handle)
@@ -112,7 +126,8 @@ def test_250_changed_contacts_take_3_write_calls_and_a_rerun_none(
 
     summary = _push(httpserver, engine)
     assert (summary.written, summary.rejected, summary.deferred) == (250, 0, 0)
-    assert [len(body["inputs"]) for body in fake.writes()] == [100, 100, 50]
+    # Up to 4 calls in flight: their order may vary, their sizes may not.
+    assert sorted(len(body["inputs"]) for body in fake.writes()) == [50, 100, 100]
     written = fake.contacts[fake.by_email(emails[7]) or ""]
     assert written["leadsync_score"] == "20"
     assert written["leadsync_temperature"] == "warm"
@@ -345,6 +360,7 @@ def test_crm_setup_creates_the_group_and_properties_once_and_check_online_agrees
         "hot",
     ]
     assert fake.properties["leadsync_reasons"]["groupName"] == "leadsync"
+    assert fake.properties["leadsync_bant_need"]["type"] == "bool"
     assert "lifecyclestage" not in first.stdout.split("created:")[1].split("\n")[0]
 
     creations = sum(1 for path, body in fake.calls if body.get("method") == "post")
@@ -355,6 +371,19 @@ def test_crm_setup_creates_the_group_and_properties_once_and_check_online_agrees
     online = leadsync("--config", config, "check", "--online", cwd=config.parent)
     assert online.returncode == 0, online.stderr
     assert "online     ok  hubspot" in online.stdout
+
+    # A portal without one of the lead statuses the mapping reads: named at its line.
+    fake.define("hs_lead_status", "enumeration", ("NEW", "OPEN", "UNQUALIFIED"))
+    statuses = leadsync("--config", config, "check", "--online", cwd=config.parent)
+    assert_clean_failure(statuses, ExitCode.CONFIG)
+    line = (config.parent / "mappings" / "hubspot.toml").read_text().splitlines().index(
+        'IN_PROGRESS          = "open"'
+    ) + 1
+    assert (
+        f"mappings/hubspot.toml:{line}: [lead_statuses.IN_PROGRESS] 'hs_lead_status' has no option"
+        in (statuses.stderr)
+    )
+    fake.define("hs_lead_status", "enumeration", tuple(LEAD_STATUSES))
 
     # A portal whose lifecycle stages were customised: the stage option is named.
     fake.define("lifecyclestage", "enumeration", ("lead", "customer"))
