@@ -26,8 +26,9 @@ from connector.crm_mapping import CrmMapping
 from connector.crm_plan import desired_fields
 from connector.model import Stage
 from connector.ports import CrmRecordWrite, CrmValue, CrmWriter, WriteResult
+from connector.sales_signals import crm_stage_field
 from connector.store._raw import dialect_insert
-from connector.store.schema import identities, pushed_state, rejects
+from connector.store.schema import contacts, identities, pushed_state, rejects
 from connector.store.scores import StoredScore, list_scores
 
 __all__ = ["CreatePolicy", "PlannedPush", "PushSummary", "plan_push", "push"]
@@ -78,6 +79,17 @@ def _stage_order(mapping: CrmMapping) -> dict[str, int]:
     return order
 
 
+def _stages_in_crm(connection: sa.Connection, crm: str) -> dict[int, str]:
+    """Contact -> the stage value the CRM held when last read (CRM reads keep it)."""
+    field = crm_stage_field(crm)
+    found: dict[int, str] = {}
+    for contact_id, profile in connection.execute(sa.select(contacts.c.id, contacts.c.profile)):
+        value = (profile or {}).get(field)
+        if isinstance(value, str) and value:
+            found[int(contact_id)] = value
+    return found
+
+
 def plan_push(
     connection: sa.Connection,
     scores: Sequence[StoredScore],
@@ -106,6 +118,7 @@ def plan_push(
     stage_field = mapping.fields.get("stage")
     scored_at_field = mapping.fields.get("scored_at")
     order = _stage_order(mapping)
+    crm_stages = _stages_in_crm(connection, mapping.crm) if stage_field else {}
     records: list[CrmRecordWrite] = []
     desired: dict[int, dict[str, CrmValue]] = {}
     unchanged = still_missing = 0
@@ -128,6 +141,11 @@ def plan_push(
         ):
             still_missing += 1
             continue
+        in_crm = crm_stages.get(score.contact_id)
+        if stage_field is not None and in_crm and in_crm not in order:
+            # A stage sales set that the mapping does not know (HubSpot's "opportunity",
+            # say): theirs to move, not ours.
+            wanted.pop(stage_field, None)
         changed = {name: value for name, value in wanted.items() if previous.get(name) != value}
         if scored_at_field is not None:
             changed.pop(scored_at_field, None)
@@ -138,7 +156,9 @@ def plan_push(
             changed[scored_at_field] = wanted[scored_at_field]
         clear_first: tuple[str, ...] = ()
         if stage_field is not None and stage_field in changed:
-            before, after = previous.get(stage_field), changed[stage_field]
+            # Compared with what the CRM held when last read, if read: sales may have
+            # moved it since our last write.
+            before, after = in_crm or previous.get(stage_field), changed[stage_field]
             if (
                 isinstance(before, str)
                 and isinstance(after, str)

@@ -15,10 +15,13 @@ from connector.model import ProfileValue, Stage
 
 __all__ = [
     "BANT_FIELDS",
+    "CRM_STAGE_PREFIX",
     "DEAL_WON_FIELD",
     "RESERVED_FIELDS",
     "SALES_STAGE_FIELD",
     "SALES_STATUS_FIELD",
+    "crm_stage_field",
+    "is_crm_owned",
     "profile_fields_of",
     "signals_from_profile",
 ]
@@ -27,6 +30,9 @@ SALES_STAGE_FIELD = "sales_stage"
 SALES_STATUS_FIELD = "sales_status"
 DEAL_WON_FIELD = "deal_won"
 BANT_FIELDS = {answer: f"bant_{answer}" for answer in BANT}
+# "crm_stage:hubspot": the stage value the CRM held when last read (what pushes compare
+# with, so a stage is never moved over one sales set, nor backward without a clear).
+CRM_STAGE_PREFIX = "crm_stage:"
 RESERVED_FIELDS = frozenset(
     {SALES_STAGE_FIELD, SALES_STATUS_FIELD, DEAL_WON_FIELD, *BANT_FIELDS.values()}
 )
@@ -74,3 +80,12 @@ def profile_fields_of(signals: SalesSignals) -> dict[str, ProfileValue]:
     for answer, name in BANT_FIELDS.items():
         fields[name] = answer in signals.bant
     return fields
+
+
+def crm_stage_field(crm: str) -> str:
+    return f"{CRM_STAGE_PREFIX}{crm}"
+
+
+def is_crm_owned(field: str) -> bool:
+    """Fields only a CRM read may set (events' profiles cannot)."""
+    return field in RESERVED_FIELDS or field.startswith(CRM_STAGE_PREFIX)

@@ -23,6 +23,7 @@ from connector.errors import FatalError
 from connector.lifecycle import SalesSignals
 from connector.model import Stage
 from connector.ports import ProfileSnapshot, SnapshotPage
+from connector.sales_signals import crm_stage_field
 
 __all__ = ["SEARCH_CAP", "HubSpotReader"]
 
@@ -135,6 +136,8 @@ class HubSpotReader:
             for theirs, ours in mapping.profile.items()
             if properties.get(theirs) not in (None, "")
         }
+        # What HubSpot holds now: pushes compare with it, not with their last write.
+        fields[crm_stage_field("hubspot")] = properties.get("lifecyclestage") or ""
         status_value = (
             properties.get(mapping.lead_status_property) if mapping.lead_status_property else None
         )

@@ -17,7 +17,7 @@ from connector.identity import is_valid_email, normalize_email
 from connector.ledger_rows import EncodedPage, LedgerRow, encode_snapshot
 from connector.model import ProfileValue
 from connector.ports import ProfileSnapshot, RejectedInput, SnapshotPage
-from connector.sales_signals import RESERVED_FIELDS
+from connector.sales_signals import is_crm_owned
 from connector.store._raw import BulkInsert, RawSql, dialect_insert
 from connector.store.contacts import ContactResolver
 from connector.store.schema import contacts, cursors, rejects
@@ -62,10 +62,10 @@ def _merge_profile(
 ) -> tuple[dict[str, ProfileValue], datetime]:
     """Newer observations win; an older one only fills fields not known yet.
 
-    What sales said (``RESERVED_FIELDS``) belongs to the CRM: its latest read always
+    What sales said (``is_crm_owned``) belongs to the CRM: its latest read always
     wins, whatever the time of a form's profile, and events cannot set it.
     """
-    said = {name: observed.pop(name) for name in RESERVED_FIELDS if name in observed}
+    said = {name: observed.pop(name) for name in list(observed) if is_crm_owned(name)}
     if stored_at is None or observed_at >= stored_at:
         merged, merged_at = {**stored, **observed}, observed_at
     else:

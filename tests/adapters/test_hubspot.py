@@ -570,3 +570,23 @@ def _said(email: str, status: SalesStatus) -> CrmReader:
             )
 
     return SalesSaid()
+
+
+def test_a_stage_sales_set_that_the_mapping_does_not_know_is_left_alone(
+    httpserver: HTTPServer, fake: FakeHubSpot, engine: Engine, tmp_path: Path
+) -> None:
+    (email,) = _people(engine, tmp_path, 1)  # an MQL
+    crm_id = fake.add_contact(email, lifecyclestage="lead")
+    _push(httpserver, engine)
+    assert fake.contacts[crm_id]["lifecyclestage"] == "marketingqualifiedlead"
+    # Sales moved it on to "opportunity", which our mapping has no stage for.
+    fake.modified(crm_id, DAY0 + timedelta(days=1), lifecyclestage="opportunity")
+    read_crm(engine, _reader(httpserver))
+    _people(engine, tmp_path, 1, kind="callback_request")  # new points: a write is due
+    writes = len(fake.writes())
+    summary = _push(httpserver, engine)
+    assert summary.written == 1
+    (body,) = fake.writes()[writes:]
+    assert "lifecyclestage" not in body["inputs"][0]["properties"]
+    assert body["inputs"][0]["properties"]["leadsync_score"] == "30"
+    assert fake.contacts[crm_id]["lifecyclestage"] == "opportunity"
