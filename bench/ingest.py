@@ -148,9 +148,11 @@ def child_leadsync(path: Path, url: str) -> dict[str, float]:
     }
 
 
-def _run_child(*arguments: str) -> dict[str, float]:
+def _run_child(*arguments: str, script: str = __file__) -> dict[str, float]:
+    """Run ``script --child ARGUMENTS`` (a fresh process: its peak RSS is its own) and
+    read the JSON figures of its last output line."""
     completed = subprocess.run(
-        [sys.executable, __file__, "--child", *arguments],
+        [sys.executable, script, "--child", *arguments],
         capture_output=True,
         text=True,
         check=False,

@@ -24,8 +24,6 @@ import argparse
 import json
 import os
 import random
-import subprocess
-import sys
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
@@ -38,6 +36,7 @@ from ingest import (
     _drop_schema,
     _peak_rss_mb,
     _postgres_schema_url,
+    _run_child,
     generate,
 )
 
@@ -152,20 +151,6 @@ def child_score(
     }
 
 
-def _run_child(*arguments: str) -> dict[str, float]:
-    # bench/ingest.py has a _run_child too, but it re-runs its own file.
-    completed = subprocess.run(
-        [sys.executable, __file__, "--child", *arguments],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if completed.returncode != 0:
-        raise RuntimeError(f"benchmark child failed:\n{completed.stderr[-3000:]}")
-    result: dict[str, float] = json.loads(completed.stdout.strip().splitlines()[-1])
-    return result
-
-
 def _oddities(figures: dict[str, float], expected_incremental: int) -> list[str]:
     """Counts that do not add up; printed, not raised, so the figures still show."""
     found: list[str] = []
@@ -227,7 +212,9 @@ def main() -> None:
         )
 
         def run(label: str, url: str, workers: int) -> None:
-            figures = _run_child(str(events_file), str(incremental_file), url, str(workers))
+            figures = _run_child(
+                str(events_file), str(incremental_file), url, str(workers), script=__file__
+            )
             rows.append((label, workers, figures))
             print(
                 f"  {label}, {workers} worker(s): ingested {figures['events']:,.0f} events "

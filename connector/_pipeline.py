@@ -12,12 +12,12 @@ saves.
 from __future__ import annotations
 
 import multiprocessing
-import pickle
 import queue
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from connector._child_failure import ChildFailure
 from connector._gc import paused_gc
 from connector.errors import FatalError
 from connector.ledger_rows import EncodedPage, encode_page
@@ -34,19 +34,6 @@ class _Done:
     pass
 
 
-@dataclass(frozen=True, slots=True)
-class _Failure:
-    error: BaseException
-
-
-def _transferable(error: BaseException) -> BaseException:
-    try:
-        pickle.loads(pickle.dumps(error))  # noqa: S301 - our own object, this process
-    except Exception:
-        return FatalError(f"reading the source failed: {type(error).__name__}: {error}")
-    return error
-
-
 def _produce(source: EventSource, cursor: str | None, pages: multiprocessing.Queue[object]) -> None:
     try:
         with paused_gc():
@@ -54,7 +41,7 @@ def _produce(source: EventSource, cursor: str | None, pages: multiprocessing.Que
                 pages.put(encode_page(page))
         pages.put(_Done())
     except BaseException as error:  # handed to the parent, raised there
-        pages.put(_Failure(_transferable(error)))
+        pages.put(ChildFailure.of(error, doing="reading the source"))
 
 
 def _in_subprocess(source: EventSource, cursor: str | None) -> Iterator[EncodedPage]:
@@ -80,7 +67,7 @@ def _in_subprocess(source: EventSource, cursor: str | None) -> Iterator[EncodedP
                 continue
             if isinstance(item, _Done):
                 return
-            if isinstance(item, _Failure):
+            if isinstance(item, ChildFailure):
                 raise item.error
             if not isinstance(item, EncodedPage):  # pragma: no cover - only we write here
                 raise FatalError(f"unexpected item from the reader: {type(item).__name__}")

@@ -10,7 +10,6 @@ dies leaves work for the next pass, never a gap.
 from __future__ import annotations
 
 import multiprocessing
-import pickle
 import queue
 import sys
 import time
@@ -18,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from connector._child_failure import ChildFailure
 from connector._gc import paused_gc
 from connector.errors import FatalError
 
@@ -30,19 +30,6 @@ _POLL_S = 0.2
 class RangeResult:
     contacts_scored: int
     transitions: int
-
-
-@dataclass(frozen=True, slots=True)
-class _Failure:
-    error: BaseException
-
-
-def _transferable(error: BaseException) -> BaseException:
-    try:
-        pickle.loads(pickle.dumps(error))  # noqa: S301 - our own object, this process
-    except Exception:
-        return FatalError(f"a scoring worker failed: {type(error).__name__}: {error}")
-    return error
 
 
 def _work(
@@ -60,7 +47,7 @@ def _work(
         with paused_gc():
             results.put(score_range(low, high, count))
     except BaseException as error:  # handed to the parent, raised there
-        results.put(_Failure(_transferable(error)))
+        results.put(ChildFailure.of(error, doing="a scoring worker"))
 
 
 def run_in_workers(
@@ -108,7 +95,7 @@ def run_in_workers(
                         "nothing is lost: the next `leadsync score` redoes the pass"
                     ) from None
                 continue
-            if isinstance(item, _Failure):
+            if isinstance(item, ChildFailure):
                 raise item.error
             if not isinstance(item, RangeResult):  # pragma: no cover - only we write here
                 raise FatalError(f"unexpected item from a worker: {type(item).__name__}")

@@ -15,8 +15,11 @@ from collections.abc import Callable, Mapping
 __all__ = ["Pacer"]
 
 # Private apps report these; older portals the "-Secondly" pair (1 s intervals).
-_REMAINING = ("x-hubspot-ratelimit-remaining", "x-hubspot-ratelimit-secondly-remaining")
-_INTERVAL_MS = "x-hubspot-ratelimit-interval-milliseconds"
+_REMAINING = tuple(
+    name.lower()
+    for name in ("X-HubSpot-RateLimit-Remaining", "X-HubSpot-RateLimit-Secondly-Remaining")
+)
+_INTERVAL_MS = "X-HubSpot-RateLimit-Interval-Milliseconds".lower()
 
 
 class Pacer:
