@@ -178,8 +178,20 @@ def mapping_problems(client: HubSpot, caller: Caller, mapping: CrmMapping) -> li
             problems.append(
                 MappingProblem(("fields", ours), f"HubSpot's property {name!r} is read-only")
             )
+        expected, actual = _KINDS[ours][0], found.get("type")
+        # Text takes anything; otherwise the type must be the one our values are written
+        # for (a number for the score, a datetime for scored_at, options for stage...).
+        if actual != expected and actual != "string" and name.startswith("leadsync_"):
+            problems.append(
+                MappingProblem(
+                    ("fields", ours),
+                    f"HubSpot's property {name!r} is of type {actual!r}, leadsync writes "
+                    f"{expected!r} values to it; recreate it (or map another property)",
+                )
+            )
+            continue
         offered = {str(option.get("value")) for option in found.get("options") or []}
-        if found.get("type") != "enumeration":
+        if actual != "enumeration":
             continue
         for key, value in _option_keys(ours, mapping):
             if value not in offered:

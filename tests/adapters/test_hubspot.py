@@ -372,6 +372,13 @@ def test_crm_setup_creates_the_group_and_properties_once_and_check_online_agrees
     assert online.returncode == 0, online.stderr
     assert "online     ok  hubspot" in online.stdout
 
+    # A property an admin recreated with another type: named, with what to do.
+    fake.properties["leadsync_scored_at"]["type"] = "date"
+    retyped = leadsync("--config", config, "check", "--online", cwd=config.parent)
+    assert_clean_failure(retyped, ExitCode.CONFIG)
+    assert "'leadsync_scored_at' is of type 'date', leadsync writes 'datetime'" in retyped.stderr
+    fake.properties["leadsync_scored_at"]["type"] = "datetime"
+
     # A portal without one of the lead statuses the mapping reads: named at its line.
     fake.define("hs_lead_status", "enumeration", ("NEW", "OPEN", "UNQUALIFIED"))
     statuses = leadsync("--config", config, "check", "--online", cwd=config.parent)
