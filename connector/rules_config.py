@@ -294,9 +294,25 @@ def contradictions(
     if not known:
         known = {"(no mapping file)": frozenset(BUILT_IN_ROUTES)}
     unconditional: dict[EventKind, str] = {}
+    same_conditions: dict[str, str] = {}
     for index, rule in enumerate(scoring.behaviour):
         where = ("scoring", "behaviour", index)
         shadowing = unconditional.get(rule.kind)
+        # The same kind with the same conditions as an earlier rule: that one takes all.
+        conditions = rule.model_dump_json(
+            include={"kind", "url", "url_regex", "campaign", "form", "goal", "link", "attributes"}
+        )
+        twin = same_conditions.setdefault(conditions, rule.name)
+        if shadowing is None and twin != rule.name and rule.has_conditions:
+            problems.append(
+                RuleProblem(
+                    loc=(*where, "kind"),
+                    message=(
+                        f"rule {rule.name!r} can never match: rule {twin!r} before it has "
+                        "the same kind and conditions; merge them, or change a condition"
+                    ),
+                )
+            )
         if shadowing is not None:
             problems.append(
                 RuleProblem(

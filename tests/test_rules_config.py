@@ -430,3 +430,17 @@ def test_check_command_reports_a_mapping_whose_routes_lack_a_built_in_one(cfg: P
     assert_clean_failure(result, ExitCode.CONFIG)
     line = mapping.read_text(encoding="utf-8").splitlines().index("[routes]") + 1
     assert f"mappings/salesforce.toml:{line}: [routes] lacks 'telemarketing'" in result.stderr
+
+
+def test_check_finds_a_rule_whose_conditions_an_earlier_one_repeats(tmp_path: Path) -> None:
+    text = RULES_TOML.replace(
+        "max_times = 2",
+        'max_times = 2\n\n[[scoring.behaviour]]\nname = "pricing_again"\nkind = "page_view"\n'
+        'url = ["*/pricing*", "*/tarifs*"]\ncampaign = "q4*"\npoints = 1',
+    )
+    error = _check(tmp_path, text)
+    assert "rule 'pricing_again' can never match: rule 'pricing_q4' before it has the same" in (
+        str(error)
+    )
+    line = text.splitlines().index('name = "pricing_again"') + 2  # its kind's line
+    assert str(error).startswith(f"{tmp_path / 'config.toml'}:{line}: [scoring.behaviour.1.kind]")
