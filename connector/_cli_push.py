@@ -9,13 +9,12 @@ import typer
 
 from connector._cli_state import state_of
 from connector._render import print_json, progress_bar, stdout
-from connector.crm_mapping import load_mapping
 from connector.errors import ConfigError
 from connector.plugins import source_registry
 from connector.push import PlannedPush, PushSummary, push
 from connector.rescore import scoring_watermark
 from connector.store.scores import unscored_count
-from connector.sync import configured_crms
+from connector.sync import configured_crms, crm_mapping_of
 
 __all__ = ["push_command"]
 
@@ -58,9 +57,7 @@ def push_command(
     summaries: list[PushSummary] = []
     for name in wanted:
         crm_settings = getattr(settings.crm, name)
-        mapping = load_mapping(
-            settings.resolve(crm_settings.mapping), shown_as=str(crm_settings.mapping)
-        )
+        mapping = crm_mapping_of(settings, name)
         writer = None if dry_run else registry.crm_writer(settings, name)
         shown: list[PlannedPush] = []
         with progress_bar(f"push {name}", None) as bar:

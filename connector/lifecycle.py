@@ -70,7 +70,6 @@ def temperature_for(score: float, bands: Bands) -> Temperature:
 class Handover:
     route: str | None
     treatment: Treatment | None
-    why: str | None = None
 
 
 def _strength(tally: RuleTally) -> tuple[object, ...]:
@@ -94,12 +93,12 @@ def derive_handover(temperature: Temperature, tallies: Sequence[RuleTally]) -> H
     to_sales = [tally for tally in routed if tally.route == sales]
     if to_sales:
         best = max(to_sales, key=_strength)
-        return Handover(sales, best.treatment or Treatment.APPOINTMENT, best.rule)
+        return Handover(sales, best.treatment or Treatment.APPOINTMENT)
     if temperature is Temperature.HOT:
-        return Handover(sales, Treatment.APPOINTMENT, "hot")
+        return Handover(sales, Treatment.APPOINTMENT)
     if routed:
         best = max(routed, key=_strength)
-        return Handover(best.route, best.treatment, best.rule)
+        return Handover(best.route, best.treatment)
     return Handover(None, None)
 
 

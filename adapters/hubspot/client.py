@@ -81,11 +81,9 @@ class Caller:
 
     def __init__(self, pacer: Pacer) -> None:
         self._pacer = pacer
-        self.calls = 0
 
     def call(self, send: Callable[[], Any]) -> tuple[int, dict[str, Any]]:
         self._pacer.before_call()
-        self.calls += 1
         try:
             response = send()
             status, data = int(response.status), response.data  # the body, read here too

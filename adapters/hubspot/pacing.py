@@ -40,7 +40,6 @@ class Pacer:
         self._clock = clock
         self._sleep = sleep
         self._not_before = 0.0
-        self.waited_s = 0.0
         # Several calls may be in flight: one at a time takes its slot in the window.
         self._lock = threading.Lock()
 
@@ -60,7 +59,6 @@ class Pacer:
             break
         if wait > 0:
             self._sleep(wait)
-            self.waited_s += wait
             now = self._clock()
         while self._sent and now - self._sent[0] >= self._period:
             self._sent.popleft()

@@ -5,7 +5,8 @@ exactly once."""
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
@@ -127,21 +128,30 @@ class Ledger:
         )
         return upsert
 
-    def write_page(self, page: EncodedPage, *, cursor_name: str | None) -> PageResult:
-        now = datetime.now(UTC)
+    @contextmanager
+    def _transaction(
+        self, cursor_name: str | None, cursor: str | None, now: datetime
+    ) -> Iterator[sa.Connection]:
+        """One serialised write transaction that also moves the reader's cursor, so a
+        page and its cursor commit together or not at all."""
         try:
             with self._engine.begin() as connection:
                 self._raw.lock_for_writing(connection)
-                result = self._write(connection, page, now)
-                if cursor_name is not None and page.cursor is not None:
+                yield connection
+                if cursor_name is not None and cursor is not None:
                     connection.execute(
                         self._cursor_upsert,
-                        {"source": cursor_name, "value": page.cursor, "updated_at": now},
+                        {"source": cursor_name, "value": cursor, "updated_at": now},
                     )
         except BaseException:
+            # The cache may name contacts that were never committed.
             self._resolver.forget()
             raise
-        return result
+
+    def write_page(self, page: EncodedPage, *, cursor_name: str | None) -> PageResult:
+        now = datetime.now(UTC)
+        with self._transaction(cursor_name, page.cursor, now) as connection:
+            return self._write(connection, page, now)
 
     def write_snapshots(self, page: SnapshotPage, *, cursor_name: str | None) -> tuple[int, int]:
         """Merge CRM snapshots into the contacts' profiles, with the reader's cursor, in
@@ -150,32 +160,17 @@ class Ledger:
         now = datetime.now(UTC)
         accepted, set_aside = _checked_snapshots(page.snapshots)
         rows = [encode_snapshot(snapshot) for snapshot in accepted]
-        try:
-            with self._engine.begin() as connection:
-                self._raw.lock_for_writing(connection)
-                touched: set[int] = set()
-                if rows:
-                    resolution = self._resolver.resolve(
-                        connection, rows, source=rows[0].source, now=now
-                    )
-                    touched = self._merge_profiles(
-                        connection, rows, resolution.contact_ids, from_crm=True
-                    )
-                    if touched:
-                        connection.exec_driver_sql(
-                            self._bump_change_seq_sql,
-                            [(contact_id,) for contact_id in sorted(touched)],
-                        )
-                if page.rejects or set_aside:
-                    self._insert_rejects(connection, [*page.rejects, *set_aside], now)
-                if cursor_name is not None and page.cursor is not None:
-                    connection.execute(
-                        self._cursor_upsert,
-                        {"source": cursor_name, "value": page.cursor, "updated_at": now},
-                    )
-        except BaseException:
-            self._resolver.forget()
-            raise
+        touched: set[int] = set()
+        with self._transaction(cursor_name, page.cursor, now) as connection:
+            if rows:
+                resolution = self._resolver.resolve(
+                    connection, rows, source=rows[0].source, now=now
+                )
+                touched = self._merge_and_mark(
+                    connection, rows, resolution.contact_ids, from_crm=True
+                )
+            if page.rejects or set_aside:
+                self._insert_rejects(connection, [*page.rejects, *set_aside], now)
         return len(touched), len(page.rejects) + len(set_aside)
 
     def _write(self, connection: sa.Connection, page: EncodedPage, now: datetime) -> PageResult:
@@ -188,11 +183,7 @@ class Ledger:
             stored = self._store_events(connection, rows, resolution.contact_ids)
             # New events are found by scoring through their ids (see rescore.py); only a
             # profile change has to mark its contact.
-            touched = self._merge_profiles(connection, rows, resolution.contact_ids, from_crm=False)
-            if touched:
-                connection.exec_driver_sql(
-                    self._bump_change_seq_sql, [(contact_id,) for contact_id in sorted(touched)]
-                )
+            self._merge_and_mark(connection, rows, resolution.contact_ids, from_crm=False)
         if page.rejects:
             self._insert_rejects(connection, page.rejects, now)
         return PageResult(
@@ -203,6 +194,23 @@ class Ledger:
             contacts_created=created,
             identity_conflicts=conflicts,
         )
+
+    def _merge_and_mark(
+        self,
+        connection: sa.Connection,
+        rows: Sequence[LedgerRow],
+        contact_ids: Sequence[int],
+        *,
+        from_crm: bool,
+    ) -> set[int]:
+        """Merge the rows' profiles; mark the contacts whose profile changed for the next
+        scoring pass (change_seq). Returns them."""
+        touched = self._merge_profiles(connection, rows, contact_ids, from_crm=from_crm)
+        if touched:
+            connection.exec_driver_sql(
+                self._bump_change_seq_sql, [(contact_id,) for contact_id in sorted(touched)]
+            )
+        return touched
 
     def _store_events(
         self, connection: sa.Connection, rows: Sequence[LedgerRow], contact_ids: Sequence[int]
