@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from hubspot import HubSpot
 
     from adapters.hubspot.client import Caller
+    from adapters.salesforce.client import SalesforceApi
 
 __all__ = [
     "crm_mapping_problems",
@@ -51,8 +52,48 @@ def source_from_settings(settings: Settings, name: str) -> EventSource:
     )  # pragma: no cover
 
 
-def crm_writer(settings: Settings, crm: str) -> CrmWriter:
+def _salesforce_api(settings: Settings) -> SalesforceApi:
+    salesforce = settings.crm.salesforce
+    if salesforce is None:
+        raise ConfigError(
+            "no [crm.salesforce] table in the config",
+            key="crm.salesforce",
+            hint="add [crm.salesforce] (see config.example.toml)",
+        )
+    # Imported here: only the commands that reach Salesforce need its client.
+    from adapters.salesforce import salesforce_api
+
+    return salesforce_api(
+        domain=salesforce.domain,
+        api_version=salesforce.api_version,
+        api_share=salesforce.api_share,
+        timeout_s=salesforce.timeout_s,
+    )
+
+
+def _salesforce_objects(mapping: CrmMapping) -> tuple[str, ...]:
+    from adapters.salesforce.records import KNOWN_OBJECTS
+
+    unknown = [name for name in mapping.objects if name not in KNOWN_OBJECTS]
+    if unknown or not mapping.objects:
+        raise ConfigError(
+            f"objects {list(mapping.objects)} must name Lead, Contact or both",
+            key="objects",
+            hint="fix `objects` in the Salesforce mapping file",
+        )
+    return mapping.objects
+
+
+def crm_writer(settings: Settings, crm: str, mapping: CrmMapping) -> CrmWriter:
     """The writer of a CRM configured under ``[crm.NAME]``."""
+    if crm == "salesforce" and settings.crm.salesforce is not None:
+        from adapters.salesforce.writer import SalesforceWriter
+
+        return SalesforceWriter(
+            _salesforce_api(settings),
+            objects=_salesforce_objects(mapping),
+            bulk_above=settings.crm.salesforce.bulk_above,
+        )
     if crm == "hubspot" and settings.crm.hubspot is not None:
         # Imported here: only pushes need the HubSpot client.
         from adapters.hubspot import hubspot_writer
@@ -88,6 +129,13 @@ def _hubspot_parts(settings: Settings) -> tuple[HubSpot, Caller]:
 
 def crm_setup(settings: Settings, crm: str, mapping: CrmMapping) -> dict[str, object]:
     """Create what the CRM lacks for the mapping (group, properties); say what was done."""
+    if crm == "salesforce":
+        raise ConfigError(
+            "leadsync does not create Salesforce fields: custom fields need the admin's "
+            "field-level security choices",
+            hint="create the LeadSync_* fields the README lists, then run `leadsync check "
+            "--online` to see what is still missing",
+        )
     if crm != "hubspot":
         raise ConfigError(
             f"`crm setup` knows no CRM {crm!r}", hint="try: leadsync crm setup hubspot"
@@ -107,6 +155,14 @@ def crm_mapping_problems(
     settings: Settings, crm: str, mapping: CrmMapping
 ) -> list[tuple[tuple[str, ...], str]]:
     """(mapping key, message) for each entry the live CRM contradicts."""
+    if crm == "salesforce":
+        from adapters.salesforce.setup import mapping_problems as salesforce_problems
+
+        _salesforce_objects(mapping)
+        return [
+            (problem.key, problem.message)
+            for problem in salesforce_problems(_salesforce_api(settings), mapping)
+        ]
     if crm != "hubspot":
         return []
     from adapters.hubspot.setup import mapping_problems
@@ -118,6 +174,11 @@ def crm_mapping_problems(
 def crm_reader(settings: Settings, crm: str, mapping: CrmMapping) -> CrmReader:
     """The reader of a CRM configured under ``[crm.NAME]``: contacts changed since its
     cursor, as profile snapshots."""
+    if crm == "salesforce":
+        from adapters.salesforce.reader import SalesforceReader
+
+        objects = _salesforce_objects(mapping)
+        return SalesforceReader(_salesforce_api(settings), mapping=mapping, objects=objects)
     if crm != "hubspot":
         raise ConfigError(f"no reader for the CRM {crm!r}", key=f"crm.{crm}")
     from adapters.hubspot.client import Caller

@@ -56,7 +56,7 @@ def check_crms_online(settings: Settings) -> None:
 def crm_command(
     ctx: typer.Context,
     action: Annotated[str, typer.Argument(help="setup or read")],
-    name: Annotated[str, typer.Argument(help="The CRM: hubspot.")],
+    name: Annotated[str, typer.Argument(help="The CRM: hubspot or salesforce.")],
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """`crm setup hubspot`: create the leadsync property group and the mapped properties

@@ -11,7 +11,7 @@ from connector._cli_state import state_of
 from connector._render import print_json, progress_bar, stdout
 from connector.errors import ConfigError
 from connector.plugins import source_registry
-from connector.push import PlannedPush, PushSummary, push
+from connector.push import PlannedPush, PushStopped, PushSummary, push
 from connector.rescore import scoring_watermark
 from connector.store.scores import unscored_count
 from connector.sync import configured_crms, crm_mapping_of
@@ -46,7 +46,8 @@ def push_command(
     if not wanted:
         raise ConfigError(
             "no CRM is configured",
-            hint="add a [crm.hubspot] table to config.toml (see config.example.toml)",
+            hint="add a [crm.hubspot] or [crm.salesforce] table to config.toml (see "
+            "config.example.toml)",
         )
     engine = state.store()
     with engine.connect() as connection:
@@ -55,27 +56,38 @@ def push_command(
         log.warning("push.unscored_changes", contacts=pending, hint="run `leadsync score` first")
     registry = source_registry()
     summaries: list[PushSummary] = []
+    stopped: PushStopped | None = None
     for name in wanted:
         crm_settings = getattr(settings.crm, name)
         mapping = crm_mapping_of(settings, name)
-        writer = None if dry_run else registry.crm_writer(settings, name)
+        writer = None if dry_run else registry.crm_writer(settings, name, mapping)
         shown: list[PlannedPush] = []
-        with progress_bar(f"push {name}", None) as bar:
-            summary = push(
-                engine,
-                writer,
-                mapping,
-                create=crm_settings.create,
-                dry_run=dry_run,
-                on_planned=shown.append,
-                on_progress=lambda done, total: bar.update(done, total),
-            )
+        try:
+            with progress_bar(f"push {name}", None) as bar:
+                summary = push(
+                    engine,
+                    writer,
+                    mapping,
+                    create=crm_settings.create,
+                    dry_run=dry_run,
+                    on_planned=shown.append,
+                    on_progress=lambda done, total: bar.update(done, total),
+                )
+        except PushStopped as stop:
+            # The other CRMs are still pushed; this one's stop ends the command.
+            summary, stopped = stop.summary, stopped or stop
         summaries.append(summary)
         if dry_run and not as_json:
             _print_plan(name, shown[0])
     if as_json:
         print_json([summary.as_dict() for summary in summaries])
-        return
+    else:
+        _print_summaries(summaries)
+    if stopped is not None:
+        raise stopped  # its message is the last line: what stopped it, when to retry
+
+
+def _print_summaries(summaries: list[PushSummary]) -> None:
     for summary in summaries:
         verb = "would write" if summary.dry_run else "written"
         count = summary.planned if summary.dry_run else summary.written

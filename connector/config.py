@@ -35,6 +35,7 @@ __all__ = [
     "CrmSettings",
     "FileSourceSettings",
     "HubSpotSettings",
+    "SalesforceSettings",
     "Settings",
     "check_rules",
     "config_path_from",
@@ -136,8 +137,46 @@ class HubSpotSettings(_Section):
         return value.rstrip("/")
 
 
+class SalesforceSettings(_Section):
+    """``[crm.salesforce]``: present, even empty, means "push to Salesforce". Credentials
+    come from SALESFORCE_* environment variables or files, never from this file."""
+
+    # Where logins go: login (production), test (sandbox) or your My Domain
+    # ("acme.my" for https://acme.my.salesforce.com; client credentials need it).
+    domain: str = "login"
+    api_version: str = "62.0"
+    mapping: Path = Path("mappings/salesforce.toml")
+    # Create records Salesforce does not know yet (as Leads): never, only from MQL on,
+    # or always.
+    create: Literal["never", "mql", "always"] = "never"
+    # Pushes of more changed records than this go through Bulk API 2.0 ingest jobs.
+    bulk_above: int = Field(default=10_000, ge=200)
+    # The share of the org's daily API requests a push may bring usage up to (read from
+    # the Sforce-Limit-Info header); reaching it stops the push until later.
+    api_share: float = Field(default=0.8, gt=0, le=1)
+    timeout_s: float = Field(default=60, gt=0)
+
+    @field_validator("domain")
+    @classmethod
+    def _domain(cls, value: str) -> str:
+        if not re.match(r"^[A-Za-z0-9][A-Za-z0-9.-]*$", value) or value.endswith(".salesforce.com"):
+            raise ValueError(
+                'must be "login", "test" or your My Domain without ".salesforce.com" '
+                '(e.g. "acme.my")'
+            )
+        return value
+
+    @field_validator("api_version")
+    @classmethod
+    def _api_version(cls, value: str) -> str:
+        if not re.match(r"^[1-9][0-9]\.0$", value):
+            raise ValueError('must be an API version like "62.0"')
+        return value
+
+
 class CrmSettings(_Section):
     hubspot: HubSpotSettings | None = None
+    salesforce: SalesforceSettings | None = None
 
 
 class Settings(_Section):

@@ -9,7 +9,7 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from connector._toml_lines import KeyLines
 from connector.config import config_error_from_validation
@@ -38,7 +38,15 @@ class CrmMapping(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     crm: str
+    # The CRM's record types written and read (Salesforce: Lead, Contact); empty for a
+    # CRM with one kind of contact record.
+    objects: tuple[str, ...] = ()
     fields: dict[OurField, str]
+    # Written only on records of one object, as "Object.Field" (opt-in fields sales may
+    # own, such as Salesforce's Lead.Rating or Lead.Status); a stage written there takes
+    # its values from object_stages.
+    object_fields: dict[str, dict[OurField, str]] = {}
+    object_stages: dict[str, dict[Stage, str]] = {}
     stages: dict[Stage, str] = {}
     temperatures: dict[Temperature, str] = {}
     # Our route names (those rules may use) -> the value the CRM field holds.
@@ -50,7 +58,20 @@ class CrmMapping(BaseModel):
     profile: dict[str, str] = {}
     lead_status_property: str | None = None
     lead_statuses: dict[str, SalesStatus] = {}
+    # Lead status values that mean sales qualified the lead (sql) or won it (customer).
+    status_stages: dict[str, Literal[Stage.SQL, Stage.CUSTOMER]] = {}
     bant: dict[Literal["budget", "authority", "need", "timing"], str] = {}
+
+    @model_validator(mode="after")
+    def _objects_known(self) -> CrmMapping:
+        for table in ("object_fields", "object_stages"):
+            for name in getattr(self, table):
+                if name not in self.objects:
+                    raise ValueError(
+                        f"[{table}.{name}] names an object that is not in objects "
+                        f"{list(self.objects)}; add it there or fix the name"
+                    )
+        return self
 
     def stage_of_value(self) -> dict[str, Stage]:
         """CRM stage value -> the stage sales set, for the stages only sales set (SQL,
@@ -60,6 +81,15 @@ class CrmMapping(BaseModel):
             for stage, value in self.stages.items()
             if stage in (Stage.SQL, Stage.CUSTOMER)
         }
+
+    def field_targets(self) -> list[tuple[str | None, OurField, str]]:
+        """(object or None for every object, our field, CRM field) for each mapped field."""
+        targets: list[tuple[str | None, OurField, str]] = [
+            (None, ours, theirs) for ours, theirs in self.fields.items()
+        ]
+        for name, fields in self.object_fields.items():
+            targets.extend((name, ours, theirs) for ours, theirs in fields.items())
+        return targets
 
 
 def load_mapping(path: Path, *, shown_as: str | None = None) -> CrmMapping:

@@ -35,4 +35,14 @@ def desired_fields(score: StoredScore, mapping: CrmMapping) -> dict[str, CrmValu
     stage_value = mapping.stages.get(Stage(score.stage))
     if stage_value is not None:
         ours["stage"] = stage_value
-    return {target: ours[field] for field, target in mapping.fields.items() if field in ours}
+    desired = {target: ours[field] for field, target in mapping.fields.items() if field in ours}
+    for name, fields in mapping.object_fields.items():
+        # "Object.Field": the writer sends it only to records of that object.
+        for field, target in fields.items():
+            if field == "stage":
+                value = mapping.object_stages.get(name, {}).get(Stage(score.stage))
+                if value is not None:
+                    desired[f"{name}.{target}"] = value
+            elif field in ours:
+                desired[f"{name}.{target}"] = ours[field]
+    return desired

@@ -21,6 +21,7 @@ __all__ = [
     "FatalError",
     "InputFileError",
     "LeadsyncError",
+    "LimitReached",
     "RejectedRecord",
     "RetriableError",
     "StoreError",
@@ -36,6 +37,7 @@ class ExitCode(IntEnum):
     STORE = 5
     RETRIES_EXHAUSTED = 6
     FATAL = 7
+    LIMIT_REACHED = 8
 
 
 class LeadsyncError(Exception):
@@ -139,6 +141,13 @@ class FatalError(LeadsyncError):
     """Stop the run; nothing after this point is committed."""
 
     exit_code = ExitCode.FATAL
+
+
+class LimitReached(FatalError):
+    """A CRM's API limit stopped the run; what was done is kept, the rest waits for the
+    next run (exit status 8, so a scheduler can tell it from a failure)."""
+
+    exit_code = ExitCode.LIMIT_REACHED
 
 
 class RejectedRecord(LeadsyncError):

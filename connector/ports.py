@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
+from connector.errors import FatalError
 from connector.lifecycle import SalesSignals
 from connector.model import Event, ProfileValue
 
@@ -21,6 +22,7 @@ __all__ = [
     "RejectedInput",
     "SnapshotPage",
     "WriteResult",
+    "WriteStopped",
 ]
 
 
@@ -132,6 +134,18 @@ class WriteResult:
     reason: str | None = None
 
 
+class WriteStopped(FatalError):
+    """The CRM refuses further calls for now (its daily API limit, or the share of it
+    leadsync may use): the push stops at once. ``results`` are the records already
+    written or refused before the stop (the core records them); the rest are kept for the
+    next push, which may run any time after ``retry_after``."""
+
+    def __init__(self, reason: str, *, results: Sequence[WriteResult], retry_after: datetime):
+        super().__init__(reason)
+        self.results = list(results)
+        self.retry_after = retry_after
+
+
 @runtime_checkable
 class CrmWriter(Protocol):
     """A CRM written with scores and stages."""
@@ -142,7 +156,8 @@ class CrmWriter(Protocol):
         self, records: Sequence[CrmRecordWrite], *, linked: Mapping[str, int] | None = None
     ) -> list[WriteResult]:
         """Write ``records`` (one result per record, any order); raise only when the
-        push itself cannot go on (auth, unreachable after retries). ``linked`` maps the
+        push itself cannot go on (auth, unreachable after retries; ``WriteStopped``, with
+        the results so far, when the CRM's API limit is reached). ``linked`` maps the
         CRM ids already linked to our contacts: a record found by e-mail whose CRM id
         belongs to another contact must be rejected, not written."""
         ...

@@ -24,14 +24,15 @@ from sqlalchemy.engine import Engine
 
 from connector.crm_mapping import CrmMapping
 from connector.crm_plan import desired_fields
+from connector.errors import LimitReached
 from connector.model import Stage
-from connector.ports import CrmRecordWrite, CrmValue, CrmWriter, WriteResult
+from connector.ports import CrmRecordWrite, CrmValue, CrmWriter, WriteResult, WriteStopped
 from connector.sales_signals import crm_stage_field
 from connector.store._raw import dialect_insert
 from connector.store.schema import contacts, identities, pushed_state, rejects
 from connector.store.scores import StoredScore, list_scores
 
-__all__ = ["CreatePolicy", "PlannedPush", "PushSummary", "plan_push", "push"]
+__all__ = ["CreatePolicy", "PlannedPush", "PushStopped", "PushSummary", "plan_push", "push"]
 
 log = structlog.get_logger(__name__)
 
@@ -55,10 +56,22 @@ class PushSummary:
     deferred: int = 0
     dry_run: bool = False
     duration_s: float = 0.0
+    stopped: str | None = None  # why the CRM stopped the push before its end
     rejected_reasons: dict[str, int] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
+
+
+class PushStopped(LimitReached):
+    """The CRM's API limit stopped a push; ``summary`` says what it did before."""
+
+    def __init__(self, message: str, *, summary: PushSummary) -> None:
+        super().__init__(message)
+        self.summary = summary
+
+    def attrs(self) -> dict[str, object]:
+        return {"crm": self.summary.crm, "written": self.summary.written}
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,12 +120,14 @@ def plan_push(
             )
         ).all()
     )
+    # A contact with several ids in the CRM (a Salesforce Lead, then the Contact it was
+    # converted to) is written through the one linked last.
     crm_ids: dict[int, str] = {
         int(contact_id): str(value)
         for contact_id, value in connection.execute(
-            sa.select(identities.c.contact_id, identities.c.value).where(
-                identities.c.namespace == mapping.crm
-            )
+            sa.select(identities.c.contact_id, identities.c.value)
+            .where(identities.c.namespace == mapping.crm)
+            .order_by(identities.c.linked_at, identities.c.id)
         )
     }
     stage_field = mapping.fields.get("stage")
@@ -210,7 +225,23 @@ def push(
     records = planned.records
     for start in range(0, len(records), CHUNK_RECORDS):
         chunk = records[start : start + CHUNK_RECORDS]
-        results = writer.write(chunk, linked=planned.linked)
+        try:
+            results = writer.write(chunk, linked=planned.linked)
+        except WriteStopped as stop:
+            # What the CRM took before refusing is recorded; the rest is planned again by
+            # the next push, so nothing is lost and nothing is written twice.
+            _record(engine, mapping.crm, chunk, stop.results, planned.desired, summary)
+            summary.stopped = stop.message
+            summary.duration_s = round(time.perf_counter() - started, 3)
+            kept = len(records) - summary.written - summary.rejected - summary.deferred
+            log.warning("push.stopped", kept=kept, **summary.as_dict())
+            retry_after = stop.retry_after.astimezone(UTC).isoformat(timespec="seconds")
+            raise PushStopped(
+                f"{mapping.crm} push stopped: {stop.message}; {summary.written:,} written, "
+                f"{kept:,} kept for the next push; retry after "
+                f"{retry_after.replace('+00:00', 'Z')}",
+                summary=summary,
+            ) from None
         _record(engine, mapping.crm, chunk, results, planned.desired, summary)
         if on_progress is not None:
             on_progress(min(start + CHUNK_RECORDS, len(records)), len(records))
@@ -246,7 +277,8 @@ def _record(
                     "pushed_at": now,
                 }
             )
-            if result.crm_id is not None and record.crm_id is None:
+            # A new id: found by e-mail, created, or the Contact a Lead was converted to.
+            if result.crm_id is not None and result.crm_id != record.crm_id:
                 new_ids.append(
                     {
                         "namespace": crm,
@@ -261,9 +293,10 @@ def _record(
             reason = result.reason or "rejected without a reason"
             summary.rejected_reasons[reason] = summary.rejected_reasons.get(reason, 0) + 1
             rejected_rows.append(_reject_row(crm, record, reason, now))
-        else:
+        elif record.crm_id is None and result.crm_id is None:
             summary.deferred += 1
-            # Remembered, so the next pushes do not look it up again for a while.
+            # Not in the CRM: remembered, so the next pushes do not look it up again for
+            # a while.
             missing_rows.append(
                 {
                     "crm": crm,
@@ -272,6 +305,10 @@ def _record(
                     "pushed_at": now,
                 }
             )
+        else:
+            # Known to the CRM but not written this time (a row locked past the retries):
+            # what was last written stands, and the next push sends the change again.
+            summary.deferred += 1
     with engine.begin() as connection:
         for rows in (written_rows, missing_rows):
             if not rows:

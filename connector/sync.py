@@ -17,7 +17,7 @@ from connector.crm_inputs import CrmReadSummary, read_crm
 from connector.crm_mapping import CrmMapping, load_mapping
 from connector.ingest import IngestSummary, ingest
 from connector.plugins import SourceRegistry
-from connector.push import PushSummary, push
+from connector.push import PushStopped, PushSummary, push
 from connector.rescore import RescoreSummary, rescore
 
 __all__ = ["SyncSummary", "configured_crms", "crm_mapping_of", "sync_once"]
@@ -37,7 +37,7 @@ class SyncSummary:
 
 
 def configured_crms(settings: Settings) -> list[str]:
-    return [name for name in ("hubspot",) if getattr(settings.crm, name) is not None]
+    return [name for name in ("hubspot", "salesforce") if getattr(settings.crm, name) is not None]
 
 
 def crm_mapping_of(settings: Settings, crm: str) -> CrmMapping:
@@ -63,15 +63,20 @@ def sync_once(engine: Engine, settings: Settings, registry: SourceRegistry) -> S
             read_crm(engine, registry.crm_reader(settings, crm, crm_mapping_of(settings, crm)))
         )
     summary.scored = rescore(engine, scoring_rules(settings), workers=settings.scoring.workers)
+    stopped: PushStopped | None = None
     for crm in crms:
-        summary.pushed.append(
-            push(
+        mapping = crm_mapping_of(settings, crm)
+        try:
+            pushed = push(
                 engine,
-                registry.crm_writer(settings, crm),
-                crm_mapping_of(settings, crm),
+                registry.crm_writer(settings, crm, mapping),
+                mapping,
                 create=getattr(settings.crm, crm).create,
             )
-        )
+        except PushStopped as stop:
+            # One CRM's API limit does not hold back the others; the pass ends with it.
+            pushed, stopped = stop.summary, stopped or stop
+        summary.pushed.append(pushed)
     log.info(
         "sync.finished",
         pulled=sum(item.stored for item in summary.pulled),
@@ -79,4 +84,6 @@ def sync_once(engine: Engine, settings: Settings, registry: SourceRegistry) -> S
         scored=summary.scored.contacts_scored,
         written=sum(item.written for item in summary.pushed),
     )
+    if stopped is not None:
+        raise stopped
     return summary

@@ -1,0 +1,17 @@
+"""Salesforce: Leads and Contacts read for profiles and sales stages, written with scores."""
+
+from __future__ import annotations
+
+from adapters.salesforce.auth import connect
+from adapters.salesforce.client import SalesforceApi
+
+__all__ = ["salesforce_api"]
+
+
+def salesforce_api(
+    *, domain: str, api_version: str, api_share: float, timeout_s: float
+) -> SalesforceApi:
+    """The org's API, logged in from the environment (see ``adapters.salesforce.auth``)."""
+    return SalesforceApi(
+        connect(domain=domain, api_version=api_version), api_share=api_share, timeout_s=timeout_s
+    )

@@ -1,0 +1,165 @@
+"""A logged-in simple-salesforce client, from SALESFORCE_* environment variables or files.
+
+The mode follows from what is set, the access token first:
+
+1. ``SALESFORCE_ACCESS_TOKEN`` + ``SALESFORCE_INSTANCE_URL`` (as ``sf org display`` prints
+   them): no login call; the token is used as it is.
+2. ``SALESFORCE_USERNAME`` + ``SALESFORCE_CONSUMER_KEY`` + ``SALESFORCE_PRIVATE_KEY_FILE``:
+   OAuth 2.0 JWT bearer flow (a connected app with the certificate uploaded).
+3. ``SALESFORCE_USERNAME`` + ``SALESFORCE_PASSWORD`` + ``SALESFORCE_SECURITY_TOKEN``.
+4. ``SALESFORCE_CONSUMER_KEY`` + ``SALESFORCE_CONSUMER_SECRET``: client credentials flow
+   (needs ``domain`` set to your My Domain).
+
+Every secret may instead sit in a file named by ``NAME_FILE``. TLS is left to requests, so
+``REQUESTS_CA_BUNDLE`` is honoured.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import requests
+from simple_salesforce.api import Salesforce
+from simple_salesforce.exceptions import SalesforceAuthenticationFailed
+
+from connector.errors import ConfigError
+from connector.secrets import read_secret, redact
+
+__all__ = ["ENV_PREFIX", "LoginMode", "connect", "login_mode"]
+
+ENV_PREFIX = "SALESFORCE_"
+_ACCESS_TOKEN = "SALESFORCE_ACCESS_TOKEN"  # noqa: S105 - variable names, not secrets
+_INSTANCE_URL = "SALESFORCE_INSTANCE_URL"
+_USERNAME = "SALESFORCE_USERNAME"
+_PASSWORD = "SALESFORCE_PASSWORD"  # noqa: S105
+_SECURITY_TOKEN = "SALESFORCE_SECURITY_TOKEN"  # noqa: S105
+_CONSUMER_KEY = "SALESFORCE_CONSUMER_KEY"
+_CONSUMER_SECRET = "SALESFORCE_CONSUMER_SECRET"  # noqa: S105
+_PRIVATE_KEY_FILE = "SALESFORCE_PRIVATE_KEY_FILE"
+
+_HOW = (
+    "set SALESFORCE_ACCESS_TOKEN and SALESFORCE_INSTANCE_URL (see `sf org display`); or "
+    "SALESFORCE_USERNAME, SALESFORCE_CONSUMER_KEY and SALESFORCE_PRIVATE_KEY_FILE (JWT); or "
+    "SALESFORCE_USERNAME, SALESFORCE_PASSWORD and SALESFORCE_SECURITY_TOKEN; or "
+    "SALESFORCE_CONSUMER_KEY and SALESFORCE_CONSUMER_SECRET (client credentials). Any "
+    "secret may come from a file named by NAME_FILE"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class LoginMode:
+    name: str  # "access token" | "JWT bearer" | "username-password" | "client credentials"
+    variables: tuple[str, ...]
+
+
+def _plain(name: str) -> str | None:
+    value = os.environ.get(name, "").strip()
+    return value or None
+
+
+def _secret(name: str) -> str | None:
+    value = read_secret(name)
+    return None if value is None else value.get_secret_value()
+
+
+def login_mode() -> LoginMode:
+    """Which login the environment asks for; a ConfigError naming what is missing."""
+    if _secret(_ACCESS_TOKEN) is not None:
+        if _plain(_INSTANCE_URL) is None:
+            raise ConfigError(
+                f"{_ACCESS_TOKEN} is set but {_INSTANCE_URL} is not",
+                key="crm.salesforce",
+                hint="export SALESFORCE_INSTANCE_URL, the instanceUrl `sf org display` prints "
+                "(https://yourorg.my.salesforce.com)",
+            )
+        return LoginMode("access token", (_ACCESS_TOKEN, _INSTANCE_URL))
+    username = _plain(_USERNAME)
+    consumer_key = _secret(_CONSUMER_KEY)
+    if username and consumer_key and _plain(_PRIVATE_KEY_FILE):
+        return LoginMode("JWT bearer", (_USERNAME, _CONSUMER_KEY, _PRIVATE_KEY_FILE))
+    if username and _secret(_PASSWORD) is not None:
+        if _secret(_SECURITY_TOKEN) is None:
+            raise ConfigError(
+                f"{_USERNAME} and {_PASSWORD} are set but {_SECURITY_TOKEN} is not",
+                key="crm.salesforce",
+                hint="export SALESFORCE_SECURITY_TOKEN (Salesforce e-mails it: Settings > "
+                "Reset My Security Token)",
+            )
+        return LoginMode("username-password", (_USERNAME, _PASSWORD, _SECURITY_TOKEN))
+    if consumer_key and _secret(_CONSUMER_SECRET) is not None:
+        return LoginMode("client credentials", (_CONSUMER_KEY, _CONSUMER_SECRET))
+    raise ConfigError(
+        "no Salesforce credentials in the environment", key="crm.salesforce", hint=_HOW
+    )
+
+
+def connect(
+    *, domain: str, api_version: str, session: requests.Session | None = None
+) -> Salesforce:
+    """A client logged in as the environment says; a ConfigError, without any secret,
+    when Salesforce refuses the login."""
+    mode = login_mode()
+    http = session or requests.Session()
+
+    def client(**credentials: Any) -> Salesforce:
+        return Salesforce(version=api_version, session=http, **credentials)
+
+    try:
+        if mode.name == "access token":
+            return client(
+                session_id=_secret(_ACCESS_TOKEN),
+                instance_url=_plain(_INSTANCE_URL),
+            )
+        if mode.name == "JWT bearer":
+            key_file = Path(_plain(_PRIVATE_KEY_FILE) or "")
+            try:
+                private_key = key_file.read_text(encoding="utf-8")
+            except OSError as exc:
+                raise ConfigError(
+                    f"{_PRIVATE_KEY_FILE} points at {key_file}, which cannot be read "
+                    f"({exc.strerror})",
+                    key="crm.salesforce",
+                    hint="point it at the connected app's private key (PEM)",
+                ) from None
+            return client(
+                username=_plain(_USERNAME),
+                consumer_key=_secret(_CONSUMER_KEY),
+                privatekey=private_key,
+                domain=domain,
+            )
+        if mode.name == "username-password":
+            return client(
+                username=_plain(_USERNAME),
+                password=_secret(_PASSWORD),
+                security_token=_secret(_SECURITY_TOKEN),
+                domain=domain,
+            )
+        if domain in ("login", "test"):
+            raise ConfigError(
+                "the client credentials flow needs your My Domain",
+                key="crm.salesforce.domain",
+                hint='set [crm.salesforce] domain = "yourorg.my" (for '
+                "https://yourorg.my.salesforce.com)",
+            )
+        return client(
+            consumer_key=_secret(_CONSUMER_KEY),
+            consumer_secret=_secret(_CONSUMER_SECRET),
+            domain=domain,
+        )
+    except SalesforceAuthenticationFailed as exc:
+        raise ConfigError(
+            f"Salesforce refused the {mode.name} login ({', '.join(mode.variables)}): "
+            f"{redact(str(exc.code))}: {redact(str(exc.auth_message))}",
+            key="crm.salesforce",
+            hint="check those variables and [crm.salesforce] domain "
+            f"({domain!r}: login for production, test for a sandbox, or your My Domain)",
+        ) from None
+    except requests.RequestException as exc:
+        raise ConfigError(
+            f"cannot reach Salesforce to log in ({mode.name}): {redact(type(exc).__name__)}",
+            key="crm.salesforce.domain",
+            hint=f"check the network and [crm.salesforce] domain ({domain!r})",
+        ) from None

@@ -1,0 +1,347 @@
+"""Write scores and stages to Salesforce Leads and Contacts.
+
+- Records known by id are updated by id; the others are looked up by e-mail (SOQL, lists
+  kept well under Salesforce's URI limit), preferring a Contact, and following a
+  converted Lead to its Contact at once. They are created (as Leads) only when the record
+  may be.
+- Leads and Contacts share sObject Collections calls (``PATCH composite/sobjects``,
+  ``allOrNone=false``, 200 records a call). Results come back in request order and are
+  read by position: refusals become rejects with Salesforce's code and message; a row
+  locked by another transaction (``UNABLE_TO_LOCK_ROW``) is sent again, alone with the
+  other locked ones; a Lead converted since it was linked
+  (``CANNOT_UPDATE_CONVERTED_LEAD``) is followed to its Contact and written there in the
+  same run.
+- More than ``bulk_above`` updates go through Bulk API 2.0 (``adapters.salesforce.bulk``).
+- The API budget (``SalesforceApi``) may stop the push at any call: ``WriteStopped``
+  carries what was written so far, and the rest is kept for the next push.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+from adapters.salesforce.bulk import BulkRow, bulk_update
+from adapters.salesforce.client import ApiLimit, SalesforceApi, errors_of
+from adapters.salesforce.records import KNOWN_OBJECTS, fields_for, object_of, soql_quoted
+from connector.ports import CrmRecordWrite, CrmValue, WriteResult, WriteStopped
+
+__all__ = ["COLLECTION_SIZE", "SalesforceWriter", "email_batches"]
+
+COLLECTION_SIZE = 200  # records per sObject Collections call (Salesforce's limit)
+# Salesforce refuses a request URI over 16,384 bytes; a look-up stays at half of it.
+_QUERY_URI_BUDGET = 8_000
+_LOCKED = "UNABLE_TO_LOCK_ROW"
+_CONVERTED = "CANNOT_UPDATE_CONVERTED_LEAD"
+# Web-to-lead's own placeholder for a company nobody gave (Company is required on Leads).
+_NO_COMPANY = "[not provided]"
+
+
+@dataclass(frozen=True, slots=True)
+class _Update:
+    contact_id: int
+    crm_id: str
+    sobject: str
+    wanted: Mapping[str, CrmValue]  # as planned, "Object.Field" ones included
+
+    @property
+    def fields(self) -> dict[str, CrmValue]:
+        return fields_for(self.sobject, self.wanted)
+
+
+def email_batches(emails: Sequence[str], select: str) -> Iterator[list[str]]:
+    """``emails`` in lists whose ``select ... WHERE Email IN (...)`` query, URL-encoded,
+    stays within the URI budget."""
+    batch: list[str] = []
+    size = len(quote(select))
+    for email in emails:
+        cost = len(quote(soql_quoted(email) + ","))
+        if batch and size + cost > _QUERY_URI_BUDGET:
+            yield batch
+            batch, size = [], len(quote(select))
+        batch.append(email)
+        size += cost
+    if batch:
+        yield batch
+
+
+def _reason(errors: Any) -> str:
+    described = []
+    for item in errors or []:
+        code, message = errors_of(item)[0]
+        fields = item.get("fields") if isinstance(item, Mapping) else None
+        on = f" (fields: {', '.join(fields)})" if fields else ""
+        described.append(f"{code}: {message}{on}")
+    return "; ".join(described) or "Salesforce did not say why"
+
+
+def _codes(errors: Any) -> set[str]:
+    return {code for item in errors or [] for code, _ in errors_of(item)}
+
+
+class SalesforceWriter:
+    name = "salesforce"
+
+    def __init__(
+        self,
+        api: SalesforceApi,
+        *,
+        objects: Sequence[str] = KNOWN_OBJECTS,
+        bulk_above: int = 10_000,
+        lock_retries: int = 3,
+        sleep: Callable[[float], None] = time.sleep,
+        bulk_poll_s: float = 5.0,
+    ) -> None:
+        self._api = api
+        self._objects = tuple(objects)
+        self._bulk_above = bulk_above
+        self._lock_retries = lock_retries
+        self._sleep = sleep
+        self._bulk_poll_s = bulk_poll_s
+
+    # -- the port ------------------------------------------------------------------------
+
+    def write(
+        self, records: Sequence[CrmRecordWrite], *, linked: Mapping[str, int] | None = None
+    ) -> list[WriteResult]:
+        results: dict[int, WriteResult] = {}
+        try:
+            self._write(records, linked or {}, results)
+        except ApiLimit as limit:
+            raise WriteStopped(
+                limit.reason, results=list(results.values()), retry_after=limit.retry_after
+            ) from None
+        return [results[record.contact_id] for record in records]
+
+    def _write(
+        self,
+        records: Sequence[CrmRecordWrite],
+        owners: Mapping[str, int],
+        results: dict[int, WriteResult],
+    ) -> None:
+        updates: list[_Update] = []
+        unknown: list[CrmRecordWrite] = []
+        for record in records:
+            if not record.crm_id:
+                unknown.append(record)
+                continue
+            sobject = object_of(record.crm_id)
+            if sobject is None or sobject not in self._objects:
+                results[record.contact_id] = WriteResult(
+                    record.contact_id,
+                    "rejected",
+                    crm_id=record.crm_id,
+                    reason=f"Salesforce id {record.crm_id} is not a record of "
+                    f"{' or '.join(self._objects)} (objects in the mapping)",
+                )
+                continue
+            updates.append(_Update(record.contact_id, record.crm_id, sobject, record.fields))
+        found = self._ids_by_email([record.email for record in unknown if record.email])
+        to_create: list[CrmRecordWrite] = []
+        for record in unknown:
+            crm_id = found.get((record.email or "").lower())
+            owner = owners.get(crm_id or "")
+            if crm_id is not None and owner is not None and owner != record.contact_id:
+                results[record.contact_id] = WriteResult(
+                    record.contact_id,
+                    "rejected",
+                    reason=f"Salesforce record {crm_id}, found by the e-mail {record.email}, "
+                    f"is already linked to leadsync contact #{owner}; merge or fix the "
+                    "e-mails",
+                )
+            elif crm_id is not None:
+                sobject = object_of(crm_id) or "Contact"
+                updates.append(_Update(record.contact_id, crm_id, sobject, record.fields))
+            elif record.email and record.may_create:
+                to_create.append(record)
+            else:
+                results[record.contact_id] = WriteResult(
+                    record.contact_id,
+                    "deferred",
+                    reason="not in Salesforce and [crm.salesforce] create does not allow "
+                    "creating it",
+                )
+        self._create(to_create, results)
+        if len(updates) > self._bulk_above:
+            self._api.bulk_check()
+            for result in bulk_update(self._api.sf, _by_object(updates), self._bulk_poll_s):
+                results[result.contact_id] = result
+            return
+        self._update(updates, owners, results)
+
+    # -- look-ups ------------------------------------------------------------------------
+
+    def _ids_by_email(self, emails: Sequence[str]) -> dict[str, str]:
+        """e-mail (lower case) -> the record to write: a Contact if there is one, else the
+        Contact a converted Lead became, else the Lead."""
+        wanted = sorted({email.lower() for email in emails})
+        contacts: dict[str, str] = {}
+        leads: dict[str, str] = {}
+        if not wanted:
+            return {}
+        if "Contact" in self._objects:
+            select = "SELECT Id, Email FROM Contact WHERE Email IN ()"
+            for batch in email_batches(wanted, select):
+                for row in self._api.query(
+                    "SELECT Id, Email FROM Contact WHERE Email IN "
+                    f"({','.join(soql_quoted(email) for email in batch)}) ORDER BY CreatedDate"
+                ):
+                    contacts.setdefault(str(row.get("Email") or "").lower(), str(row["Id"]))
+        if "Lead" in self._objects:
+            select = "SELECT Id, Email, IsConverted, ConvertedContactId FROM Lead WHERE Email IN ()"
+            for batch in email_batches([e for e in wanted if e not in contacts], select):
+                for row in self._api.query(
+                    "SELECT Id, Email, IsConverted, ConvertedContactId FROM Lead WHERE Email "
+                    f"IN ({','.join(soql_quoted(email) for email in batch)}) "
+                    "ORDER BY IsConverted, CreatedDate"
+                ):
+                    email = str(row.get("Email") or "").lower()
+                    converted_to = row.get("ConvertedContactId")
+                    if row.get("IsConverted") and converted_to and "Contact" in self._objects:
+                        # Its Contact carries on; written at once, not after a refusal.
+                        leads[email] = str(converted_to)
+                    elif not row.get("IsConverted"):
+                        leads.setdefault(email, str(row["Id"]))
+        return {**leads, **contacts}
+
+    # -- writes --------------------------------------------------------------------------
+
+    def _create(self, records: Sequence[CrmRecordWrite], results: dict[int, WriteResult]) -> None:
+        sobject = "Lead" if "Lead" in self._objects else "Contact"
+        for start in range(0, len(records), COLLECTION_SIZE):
+            batch = records[start : start + COLLECTION_SIZE]
+            body = {
+                "allOrNone": False,
+                "records": [
+                    {
+                        "attributes": {"type": sobject},
+                        "Email": record.email,
+                        "LastName": (record.email or "?").split("@")[0][:80],
+                        **({"Company": _NO_COMPANY} if sobject == "Lead" else {}),
+                        **fields_for(sobject, record.fields),
+                    }
+                    for record in batch
+                ],
+            }
+            answer = self._api.restful(
+                "a creation of records", "composite/sobjects", method="POST", body=body
+            )
+            for record, item in zip(batch, answer or [], strict=False):
+                if item.get("success"):
+                    results[record.contact_id] = WriteResult(
+                        record.contact_id, "ok", crm_id=str(item["id"])
+                    )
+                else:
+                    results[record.contact_id] = WriteResult(
+                        record.contact_id, "rejected", reason=_reason(item.get("errors"))
+                    )
+
+    def _update(
+        self, updates: Sequence[_Update], owners: Mapping[str, int], results: dict[int, WriteResult]
+    ) -> None:
+        pending = list(updates)
+        attempt = 0
+        while pending:
+            locked: list[_Update] = []
+            converted: list[_Update] = []
+            for update, item in self._send(pending):
+                codes = _codes(item.get("errors"))
+                if item.get("success"):
+                    results[update.contact_id] = WriteResult(
+                        update.contact_id, "ok", crm_id=update.crm_id
+                    )
+                elif _LOCKED in codes:
+                    locked.append(update)
+                elif _CONVERTED in codes and update.sobject == "Lead":
+                    converted.append(update)
+                else:
+                    results[update.contact_id] = WriteResult(
+                        update.contact_id,
+                        "rejected",
+                        crm_id=update.crm_id,
+                        reason=_reason(item.get("errors")),
+                    )
+            followed = self._follow_conversions(converted, owners, results)
+            if locked and attempt >= self._lock_retries:
+                for update in locked:
+                    results[update.contact_id] = WriteResult(
+                        update.contact_id,
+                        "deferred",
+                        crm_id=update.crm_id,
+                        reason=f"{_LOCKED} after {attempt + 1} attempts: sent again next push",
+                    )
+                locked = []
+            if locked:
+                # Another transaction holds the rows: wait a little, then send only them
+                # (with any converted Leads' Contacts, in the same calls).
+                self._sleep(min(2.0**attempt, 8.0))
+            attempt += 1
+            pending = locked + followed
+
+    def _send(self, updates: Sequence[_Update]) -> Iterator[tuple[_Update, Mapping[str, Any]]]:
+        for start in range(0, len(updates), COLLECTION_SIZE):
+            batch = updates[start : start + COLLECTION_SIZE]
+            body = {
+                "allOrNone": False,
+                "records": [
+                    {"attributes": {"type": update.sobject}, "id": update.crm_id, **update.fields}
+                    for update in batch
+                ],
+            }
+            answer = self._api.restful(
+                "an update of records", "composite/sobjects", method="PATCH", body=body
+            )
+            items = list(answer or [])
+            for position, update in enumerate(batch):
+                # Results come in request order; a failed one carries no id.
+                item = items[position] if position < len(items) else {}
+                yield update, item if isinstance(item, Mapping) else {}
+
+    def _follow_conversions(
+        self,
+        converted: Sequence[_Update],
+        owners: Mapping[str, int],
+        results: dict[int, WriteResult],
+    ) -> list[_Update]:
+        """The Contacts that converted Leads became, to write in their place."""
+        if not converted:
+            return []
+        ids = ",".join(soql_quoted(update.crm_id) for update in converted)
+        rows = self._api.query(f"SELECT Id, ConvertedContactId FROM Lead WHERE Id IN ({ids})")
+        contact_of = {str(row["Id"]): row.get("ConvertedContactId") for row in rows}
+        followed: list[_Update] = []
+        for update in converted:
+            contact_id = contact_of.get(update.crm_id)
+            owner = owners.get(str(contact_id or ""))
+            if not contact_id or "Contact" not in self._objects:
+                reason = (
+                    f"Lead {update.crm_id} was converted"
+                    + (f" to Contact {contact_id}" if contact_id else "")
+                    + ", and the mapping does not write Contacts"
+                )
+            elif owner is not None and owner != update.contact_id:
+                reason = (
+                    f"Lead {update.crm_id} was converted to Contact {contact_id}, which is "
+                    f"linked to leadsync contact #{owner}; merge or fix the e-mails"
+                )
+            else:
+                followed.append(
+                    _Update(update.contact_id, str(contact_id), "Contact", update.wanted)
+                )
+                continue
+            results[update.contact_id] = WriteResult(
+                update.contact_id, "rejected", crm_id=update.crm_id, reason=reason
+            )
+        return followed
+
+
+def _by_object(updates: Sequence[_Update]) -> dict[str, list[BulkRow]]:
+    grouped: dict[str, list[BulkRow]] = {}
+    for update in updates:
+        grouped.setdefault(update.sobject, []).append(
+            BulkRow(update.contact_id, update.crm_id, update.fields)
+        )
+    return grouped

@@ -1,0 +1,356 @@
+"""A Salesforce org in memory, answering the REST and Bulk API 2.0 calls leadsync makes in
+Salesforce's documented shapes, behind `responses` or a local TLS server.
+
+The URLs it serves are checked against the request templates of Salesforce's own Postman
+collection (``specs/salesforce/postman-request-items``), so a call the real API does not
+have fails the test instead of passing against a fake of our own invention.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import itertools
+import json
+import re
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import responses
+
+from tests.adapters.hubspot_fake import SPECS
+
+VERSION = "62.0"
+INSTANCE = "https://sf.test"
+ITEMS_DIR = SPECS.parent / "salesforce" / "postman-request-items"
+_DATA = f"/services/data/v{VERSION}/"
+_PREFIX = {"Lead": "00Q", "Contact": "003"}
+
+
+def _templates() -> list[tuple[str, re.Pattern[str]]]:
+    """(method, path pattern) of each request of Salesforce's Postman collection.
+
+    A trailing ``<SOBJECT_API_NAME>`` is optional: the collection's "SObject Collections
+    Update" item carries one, while the REST guide's URI for it is ``composite/sobjects``
+    (records of several objects in one call, each naming its type)."""
+    found = []
+    for item in sorted(ITEMS_DIR.glob("*/*.json")):
+        spec = json.loads(item.read_text(encoding="utf-8"))
+        if "{{_endpoint}}" not in spec["url"]:
+            continue  # the login items: leadsync's end-to-end tests use an access token
+        url = spec["url"].split("?")[0].replace("{{_endpoint}}", "").replace("{{version}}", VERSION)
+        pattern = re.escape(url.rstrip("/"))
+        pattern = re.sub(r"/<[^>]*>$", "(?:/[^/]+)?", pattern)
+        pattern = re.sub(r"<[^>]*>|\\\{\\\{[^}]*\\\}\\\}", "[^/]+", pattern)
+        found.append((spec["method"], re.compile(f"^{pattern}/?$")))
+    return found
+
+
+@dataclass
+class FakeOrg:
+    """Leads and Contacts by id; what to refuse, lock or limit; every call it answered."""
+
+    token: str = "00Dxx0000001gPL!fake-access-token"
+    records: dict[str, dict[str, Any]] = field(default_factory=dict)
+    refuse: dict[str, tuple[str, str]] = field(default_factory=dict)  # id -> (code, message)
+    locked: Counter[str] = field(default_factory=Counter)  # id -> times still locked
+    limit_after_calls: int | None = None  # calls answered before REQUEST_LIMIT_EXCEEDED
+    used: int = 1_000
+    allowed: int = 100_000
+    calls: list[tuple[str, str, Any]] = field(default_factory=list)
+    refused_calls: set[int] = field(default_factory=set)  # indexes in calls
+    jobs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    _ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
+    _templates: list[tuple[str, re.Pattern[str]]] = field(default_factory=_templates)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    # -- the org's data --------------------------------------------------------------------
+
+    def add(self, sobject: str, email: str, **fields: Any) -> str:
+        record_id = f"{_PREFIX[sobject]}{next(self._ids):012d}AAA"
+        self.records[record_id] = {
+            "attributes": {"type": sobject},
+            "Id": record_id,
+            "Email": email,
+            **({"IsConverted": False, "ConvertedContactId": None} if sobject == "Lead" else {}),
+            **fields,
+        }
+        return record_id
+
+    def convert(self, lead_id: str) -> str:
+        lead = self.records[lead_id]
+        contact_id = self.add("Contact", lead["Email"])
+        lead.update(IsConverted=True, ConvertedContactId=contact_id)
+        return contact_id
+
+    def writes(self) -> list[list[dict[str, Any]]]:
+        """The records of each sObject Collections update, in call order."""
+        return [
+            body["records"]
+            for index, (method, path, body) in enumerate(self.calls)
+            if method == "PATCH"
+            and path.endswith("composite/sobjects")
+            and index not in self.refused_calls
+        ]
+
+    def written_ids(self) -> Counter[str]:
+        return Counter(record["id"] for batch in self.writes() for record in batch)
+
+    # -- HTTP --------------------------------------------------------------------------------
+
+    def handle(
+        self, method: str, url: str, headers: dict[str, str], body: bytes
+    ) -> tuple[int, dict[str, str], bytes]:
+        with self._lock:
+            return self._handle(method, url, headers, body)
+
+    def _handle(
+        self, method: str, url: str, headers: dict[str, str], body: bytes
+    ) -> tuple[int, dict[str, str], bytes]:
+        parts = urlsplit(url)
+        path = parts.path
+        if not any(m == method and p.match(path) for m, p in self._templates):
+            raise AssertionError(f"{method} {path} is not a request of Salesforce's API")
+        if headers.get("Authorization") != f"Bearer {self.token}":
+            return _json(
+                401, [{"message": "Session expired or invalid", "errorCode": "INVALID_SESSION_ID"}]
+            )
+        parsed: Any = body.decode() if body else None
+        if parsed and "json" in headers.get("Content-Type", ""):
+            parsed = json.loads(parsed)
+        self.calls.append((method, path, parsed))
+        if self.limit_after_calls is not None and len(self.calls) > self.limit_after_calls:
+            self.refused_calls.add(len(self.calls) - 1)
+            return _json(
+                403,
+                [
+                    {
+                        "message": "TotalRequests Limit exceeded.",
+                        "errorCode": "REQUEST_LIMIT_EXCEEDED",
+                    }
+                ],
+            )
+        self.used += 1
+        status, answer_headers, answer = self._route(method, path, parts.query, parsed)
+        answer_headers["Sforce-Limit-Info"] = f"api-usage={self.used}/{self.allowed}"
+        return status, answer_headers, answer
+
+    def _route(
+        self, method: str, path: str, query: str, body: Any
+    ) -> tuple[int, dict[str, str], bytes]:
+        rest = path.removeprefix(_DATA).rstrip("/")
+        if rest == "query" and method == "GET":
+            return _json(200, self._query(parse_qs(query)["q"][0]))
+        if rest == "composite/sobjects" and method == "PATCH":
+            return _json(200, self._update(body))
+        if rest == "composite/sobjects" and method == "POST":
+            return _json(200, self._create(body))
+        if rest.startswith("jobs/ingest"):
+            return self._bulk(method, rest.removeprefix("jobs/ingest").strip("/"), body)
+        raise AssertionError(f"the fake org does not answer {method} {path}")
+
+    def _query(self, soql: str) -> dict[str, Any]:
+        match = re.search(r"FROM (\w+) WHERE (\w+) IN \(([^)]*)\)", soql)
+        assert match, f"unexpected SOQL {soql}"
+        sobject, column, listed = match.groups()
+        values = {value.lower() for value in re.findall(r"'((?:[^'\\]|\\.)*)'", listed)}
+        found = [
+            record
+            for record in self.records.values()
+            if record["attributes"]["type"] == sobject
+            and str(record.get(column) or "").lower() in values
+        ]
+        return {"totalSize": len(found), "done": True, "records": found}
+
+    def _update(self, body: dict[str, Any]) -> list[dict[str, Any]]:
+        assert body["allOrNone"] is False
+        assert 1 <= len(body["records"]) <= 200, "sObject Collections take 200 records at most"
+        results = []
+        for sent in body["records"]:
+            record_id = sent["id"]
+            record = self.records.get(record_id)
+            if record is None:
+                results.append(_failure("ENTITY_IS_DELETED", "entity is deleted"))
+            elif record["attributes"]["type"] != sent["attributes"]["type"]:
+                results.append(
+                    _failure("INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id")
+                )
+            elif record.get("IsConverted"):
+                results.append(
+                    _failure("CANNOT_UPDATE_CONVERTED_LEAD", "cannot reference converted lead")
+                )
+            elif self.locked[record_id] > 0:
+                self.locked[record_id] -= 1
+                results.append(
+                    _failure(
+                        "UNABLE_TO_LOCK_ROW", "unable to obtain exclusive access to this record"
+                    )
+                )
+            elif record_id in self.refuse:
+                code, message = self.refuse[record_id]
+                results.append(_failure(code, message, ["LeadSync_Score__c"]))
+            else:
+                record.update({k: v for k, v in sent.items() if k not in ("attributes", "id")})
+                results.append({"id": record_id, "success": True, "errors": []})
+        return results
+
+    def _create(self, body: dict[str, Any]) -> list[dict[str, Any]]:
+        results = []
+        for sent in body["records"]:
+            sobject = sent["attributes"]["type"]
+            assert sent.get("LastName"), "LastName is required"
+            if sobject == "Lead":
+                assert sent.get("Company"), "Company is required on Leads"
+            record_id = self.add(sobject, sent["Email"])
+            self.records[record_id].update({k: v for k, v in sent.items() if k != "attributes"})
+            results.append({"id": record_id, "success": True, "errors": []})
+        return results
+
+    def _bulk(self, method: str, rest: str, body: Any) -> tuple[int, dict[str, str], bytes]:
+        if not rest and method == "POST":
+            job_id = f"750{next(self._ids):012d}AAA"
+            self.jobs[job_id] = {
+                "id": job_id,
+                "state": "Open",
+                "object": body["object"],
+                "operation": body["operation"],
+                "ok": [],
+                "failed": [],
+            }
+            assert body["operation"] == "update" and body["contentType"] == "CSV"
+            return _json(200, _job_info(self.jobs[job_id]))
+        job_id, _, tail = rest.partition("/")
+        job = self.jobs[job_id]
+        if tail == "batches" and method == "PUT":
+            rows = list(csv.DictReader(io.StringIO(body)))
+            job["rows"] = rows
+            return 201, {}, b""
+        if not tail and method == "PATCH":
+            assert body == {"state": "UploadComplete"}
+            for row in job["rows"]:
+                record = self.records.get(row["Id"])
+                if record is None or row["Id"] in self.refuse:
+                    code, message = self.refuse.get(row["Id"], ("ENTITY_IS_DELETED", "deleted"))
+                    job["failed"].append((row, f"{code}:{message}"))
+                    continue
+                for name, value in row.items():
+                    if name != "Id" and value != "":
+                        record[name] = None if value == "#N/A" else value
+                job["ok"].append(row)
+            job["state"] = "JobComplete"
+            return _json(200, _job_info(job))
+        if not tail and method == "GET":
+            return _json(200, _job_info(job))
+        if tail == "successfulResults" and method == "GET":
+            # Salesforce does not promise the upload's order: reversed here on purpose.
+            lines = [{"sf__Id": row["Id"], "sf__Created": "false", **row} for row in job["ok"]]
+            return 200, {"Content-Type": "text/csv"}, _csv(lines[::-1], ["sf__Id", "sf__Created"])
+        if tail == "failedResults" and method == "GET":
+            lines = [
+                {"sf__Id": row["Id"], "sf__Error": error, **row} for row, error in job["failed"]
+            ]
+            return 200, {"Content-Type": "text/csv"}, _csv(lines[::-1], ["sf__Id", "sf__Error"])
+        raise AssertionError(f"the fake org does not answer {method} jobs/ingest/{rest}")
+
+
+def _job_info(job: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": job["id"],
+        "operation": job["operation"],
+        "object": job["object"],
+        "state": job["state"],
+        "contentType": "CSV",
+        "numberRecordsProcessed": len(job["ok"]) + len(job["failed"]),
+        "numberRecordsFailed": len(job["failed"]),
+    }
+
+
+def _failure(code: str, message: str, fields: list[str] | None = None) -> dict[str, Any]:
+    # A failed record carries no id (Salesforce's own example): matched by position.
+    return {
+        "success": False,
+        "errors": [{"statusCode": code, "message": message, "fields": fields or []}],
+    }
+
+
+def _json(status: int, payload: Any) -> tuple[int, dict[str, str], bytes]:
+    return status, {"Content-Type": "application/json"}, json.dumps(payload).encode()
+
+
+def _csv(lines: list[dict[str, str]], first: list[str]) -> bytes:
+    names = first + sorted({name for line in lines for name in line} - set(first))
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=names, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(lines)
+    return out.getvalue().encode()
+
+
+def serve_with_responses(
+    org: FakeOrg, mocked: responses.RequestsMock, base: str = INSTANCE
+) -> None:
+    """Route every call to ``base`` through ``org`` (simple-salesforce uses requests)."""
+
+    def callback(request: Any) -> tuple[int, dict[str, str], bytes]:
+        body = request.body or b""
+        return org.handle(
+            request.method,
+            request.url,
+            dict(request.headers),
+            body.encode() if isinstance(body, str) else body,
+        )
+
+    for method in ("GET", "POST", "PATCH", "PUT", "DELETE"):
+        mocked.add_callback(method, re.compile(re.escape(base) + r"/.*"), callback=callback)
+
+
+class TlsOrg:
+    """``org`` behind a real HTTPS server on 127.0.0.1 (simple-salesforce forces https)."""
+
+    def __init__(self, org: FakeOrg, cert_dir: Path) -> None:
+        import ssl
+
+        import trustme
+
+        authority = trustme.CA()
+        self.ca_file = cert_dir / "test-ca.pem"
+        authority.cert_pem.write_to_path(str(self.ca_file))
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        authority.issue_cert("127.0.0.1").configure_cert(context)
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _answer(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                status, headers, payload = org.handle(
+                    self.command, self.path, dict(self.headers), body
+                )
+                self.send_response(status)
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = _answer
+
+            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+                owner.requests += 1
+
+        self.requests = 0
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
+        self.url = f"https://127.0.0.1:{self.server.server_address[1]}"
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()

@@ -1,0 +1,431 @@
+"""Pushing to Salesforce through simple-salesforce, against an org in memory answering in
+Salesforce's shapes (``responses``: simple-salesforce sends through requests), on both
+stores; and once end to end through the CLI against a local TLS server."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import orjson
+import pytest
+import responses
+import sqlalchemy as sa
+from simple_salesforce.api import Salesforce
+from sqlalchemy.engine import Engine
+
+from adapters.files import FileSource
+from adapters.salesforce.client import SalesforceApi
+from adapters.salesforce.writer import SalesforceWriter, email_batches
+from connector.config import Settings, scoring_rules
+from connector.crm_mapping import load_mapping
+from connector.errors import ExitCode
+from connector.ingest import ingest
+from connector.push import PushStopped, PushSummary, push
+from connector.rescore import rescore
+from connector.store.schema import identities, rejects
+from tests.adapters.salesforce_fake import INSTANCE, ITEMS_DIR, VERSION, FakeOrg, TlsOrg
+from tests.adapters.salesforce_fake import serve_with_responses
+from tests.conftest import REPO_ROOT
+
+RULES = scoring_rules(Settings())
+MAPPING = load_mapping(REPO_ROOT / "mappings" / "salesforce.toml")
+DAY0 = datetime(2026, 11, 2, tzinfo=UTC)
+
+pytestmark = pytest.mark.skipif(
+    not ITEMS_DIR.exists(), reason=f"Salesforce's request collection is not at {ITEMS_DIR}"
+)
+
+
+@pytest.fixture
+def org() -> Iterator[FakeOrg]:
+    org = FakeOrg()
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mocked:
+        serve_with_responses(org, mocked)
+        yield org
+
+
+def _writer(org: FakeOrg, *, bulk_above: int = 10_000, api_share: float = 0.8) -> SalesforceWriter:
+    sf = Salesforce(instance_url=INSTANCE, session_id=org.token, version=VERSION)
+    return SalesforceWriter(
+        SalesforceApi(sf, api_share=api_share),
+        bulk_above=bulk_above,
+        sleep=lambda _: None,
+        bulk_poll_s=0,
+    )
+
+
+def _people(engine: Engine, tmp_path: Path, count: int, kind: str = "quote_request") -> list[str]:
+    emails = [f"p{n}@acme.example" for n in range(count)]
+    path = tmp_path / f"{kind}.jsonl"
+    path.write_bytes(
+        b"".join(
+            orjson.dumps(
+                {
+                    "id": f"{kind}-{n}",
+                    "kind": kind,
+                    "occurred_at": (DAY0 + timedelta(minutes=n)).isoformat(),
+                    "email": email,
+                }
+            )
+            + b"\n"
+            for n, email in enumerate(emails)
+        )
+    )
+    ingest(engine, FileSource(path.stem, path), command="ingest", resume=False)
+    rescore(engine, RULES)
+    return emails
+
+
+def _push(org: FakeOrg, engine: Engine, **options: object) -> PushSummary:
+    create = str(options.pop("create", "never"))
+    return push(engine, _writer(org, **options), MAPPING, create=create)  # type: ignore[arg-type]
+
+
+def _link_all(engine: Engine, org: FakeOrg, emails: list[str], sobject: str) -> list[str]:
+    return [org.add(sobject, email.upper() if n % 2 else email) for n, email in enumerate(emails)]
+
+
+def test_450_changed_records_take_3_collection_calls_and_a_rerun_none(
+    org: FakeOrg, engine: Engine, tmp_path: Path
+) -> None:
+    emails = _people(engine, tmp_path, 450)
+    # Half Leads, half Contacts, e-mails in another case: one look-up, shared writes.
+    for n, email in enumerate(emails):
+        org.add("Lead" if n % 2 else "Contact", email.upper() if n % 3 else email)
+
+    summary = _push(org, engine)
+    assert (summary.written, summary.rejected, summary.deferred) == (450, 0, 0)
+    assert [len(batch) for batch in org.writes()] == [200, 200, 50]
+    assert {record["attributes"]["type"] for record in org.writes()[0]} == {"Lead", "Contact"}
+    first = org.records[next(iter(org.written_ids()))]
+    assert first["LeadSync_Score__c"] == 20
+    assert first["LeadSync_Temperature__c"] == "Warm"
+    assert first["LeadSync_Route__c"] == "Sales"
+    assert first["LeadSync_Stage__c"] == "mql"
+    assert first["LeadSync_Scored_At__c"].endswith("Z")
+    with engine.connect() as connection:
+        linked = connection.execute(
+            sa.select(sa.func.count()).where(identities.c.namespace == "salesforce")
+        ).scalar_one()
+    assert linked == 450
+
+    calls_before = len(org.calls)
+    again = _push(org, engine)
+    assert (again.written, again.unchanged) == (0, 450)
+    assert len(org.calls) == calls_before  # no look-up, no write: the ids were linked
+
+
+def test_mixed_results_are_read_by_position_and_refusals_kept_as_rejects(
+    org: FakeOrg, engine: Engine, tmp_path: Path
+) -> None:
+    emails = _people(engine, tmp_path, 5)
+    ids = _link_all(engine, org, emails, "Lead")
+    org.refuse[ids[1]] = ("FIELD_CUSTOM_VALIDATION_EXCEPTION", "Score needs a country")
+    org.refuse[ids[3]] = ("STRING_TOO_LONG", "Reasons: data value too large")
+
+    summary = _push(org, engine)
+    assert (summary.written, summary.rejected) == (3, 2)
+    assert summary.rejected_reasons == {
+        "FIELD_CUSTOM_VALIDATION_EXCEPTION: Score needs a country (fields: LeadSync_Score__c)": 1,
+        "STRING_TOO_LONG: Reasons: data value too large (fields: LeadSync_Score__c)": 1,
+    }
+    with engine.connect() as connection:
+        stored = connection.execute(
+            sa.select(rejects.c.location, rejects.c.reason).where(
+                rejects.c.source == "push:salesforce"
+            )
+        ).all()
+    assert sorted(location for location, _ in stored) == [
+        f"contact {emails[1]}",
+        f"contact {emails[3]}",
+    ]
+    assert "LeadSync_Score__c" not in org.records[ids[1]]
+    assert org.records[ids[2]]["LeadSync_Score__c"] == 20
+
+
+def test_a_lead_found_converted_is_written_on_its_contact_at_once(
+    org: FakeOrg, engine: Engine, tmp_path: Path
+) -> None:
+    (email,) = _people(engine, tmp_path, 1)
+    contact_id = org.convert(org.add("Lead", email))
+
+    assert _push(org, engine).written == 1
+    assert org.written_ids() == {contact_id: 1}  # no refused call first
+
+
+def test_a_lead_converted_since_it_was_linked_is_followed_to_its_contact_in_the_same_run(
+    org: FakeOrg, engine: Engine, tmp_path: Path
+) -> None:
+    emails = _people(engine, tmp_path, 3)
+    lead_ids = _link_all(engine, org, emails, "Lead")
+    assert _push(org, engine).written == 3
+    contact_id = org.convert(lead_ids[0])
+    _people(engine, tmp_path, 3, kind="document_download")  # every score changes
+    calls_before = len(org.calls)
+
+    summary = _push(org, engine)
+    assert (summary.written, summary.rejected) == (3, 0)
+    # The update of all three, the converted Lead's Contact looked up, then written.
+    new_calls = [
+        (method, path.rsplit("/v62.0/", 1)[1]) for method, path, _ in org.calls[calls_before:]
+    ]
+    assert new_calls == [
+        ("PATCH", "composite/sobjects"),
+        ("GET", "query/"),
+        ("PATCH", "composite/sobjects"),
+    ]
+    assert org.records[contact_id]["LeadSync_Score__c"] == 25
+    with engine.connect() as connection:
+        linked = connection.execute(
+            sa.select(identities.c.value).where(identities.c.value == contact_id)
+        ).scalar_one_or_none()
+    assert linked == contact_id
+    # The next push goes to the Contact directly.
+    _people(engine, tmp_path, 3, kind="callback_request")
+    before = len(org.writes())
+    assert _push(org, engine).written == 3
+    assert [record["id"] for record in org.writes()[before]].count(contact_id) == 1
+    assert len(org.writes()) == before + 1
+
+
+def test_a_locked_row_is_sent_again_alone(org: FakeOrg, engine: Engine, tmp_path: Path) -> None:
+    emails = _people(engine, tmp_path, 4)
+    ids = _link_all(engine, org, emails, "Contact")
+    org.locked[ids[2]] = 2
+
+    summary = _push(org, engine)
+    assert (summary.written, summary.deferred) == (4, 0)
+    assert [[record["id"] for record in batch] for batch in org.writes()] == [
+        ids,
+        [ids[2]],
+        [ids[2]],
+    ]
+
+
+def test_a_row_locked_past_the_retries_is_kept_for_the_next_push(
+    org: FakeOrg, engine: Engine, tmp_path: Path
+) -> None:
+    emails = _people(engine, tmp_path, 2)
+    ids = _link_all(engine, org, emails, "Contact")
+    org.locked[ids[0]] = 10
+    summary = _push(org, engine)
+    assert (summary.written, summary.deferred) == (1, 1)
+    org.locked[ids[0]] = 0
+    again = _push(org, engine)
+    assert (again.written, again.unchanged) == (1, 1)
+    assert org.records[ids[0]]["LeadSync_Score__c"] == 20
+
+
+def test_the_limit_exceeded_mid_push_stops_it_and_the_next_push_sends_only_the_rest(
+    org: FakeOrg, engine: Engine, tmp_path: Path
+) -> None:
+    emails = _people(engine, tmp_path, 450)
+    _link_all(engine, org, emails, "Lead")
+    # The look-ups by e-mail (Contacts, then Leads, in lists under the URI limit) and one
+    # write, then the org's allowance is gone.
+    look_ups = 2 * len(
+        list(email_batches(sorted(emails), "SELECT Id, Email FROM Lead WHERE Email IN ()"))
+    )
+    org.limit_after_calls = look_ups + 1
+
+    with pytest.raises(PushStopped) as stopped:
+        _push(org, engine)
+    message = str(stopped.value)
+    assert "REQUEST_LIMIT_EXCEEDED" in message
+    assert "200 written, 250 kept for the next push; retry after 20" in message
+    assert stopped.value.exit_code == ExitCode.LIMIT_REACHED
+    # The refused write was the last call: no retry, nothing after it.
+    assert len(org.calls) == look_ups + 2
+    assert [method for method, _, _ in org.calls[-2:]] == ["PATCH", "PATCH"]
+
+    org.limit_after_calls = None
+    resumed = _push(org, engine)
+    assert (resumed.written, resumed.unchanged) == (250, 200)
+    assert set(org.written_ids().values()) == {1}  # each record written exactly once
+    assert len(org.written_ids()) == 450
+
+
+def test_the_api_share_ends_the_push_before_the_org_runs_out(
+    org: FakeOrg, engine: Engine, tmp_path: Path
+) -> None:
+    emails = _people(engine, tmp_path, 450)
+    _link_all(engine, org, emails, "Contact")
+    org.used, org.allowed = 78, 100  # each answer says one more
+
+    with pytest.raises(PushStopped) as stopped:
+        _push(org, engine)
+    assert "80 of its 100 daily API requests" in str(stopped.value)
+    # Look-ups answered at 79 and 80 of 100: 80 % reached, no write was sent.
+    assert org.writes() == []
+
+
+def test_a_large_push_goes_through_a_bulk_job_whose_failed_rows_become_rejects(
+    org: FakeOrg, engine: Engine, tmp_path: Path
+) -> None:
+    emails = _people(engine, tmp_path, 12)
+    lead_ids = _link_all(engine, org, emails[:7], "Lead")
+    contact_ids = _link_all(engine, org, emails[7:], "Contact")
+    assert _push(org, engine).written == 12  # linked through collections first
+    org.refuse[lead_ids[4]] = ("INVALID_EMAIL_ADDRESS", "Email: invalid email address")
+    org.refuse[contact_ids[1]] = ("FIELD_INTEGRITY_EXCEPTION", "bad value")
+    _people(engine, tmp_path, 12, kind="document_download")
+    writes_before = len(org.writes())
+
+    summary = _push(org, engine, bulk_above=5)
+    assert (summary.written, summary.rejected) == (10, 2)
+    assert len(org.writes()) == writes_before  # no collections call
+    jobs = list(org.jobs.values())
+    assert sorted(job["object"] for job in jobs) == ["Contact", "Lead"]
+    assert org.records[lead_ids[0]]["LeadSync_Score__c"] == "25"
+    assert set(summary.rejected_reasons) == {
+        "INVALID_EMAIL_ADDRESS:Email: invalid email address",
+        "FIELD_INTEGRITY_EXCEPTION:bad value",
+    }
+    # A field leadsync blanks travels as #N/A; an unchanged one as an empty cell.
+    uploaded = next(job for job in jobs if job["object"] == "Lead")["rows"][0]
+    assert uploaded["LeadSync_Scored_At__c"] != ""
+    again = _push(org, engine, bulk_above=5)
+    assert again.written == 0 and org.jobs.keys() == {job["id"] for job in jobs}
+
+
+def test_records_unknown_to_salesforce_are_created_as_leads_only_when_allowed(
+    org: FakeOrg, engine: Engine, tmp_path: Path
+) -> None:
+    _people(engine, tmp_path, 3)
+    deferred = _push(org, engine)
+    assert (deferred.written, deferred.deferred) == (0, 3)
+    created = _push(org, engine, create="mql")
+    assert created.written == 3
+    leads = [r for r in org.records.values() if r["attributes"]["type"] == "Lead"]
+    assert len(leads) == 3 and {lead["Company"] for lead in leads} == {"[not provided]"}
+
+
+def test_email_look_ups_stay_well_under_the_uri_limit() -> None:
+    emails = [f"someone.with.a.long.name.{n}@a-rather-long-domain.example" for n in range(2_000)]
+    select = "SELECT Id, Email FROM Contact WHERE Email IN ()"
+    batches = list(email_batches(emails, select))
+    assert sum(len(batch) for batch in batches) == 2_000
+    assert len(batches) > 1
+    for batch in batches:
+        query = select.replace("()", "(" + ",".join(f"'{email}'" for email in batch) + ")")
+        url = f"{INSTANCE}/services/data/v{VERSION}/query/?" + __import__(
+            "urllib.parse"
+        ).parse.urlencode({"q": query})
+        assert len(url) < 16_384 // 2 + 200
+
+
+def test_the_cli_pushes_over_tls_and_stops_on_the_limit_with_no_secret_in_its_output(
+    tmp_path: Path,
+) -> None:
+    from tests.test_cli import clean_env, leadsync, write_jsonl
+
+    org = FakeOrg()
+    server = TlsOrg(org, tmp_path)
+    try:
+        folder = tmp_path / "project"
+        assert leadsync("init", folder, cwd=tmp_path).returncode == 0
+        config = folder / "config.toml"
+        config.write_text(
+            config.read_text(encoding="utf-8") + '\n[crm.salesforce]\napi_version = "62.0"\n',
+            encoding="utf-8",
+        )
+        people = [f"p{n}@acme.example" for n in range(250)]
+        write_jsonl(
+            folder / "events.jsonl",
+            [
+                {"kind": "quote_request", "occurred_at": "2026-11-02T10:00:00Z", "email": email}
+                for email in people
+            ],
+        )
+        for command in (["ingest", "events.jsonl"], ["score"]):
+            assert leadsync("--config", config, *command, cwd=folder).returncode == 0
+        for email in people:
+            org.add("Contact", email)
+        env = clean_env(
+            SALESFORCE_ACCESS_TOKEN=org.token,
+            SALESFORCE_INSTANCE_URL=server.url,
+            REQUESTS_CA_BUNDLE=str(server.ca_file),
+        )
+
+        planned = leadsync(
+            "--config", config, "push", "--crm", "salesforce", "--dry-run", cwd=folder, env=env
+        )
+        assert planned.returncode == 0, planned.stderr
+        assert "salesforce: 250 would write" in planned.stdout
+        assert org.calls == []
+
+        org.limit_after_calls = 2  # one look-up, one write of 200, then refused
+        stopped = leadsync(
+            "--config", config, "--debug", "push", "--crm", "salesforce", cwd=folder, env=env
+        )
+        assert stopped.returncode == int(ExitCode.LIMIT_REACHED), stopped.stderr
+        last = stopped.stderr.strip().splitlines()[-1]
+        assert "REQUEST_LIMIT_EXCEEDED" in last and "retry after 20" in last
+        assert "salesforce: 200 written" in stopped.stdout
+        assert org.token not in stopped.stdout + stopped.stderr
+
+        org.limit_after_calls = None
+        resumed = leadsync(
+            "--config", config, "push", "--crm", "salesforce", "--json", cwd=folder, env=env
+        )
+        assert resumed.returncode == 0, resumed.stderr
+        (figures,) = orjson.loads(resumed.stdout)
+        assert (figures["written"], figures["unchanged"]) == (50, 200)
+        assert set(org.written_ids().values()) == {1}
+
+        # Without the test CA, requests refuses the server's certificate.
+        write_jsonl(
+            folder / "more.jsonl",
+            [
+                {
+                    "kind": "callback_request",
+                    "occurred_at": "2026-11-03T10:00:00Z",
+                    "email": people[0],
+                }
+            ],
+        )
+        for command in (["ingest", "more.jsonl"], ["score"]):
+            assert leadsync("--config", config, *command, cwd=folder).returncode == 0
+        untrusted = {k: v for k, v in env.items() if k != "REQUESTS_CA_BUNDLE"}
+        refused = leadsync(
+            "--config", config, "push", "--crm", "salesforce", cwd=folder, env=untrusted
+        )
+        assert refused.returncode != 0 and "SSLError" in refused.stderr
+        assert org.token not in refused.stdout + refused.stderr
+    finally:
+        server.close()
+
+
+def test_a_refused_login_names_the_mode_and_never_the_secret(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from adapters.salesforce.auth import connect
+    from connector.errors import ConfigError
+
+    password, token = "hunter2-Pa55word", "SecTok-9876543210"
+    monkeypatch.setenv("SALESFORCE_USERNAME", "ops@acme.example")
+    monkeypatch.setenv("SALESFORCE_PASSWORD", password)
+    monkeypatch.setenv("SALESFORCE_SECURITY_TOKEN", token)
+    fault = (
+        '<?xml version="1.0" encoding="UTF-8"?><soapenv:Envelope xmlns:soapenv='
+        '"http://schemas.xmlsoap.org/soap/envelope/" xmlns:sf="urn:fault.partner.soap.sforce.com">'
+        "<soapenv:Body><soapenv:Fault><faultcode>INVALID_LOGIN</faultcode><detail>"
+        "<sf:LoginFault><sf:exceptionCode>INVALID_LOGIN</sf:exceptionCode><sf:exceptionMessage>"
+        "Invalid username, password, security token; or user locked out.</sf:exceptionMessage>"
+        "</sf:LoginFault></detail></soapenv:Fault></soapenv:Body></soapenv:Envelope>"
+    )
+    caplog.set_level(logging.DEBUG)
+    with responses.RequestsMock() as mocked:
+        mocked.post(
+            f"https://test.salesforce.com/services/Soap/u/{VERSION}", body=fault, status=500
+        )
+        with pytest.raises(ConfigError) as refused:
+            connect(domain="test", api_version=VERSION)
+        sent = mocked.calls[0].request.body
+    text = str(refused.value)
+    assert "username-password login" in text and "INVALID_LOGIN" in text
+    assert password not in text and token not in text and password not in caplog.text
+    assert password + token in (sent.decode() if isinstance(sent, bytes) else sent)
