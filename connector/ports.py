@@ -23,6 +23,7 @@ __all__ = [
     "SnapshotPage",
     "WriteResult",
     "WriteStopped",
+    "WritesInChunks",
 ]
 
 
@@ -160,4 +161,15 @@ class CrmWriter(Protocol):
         the results so far, when the CRM's API limit is reached). ``linked`` maps the
         CRM ids already linked to our contacts: a record found by e-mail whose CRM id
         belongs to another contact must be rejected, not written."""
+        ...
+
+
+@runtime_checkable
+class WritesInChunks(Protocol):
+    """A writer that says how many records to hand it at once (the core's default is a
+    thousand): a Salesforce push above ``bulk_above`` goes in Bulk API jobs, which only
+    pay off with many records each."""
+
+    def records_per_write(self, total: int) -> int:
+        """Records per ``write`` call for a push of ``total`` records."""
         ...

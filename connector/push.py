@@ -26,7 +26,14 @@ from connector.crm_mapping import CrmMapping
 from connector.crm_plan import desired_fields
 from connector.errors import LimitReached
 from connector.model import Stage
-from connector.ports import CrmRecordWrite, CrmValue, CrmWriter, WriteResult, WriteStopped
+from connector.ports import (
+    CrmRecordWrite,
+    CrmValue,
+    CrmWriter,
+    WriteResult,
+    WritesInChunks,
+    WriteStopped,
+)
 from connector.sales_signals import crm_stage_field
 from connector.store._raw import dialect_insert
 from connector.store.schema import contacts, identities, pushed_state, rejects
@@ -223,8 +230,14 @@ def push(
     if writer is None:
         raise ValueError("a push that is not a dry run needs a writer")
     records = planned.records
-    for start in range(0, len(records), CHUNK_RECORDS):
-        chunk = records[start : start + CHUNK_RECORDS]
+    # Each chunk is recorded once written: a crash resends at most one chunk's records.
+    size = (
+        writer.records_per_write(len(records))
+        if isinstance(writer, WritesInChunks)
+        else CHUNK_RECORDS
+    )
+    for start in range(0, len(records), size):
+        chunk = records[start : start + size]
         try:
             results = writer.write(chunk, linked=planned.linked)
         except WriteStopped as stop:
@@ -244,7 +257,7 @@ def push(
             ) from None
         _record(engine, mapping.crm, chunk, results, planned.desired, summary)
         if on_progress is not None:
-            on_progress(min(start + CHUNK_RECORDS, len(records)), len(records))
+            on_progress(min(start + size, len(records)), len(records))
     summary.duration_s = round(time.perf_counter() - started, 3)
     log.info("push.finished", **summary.as_dict())
     return summary

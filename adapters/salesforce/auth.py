@@ -26,7 +26,7 @@ from simple_salesforce.api import Salesforce
 from simple_salesforce.exceptions import SalesforceAuthenticationFailed
 
 from connector.errors import ConfigError
-from connector.secrets import read_secret, redact
+from connector.secrets import read_secret, redact, remember_secret
 
 __all__ = ["ENV_PREFIX", "LoginMode", "connect", "login_mode"]
 
@@ -105,7 +105,10 @@ def connect(
     http = session or requests.Session()
 
     def client(**credentials: Any) -> Salesforce:
-        return Salesforce(version=api_version, session=http, **credentials)
+        logged_in = Salesforce(version=api_version, session=http, **credentials)
+        # A token a login returned is as secret as the credentials that got it.
+        remember_secret(logged_in.session_id)
+        return logged_in
 
     try:
         if mode.name == "access token":

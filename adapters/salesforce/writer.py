@@ -32,6 +32,9 @@ from connector.ports import CrmRecordWrite, CrmValue, WriteResult, WriteStopped
 __all__ = ["COLLECTION_SIZE", "SalesforceWriter", "email_batches"]
 
 COLLECTION_SIZE = 200  # records per sObject Collections call (Salesforce's limit)
+# Records per Bulk API write: one job per object each (Salesforce splits a job into
+# internal batches of 10,000 itself); a crash mid-job resends at most this many.
+BULK_CHUNK = 100_000
 # Salesforce refuses a request URI over 16,384 bytes; a look-up stays at half of it.
 _QUERY_URI_BUDGET = 8_000
 _LOCKED = "UNABLE_TO_LOCK_ROW"
@@ -103,6 +106,12 @@ class SalesforceWriter:
         self._bulk_poll_s = bulk_poll_s
 
     # -- the port ------------------------------------------------------------------------
+
+    def records_per_write(self, total: int) -> int:
+        """Collections calls take the core's chunks; a push above ``bulk_above`` goes in
+        chunks big enough for Bulk API jobs (a remainder at or below it goes through
+        collections)."""
+        return max(BULK_CHUNK, self._bulk_above + 1) if total > self._bulk_above else 1_000
 
     def write(
         self, records: Sequence[CrmRecordWrite], *, linked: Mapping[str, int] | None = None

@@ -341,7 +341,7 @@ class TlsOrg:
 
             do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = _answer
 
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            def log_message(self, format: str, *args: Any) -> None:
                 owner.requests += 1
 
         self.requests = 0
