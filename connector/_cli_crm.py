@@ -50,7 +50,7 @@ def check_crms_online(settings: Settings) -> None:
                 line=lines.line_of(list(key)),
                 key=".".join(key),
             )
-        stdout.print(f"online     ok  {name}: every mapped property and option exists")
+        stdout.print(f"online     ok  {name}: every mapped field and value exists")
 
 
 def crm_command(
