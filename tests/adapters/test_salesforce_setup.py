@@ -226,7 +226,7 @@ def test_a_custom_field_missing_on_contact_only_is_named_with_where_to_create_it
     assert "Contact has no field 'LeadSync_Reasons__c'" in message
     assert "hidden from the integration user by field-level security" in message
     assert "Setup > Object Manager > Contact > Fields & Relationships" in message
-    assert "Text(255)" in message
+    assert "Long Text Area(1000)" in message
     assert "Object Manager > Lead" not in message
     assert line_of(DEFAULT_MAPPING, problems[0].key) == line_in(DEFAULT_MAPPING, "reasons ")
 
@@ -493,7 +493,7 @@ def test_check_online_names_the_line_of_a_renamed_field(
     mapping.write_text(
         text.replace(original, 'treatment          = "LeadSync_Treatement__c"'), encoding="utf-8"
     )
-    monkeypatch.setenv("SALESFORCE_ACCESS_TOKEN", "token")
+    monkeypatch.setenv("SALESFORCE_ACCESS_TOKEN", "00Dxx!setup-check-token")
     monkeypatch.setenv("SALESFORCE_INSTANCE_URL", INSTANCE)
     serve(mocked)
 
@@ -511,8 +511,8 @@ def test_check_online_names_the_line_of_a_renamed_field(
         str(error)
     )
     assert [call.request.headers["Authorization"] for call in mocked.calls] == [
-        "Bearer token",
-        "Bearer token",
+        "Bearer 00Dxx!setup-check-token",
+        "Bearer 00Dxx!setup-check-token",
     ]
 
 
@@ -528,7 +528,7 @@ def test_check_online_passes_against_a_matching_org(
         (folder / "mappings" / name).write_text(
             (REPO_ROOT / "mappings" / name).read_text(encoding="utf-8"), encoding="utf-8"
         )
-    monkeypatch.setenv("SALESFORCE_ACCESS_TOKEN", "token")
+    monkeypatch.setenv("SALESFORCE_ACCESS_TOKEN", "00Dxx!setup-check-token")
     monkeypatch.setenv("SALESFORCE_INSTANCE_URL", INSTANCE)
     serve(mocked)
 
