@@ -17,6 +17,7 @@ import threading
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -66,6 +67,7 @@ class FakeOrg:
     calls: list[tuple[str, str, Any]] = field(default_factory=list)
     refused_calls: set[int] = field(default_factory=set)  # indexes in calls
     jobs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    won_roles: list[dict[str, Any]] = field(default_factory=list)
     _ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
     _templates: list[tuple[str, re.Pattern[str]]] = field(default_factory=_templates)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -78,10 +80,22 @@ class FakeOrg:
             "attributes": {"type": sobject},
             "Id": record_id,
             "Email": email,
+            "SystemModstamp": _stamp(),
             **({"IsConverted": False, "ConvertedContactId": None} if sobject == "Lead" else {}),
             **fields,
         }
         return record_id
+
+    def win(self, contact_id: str) -> None:
+        """A won opportunity naming the Contact in a contact role."""
+        self.won_roles.append(
+            {
+                "attributes": {"type": "OpportunityContactRole"},
+                "ContactId": contact_id,
+                "Contact": {"Email": self.records[contact_id]["Email"]},
+                "Opportunity": {"SystemModstamp": _stamp()},
+            }
+        )
 
     def convert(self, lead_id: str) -> str:
         lead = self.records[lead_id]
@@ -156,6 +170,9 @@ class FakeOrg:
         raise AssertionError(f"the fake org does not answer {method} {path}")
 
     def _query(self, soql: str) -> dict[str, Any]:
+        changed = re.search(r"FROM (\w+)(?: WHERE (.*?))? ORDER BY (\S+) ASC$", soql)
+        if changed and " IN (" not in soql:
+            return self._changed_since(*changed.groups())
         match = re.search(r"FROM (\w+) WHERE (\w+) IN \(([^)]*)\)", soql)
         assert match, f"unexpected SOQL {soql}"
         sobject, column, listed = match.groups()
@@ -166,6 +183,23 @@ class FakeOrg:
             if record["attributes"]["type"] == sobject
             and str(record.get(column) or "").lower() in values
         ]
+        return {"totalSize": len(found), "done": True, "records": found}
+
+    def _changed_since(self, sobject: str, where: str | None, order: str) -> dict[str, Any]:
+        """The reader's queries: records (or won contact roles) stamped at or after a time."""
+        since = re.search(r">= (\S+)", where or "")
+        floor = since.group(1).replace("Z", "+0000") if since else ""
+        if sobject == "OpportunityContactRole":
+            found = [
+                role for role in self.won_roles if role["Opportunity"]["SystemModstamp"] >= floor
+            ]
+        else:
+            found = [
+                {"Account": None, **record}
+                for record in self.records.values()
+                if record["attributes"]["type"] == sobject and record["SystemModstamp"] >= floor
+            ]
+            found.sort(key=lambda record: record["SystemModstamp"])
         return {"totalSize": len(found), "done": True, "records": found}
 
     def _update(self, body: dict[str, Any]) -> list[dict[str, Any]]:
@@ -197,6 +231,7 @@ class FakeOrg:
                 results.append(_failure(code, message, ["LeadSync_Score__c"]))
             else:
                 record.update({k: v for k, v in sent.items() if k not in ("attributes", "id")})
+                record["SystemModstamp"] = _stamp()
                 results.append({"id": record_id, "success": True, "errors": []})
         return results
 
@@ -257,6 +292,12 @@ class FakeOrg:
             ]
             return 200, {"Content-Type": "text/csv"}, _csv(lines[::-1], ["sf__Id", "sf__Error"])
         raise AssertionError(f"the fake org does not answer {method} jobs/ingest/{rest}")
+
+
+def _stamp() -> str:
+    """Now, as Salesforce writes SystemModstamp."""
+    now = datetime.now(UTC)
+    return now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}+0000"
 
 
 def _job_info(job: dict[str, Any]) -> dict[str, Any]:

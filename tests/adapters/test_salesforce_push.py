@@ -552,3 +552,65 @@ def test_half_set_credentials_name_what_is_missing(no_salesforce_env: pytest.Mon
     no_salesforce_env.setenv("SALESFORCE_PASSWORD", "pw-value")
     with pytest.raises(ConfigError, match="SALESFORCE_SECURITY_TOKEN is not"):
         login_mode()
+
+
+def test_sync_reads_what_sales_said_in_salesforce_scores_and_writes_the_stages_back(
+    tmp_path: Path,
+) -> None:
+    from tests.test_cli import clean_env, leadsync, write_jsonl
+
+    org = FakeOrg()
+    ann = org.add(
+        "Lead",
+        "Ann@Acme.example",
+        Status="Working - Contacted",
+        Title="CTO",
+        **{
+            f"LeadSync_BANT_{answer}__c": True
+            for answer in ("Budget", "Authority", "Need", "Timing")
+        },
+    )
+    bob = org.add("Lead", "bob@acme.example", Status="Closed - Not Converted")
+    cy = org.add("Contact", "cy@acme.example", Title="Buyer")
+    org.win(cy)
+    server = TlsOrg(org, tmp_path)
+    try:
+        folder = tmp_path / "project"
+        assert leadsync("init", folder, cwd=tmp_path).returncode == 0
+        config = folder / "config.toml"
+        config.write_text(
+            config.read_text(encoding="utf-8")
+            + '\n[crm.salesforce]\n\n[sources.forms]\ntype = "file"\npath = "forms.jsonl"\n',
+            encoding="utf-8",
+        )
+        write_jsonl(
+            folder / "forms.jsonl",
+            [
+                {"kind": kind, "occurred_at": f"2026-11-02T1{n}:00:00Z", "email": email}
+                for email in ("ann@acme.example", "bob@acme.example", "cy@acme.example")
+                for n, kind in enumerate(("quote_request", "callback_request"))
+            ],
+        )
+        env = clean_env(
+            SALESFORCE_ACCESS_TOKEN=org.token,
+            SALESFORCE_INSTANCE_URL=server.url,
+            REQUESTS_CA_BUNDLE=str(server.ca_file),
+        )
+        synced = leadsync("--config", config, "sync", "--json", cwd=folder, env=env)
+        assert synced.returncode == 0, synced.stderr
+        figures = orjson.loads(synced.stdout)
+        assert figures["read"][0]["snapshots"] == 4  # 2 Leads, 1 Contact, 1 won role
+        assert figures["pushed"][0]["written"] == 3
+        stages = {
+            name: org.records[crm_id]["LeadSync_Stage__c"]
+            for name, crm_id in (("ann", ann), ("bob", bob), ("cy", cy))
+        }
+        assert stages == {"ann": "sql", "bob": "nurturing", "cy": "customer"}
+        assert org.records[ann]["LeadSync_Score__c"] == 30
+        assert org.token not in synced.stdout + synced.stderr
+
+        again = leadsync("--config", config, "sync", "--json", cwd=folder, env=env)
+        assert again.returncode == 0, again.stderr
+        assert orjson.loads(again.stdout)["pushed"][0]["written"] == 0
+    finally:
+        server.close()
