@@ -10,7 +10,7 @@
   locked by another transaction (``UNABLE_TO_LOCK_ROW``) is sent again, alone with the
   other locked ones; a Lead converted since it was linked
   (``CANNOT_UPDATE_CONVERTED_LEAD``) is followed to its Contact and written there in the
-  same run.
+  same run, with one Composite call (the Lead read, the Contact written by reference).
 - More than ``bulk_above`` updates go through Bulk API 2.0 (``adapters.salesforce.bulk``).
 - The API budget (``SalesforceApi``) may stop the push at any call: ``WriteStopped``
   carries what was written so far, and the rest is kept for the next push.
@@ -41,6 +41,9 @@ _LOCKED = "UNABLE_TO_LOCK_ROW"
 _CONVERTED = "CANNOT_UPDATE_CONVERTED_LEAD"
 # Web-to-lead's own placeholder for a company nobody gave (Company is required on Leads).
 _NO_COMPANY = "[not provided]"
+# Converted Leads followed in one Composite call: a read each and the write, within its
+# 25 subrequests.
+_FOLLOWED_PER_CALL = 24
 
 
 @dataclass(frozen=True, slots=True)
@@ -257,23 +260,10 @@ class SalesforceWriter:
             locked: list[_Update] = []
             converted: list[_Update] = []
             for update, item in self._send(pending):
-                codes = _codes(item.get("errors"))
-                if item.get("success"):
-                    results[update.contact_id] = WriteResult(
-                        update.contact_id, "ok", crm_id=update.crm_id
-                    )
-                elif _LOCKED in codes:
-                    locked.append(update)
-                elif _CONVERTED in codes and update.sobject == "Lead":
-                    converted.append(update)
-                else:
-                    results[update.contact_id] = WriteResult(
-                        update.contact_id,
-                        "rejected",
-                        crm_id=update.crm_id,
-                        reason=_reason(item.get("errors")),
-                    )
-            followed = self._follow_conversions(converted, owners, results)
+                self._judge(update, item, results, locked, converted)
+            for start in range(0, len(converted), _FOLLOWED_PER_CALL):
+                batch = converted[start : start + _FOLLOWED_PER_CALL]
+                locked += self._follow_conversions(batch, owners, results)
             if locked and attempt >= self._lock_retries:
                 for update in locked:
                     results[update.contact_id] = WriteResult(
@@ -284,30 +274,45 @@ class SalesforceWriter:
                     )
                 locked = []
             if locked:
-                # Another transaction holds the rows: wait a little, then send only them
-                # (with any converted Leads' Contacts, in the same calls).
+                # Another transaction holds the rows: wait a little, then send only them.
                 self._sleep(min(2.0**attempt, 8.0))
             attempt += 1
-            pending = locked + followed
+            pending = locked
+
+    @staticmethod
+    def _judge(
+        update: _Update,
+        item: Mapping[str, Any],
+        results: dict[int, WriteResult],
+        locked: list[_Update],
+        converted: list[_Update],
+    ) -> None:
+        """One record's result: written, refused (a reject), or to send again."""
+        codes = _codes(item.get("errors"))
+        if item.get("success"):
+            results[update.contact_id] = WriteResult(update.contact_id, "ok", crm_id=update.crm_id)
+        elif _LOCKED in codes:
+            locked.append(update)
+        elif _CONVERTED in codes and update.sobject == "Lead":
+            converted.append(update)
+        else:
+            results[update.contact_id] = WriteResult(
+                update.contact_id,
+                "rejected",
+                crm_id=update.crm_id,
+                reason=_reason(item.get("errors")),
+            )
 
     def _send(self, updates: Sequence[_Update]) -> Iterator[tuple[_Update, Mapping[str, Any]]]:
         for start in range(0, len(updates), COLLECTION_SIZE):
             batch = updates[start : start + COLLECTION_SIZE]
-            body = {
-                "allOrNone": False,
-                "records": [
-                    {"attributes": {"type": update.sobject}, "id": update.crm_id, **update.fields}
-                    for update in batch
-                ],
-            }
             answer = self._api.restful(
-                "an update of records", "composite/sobjects", method="PATCH", body=body
+                "an update of records",
+                "composite/sobjects",
+                method="PATCH",
+                body=_collection(batch),
             )
-            items = list(answer or [])
-            for position, update in enumerate(batch):
-                # Results come in request order; a failed one carries no id.
-                item = items[position] if position < len(items) else {}
-                yield update, item if isinstance(item, Mapping) else {}
+            yield from _by_position(batch, answer)
 
     def _follow_conversions(
         self,
@@ -315,36 +320,121 @@ class SalesforceWriter:
         owners: Mapping[str, int],
         results: dict[int, WriteResult],
     ) -> list[_Update]:
-        """The Contacts that converted Leads became, to write in their place."""
-        if not converted:
+        """Write converted Leads' fields on the Contacts they became, in one Composite call:
+        each Lead read (its ConvertedContactId) and the Contacts written by reference to
+        those reads. Returns the Contacts found locked, to send again."""
+        if "Contact" not in self._objects:
+            for update in converted:
+                results[update.contact_id] = WriteResult(
+                    update.contact_id,
+                    "rejected",
+                    crm_id=update.crm_id,
+                    reason=f"Lead {update.crm_id} was converted, and the mapping does not "
+                    "write Contacts",
+                )
             return []
-        ids = ",".join(soql_quoted(update.crm_id) for update in converted)
-        rows = self._api.query(f"SELECT Id, ConvertedContactId FROM Lead WHERE Id IN ({ids})")
-        contact_of = {str(row["Id"]): row.get("ConvertedContactId") for row in rows}
-        followed: list[_Update] = []
-        for update in converted:
-            contact_id = contact_of.get(update.crm_id)
-            owner = owners.get(str(contact_id or ""))
-            if not contact_id or "Contact" not in self._objects:
-                reason = (
-                    f"Lead {update.crm_id} was converted"
-                    + (f" to Contact {contact_id}" if contact_id else "")
-                    + ", and the mapping does not write Contacts"
-                )
-            elif owner is not None and owner != update.contact_id:
-                reason = (
-                    f"Lead {update.crm_id} was converted to Contact {contact_id}, which is "
-                    f"linked to leadsync contact #{owner}; merge or fix the e-mails"
-                )
-            else:
-                followed.append(
-                    _Update(update.contact_id, str(contact_id), "Contact", update.wanted)
+        base = f"/services/data/v{self._api.sf.sf_version}"
+        reads = [
+            {
+                "method": "GET",
+                "url": f"{base}/sobjects/Lead/{update.crm_id}?fields=ConvertedContactId",
+                "referenceId": f"lead{number}",
+            }
+            for number, update in enumerate(converted)
+        ]
+        # The Contact ids are known only once the reads ran: referenced, not sent.
+        contacts = [
+            _Update(
+                update.contact_id, f"@{{lead{number}.ConvertedContactId}}", "Contact", update.wanted
+            )
+            for number, update in enumerate(converted)
+        ]
+        write = {
+            "method": "PATCH",
+            "url": f"{base}/composite/sobjects",
+            "referenceId": "contacts",
+            "body": _collection(contacts),
+        }
+        answer = self._api.restful(
+            "a follow-up of converted Leads",
+            "composite",
+            method="POST",
+            body={"allOrNone": False, "compositeRequest": [*reads, write]},
+        )
+        responses = {
+            str(item.get("referenceId")): item
+            for item in (answer or {}).get("compositeResponse", [])
+            if isinstance(item, Mapping)
+        }
+        found: list[_Update] = []
+        for number, update in enumerate(converted):
+            read = responses.get(f"lead{number}") or {}
+            body = read.get("body")
+            contact_id = body.get("ConvertedContactId") if isinstance(body, Mapping) else None
+            if read.get("httpStatusCode") != 200 or not contact_id:
+                results[update.contact_id] = WriteResult(
+                    update.contact_id,
+                    "rejected",
+                    crm_id=update.crm_id,
+                    reason=f"Lead {update.crm_id} was converted, and its Contact could not be "
+                    f"read: {_reason(body) if isinstance(body, list) else 'no ConvertedContactId'}",
                 )
                 continue
-            results[update.contact_id] = WriteResult(
-                update.contact_id, "rejected", crm_id=update.crm_id, reason=reason
-            )
-        return followed
+            found.append(_Update(update.contact_id, str(contact_id), "Contact", update.wanted))
+        written = responses.get("contacts") or {}
+        items = written.get("body") if written.get("httpStatusCode") == 200 else None
+        locked: list[_Update] = []
+        if not isinstance(items, list):
+            # The write did not run (a read it depends on failed): sent again next push.
+            for update in found:
+                results[update.contact_id] = WriteResult(
+                    update.contact_id,
+                    "deferred",
+                    crm_id=update.crm_id,
+                    reason="the converted Lead's Contact was not written: "
+                    + (_reason(written.get("body")) if written else "no answer"),
+                )
+            return []
+        by_contact = {update.contact_id: update for update in found}
+        for update, item in _by_position(contacts, items):
+            contact = by_contact.get(update.contact_id)
+            if contact is None:
+                continue  # its read failed: rejected above
+            self._judge(contact, item, results, locked, [])
+            owner = owners.get(contact.crm_id)
+            if owner is not None and owner != contact.contact_id and item.get("success"):
+                # Sales converted this Lead into a Contact that stands for another of our
+                # contacts: Salesforce holds one person where leadsync holds two.
+                results[contact.contact_id] = WriteResult(
+                    contact.contact_id,
+                    "rejected",
+                    crm_id=contact.crm_id,
+                    reason=f"Lead converted to Contact {contact.crm_id}, which is linked to "
+                    f"leadsync contact #{owner}; merge the two or fix the e-mails",
+                )
+        return locked
+
+
+def _collection(updates: Sequence[_Update]) -> dict[str, Any]:
+    """An sObject Collections update body; Leads and Contacts may share it."""
+    return {
+        "allOrNone": False,
+        "records": [
+            {"attributes": {"type": update.sobject}, "id": update.crm_id, **update.fields}
+            for update in updates
+        ],
+    }
+
+
+def _by_position(
+    updates: Sequence[_Update], answer: Any
+) -> Iterator[tuple[_Update, Mapping[str, Any]]]:
+    """Each record with its result: they come in request order, and a failed one carries
+    no id."""
+    items = list(answer or [])
+    for position, update in enumerate(updates):
+        item = items[position] if position < len(items) else {}
+        yield update, item if isinstance(item, Mapping) else {}
 
 
 def _by_object(updates: Sequence[_Update]) -> dict[str, list[BulkRow]]:

@@ -68,6 +68,7 @@ class FakeOrg:
     refused_calls: set[int] = field(default_factory=set)  # indexes in calls
     jobs: dict[str, dict[str, Any]] = field(default_factory=dict)
     won_roles: list[dict[str, Any]] = field(default_factory=list)
+    composite_writes: list[list[dict[str, Any]]] = field(default_factory=list)
     _ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
     _templates: list[tuple[str, re.Pattern[str]]] = field(default_factory=_templates)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -114,7 +115,9 @@ class FakeOrg:
         ]
 
     def written_ids(self) -> Counter[str]:
-        return Counter(record["id"] for batch in self.writes() for record in batch)
+        """How many times each record was written, Composite subrequests included."""
+        batches = [*self.writes(), *self.composite_writes]
+        return Counter(record["id"] for batch in batches for record in batch)
 
     # -- HTTP --------------------------------------------------------------------------------
 
@@ -165,6 +168,22 @@ class FakeOrg:
             return _json(200, self._update(body))
         if rest == "composite/sobjects" and method == "POST":
             return _json(200, self._create(body))
+        if rest == "composite" and method == "POST":
+            return _json(200, self._composite(body))
+        record_id = re.fullmatch(r"sobjects/(Lead|Contact)/(\w+)", rest)
+        if record_id and method == "GET":
+            record = self.records.get(record_id.group(2))
+            if record is None:
+                return _json(404, [{"errorCode": "NOT_FOUND", "message": "not found"}])
+            fields = parse_qs(query).get("fields", [""])[0].split(",")
+            return _json(
+                200,
+                {
+                    "attributes": record["attributes"],
+                    "Id": record["Id"],
+                    **{name: record.get(name) for name in fields if name},
+                },
+            )
         if rest.startswith("jobs/ingest"):
             return self._bulk(method, rest.removeprefix("jobs/ingest").strip("/"), body)
         raise AssertionError(f"the fake org does not answer {method} {path}")
@@ -184,6 +203,56 @@ class FakeOrg:
             and str(record.get(column) or "").lower() in values
         ]
         return {"totalSize": len(found), "done": True, "records": found}
+
+    def _composite(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Subrequests in order, each ``@{ref.Field}`` resolved from an earlier answer; one
+        whose reference failed is not run (Salesforce's PROCESSING_HALTED)."""
+        assert body["allOrNone"] is False
+        requests_ = body["compositeRequest"]
+        assert len(requests_) <= 25, "a Composite request takes 25 subrequests at most"
+        answers: dict[str, dict[str, Any]] = {}
+        out = []
+        for sub in requests_:
+            failed: list[str] = []
+
+            def resolve(value: Any, failed: list[str] = failed) -> Any:
+                if isinstance(value, str) and value.startswith("@{"):
+                    ref, _, name = value[2:-1].partition(".")
+                    answer = answers.get(ref)
+                    if answer is None or answer["httpStatusCode"] >= 300:
+                        failed.append(ref)
+                        return None
+                    return answer["body"].get(name)
+                if isinstance(value, dict):
+                    return {key: resolve(item) for key, item in value.items()}
+                if isinstance(value, list):
+                    return [resolve(item) for item in value]
+                return value
+
+            sub_body = resolve(sub.get("body"))
+            parts = urlsplit(sub["url"])
+            if not any(m == sub["method"] and p.match(parts.path) for m, p in self._templates):
+                raise AssertionError(f"subrequest {sub['method']} {parts.path} is not Salesforce's")
+            if failed:
+                status, payload = (
+                    400,
+                    [{"errorCode": "PROCESSING_HALTED", "message": f"{failed[0]} failed"}],
+                )
+            else:
+                if sub["method"] == "PATCH" and parts.path.endswith("composite/sobjects"):
+                    self.composite_writes.append(sub_body["records"])
+                status, _, raw = self._route(sub["method"], parts.path, parts.query, sub_body)
+                payload = json.loads(raw) if raw else None
+            answers[sub["referenceId"]] = {"httpStatusCode": status, "body": payload}
+            out.append(
+                {
+                    "body": payload,
+                    "httpHeaders": {},
+                    "httpStatusCode": status,
+                    "referenceId": sub["referenceId"],
+                }
+            )
+        return {"compositeResponse": out}
 
     def _changed_since(self, sobject: str, where: str | None, order: str) -> dict[str, Any]:
         """The reader's queries: records (or won contact roles) stamped at or after a time."""

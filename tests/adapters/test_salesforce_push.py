@@ -174,15 +174,20 @@ def test_a_lead_converted_since_it_was_linked_is_followed_to_its_contact_in_the_
 
     summary = _push(org, engine)
     assert (summary.written, summary.rejected) == (3, 0)
-    # The update of all three, the converted Lead's Contact looked up, then written.
+    # The update of all three, then one extra call: a Composite request reading the Lead's
+    # ConvertedContactId and writing that Contact by reference.
     new_calls = [
         (method, path.rsplit("/v62.0/", 1)[1]) for method, path, _ in org.calls[calls_before:]
     ]
-    assert new_calls == [
-        ("PATCH", "composite/sobjects"),
-        ("GET", "query/"),
-        ("PATCH", "composite/sobjects"),
-    ]
+    assert new_calls == [("PATCH", "composite/sobjects"), ("POST", "composite")]
+    _, _, composite = org.calls[-1]
+    assert composite["compositeRequest"][0]["url"].endswith(
+        f"/sobjects/Lead/{lead_ids[0]}?fields=ConvertedContactId"
+    )
+    assert composite["compositeRequest"][1]["body"]["records"][0]["id"] == (
+        "@{lead0.ConvertedContactId}"
+    )
+    assert [record["id"] for record in org.composite_writes[-1]] == [contact_id]
     assert org.records[contact_id]["LeadSync_Score__c"] == 25
     with engine.connect() as connection:
         linked = connection.execute(
@@ -614,3 +619,21 @@ def test_sync_reads_what_sales_said_in_salesforce_scores_and_writes_the_stages_b
         assert orjson.loads(again.stdout)["pushed"][0]["written"] == 0
     finally:
         server.close()
+
+
+def test_a_lead_converted_into_the_contact_of_another_of_our_contacts_is_rejected(
+    org: FakeOrg, engine: Engine, tmp_path: Path
+) -> None:
+    emails = _people(engine, tmp_path, 2)
+    lead_id = org.add("Lead", emails[0])
+    contact_id = org.add("Contact", emails[1])
+    assert _push(org, engine).written == 2
+    # Sales merged the first person into the second's Contact when converting.
+    org.records[lead_id].update(IsConverted=True, ConvertedContactId=contact_id)
+    _people(engine, tmp_path, 2, kind="document_download")
+
+    summary = _push(org, engine)
+    assert summary.rejected == 1
+    (reason,) = summary.rejected_reasons
+    assert f"Lead converted to Contact {contact_id}, which is linked to leadsync contact" in reason
+    assert "merge the two" in reason
