@@ -52,14 +52,18 @@ def source_from_settings(settings: Settings, name: str) -> EventSource:
     )  # pragma: no cover
 
 
+def _not_configured(crm: str) -> ConfigError:
+    return ConfigError(
+        f"no [crm.{crm}] table in the config",
+        key=f"crm.{crm}",
+        hint=f"add [crm.{crm}] (see config.example.toml)",
+    )
+
+
 def _salesforce_api(settings: Settings) -> SalesforceApi:
     salesforce = settings.crm.salesforce
     if salesforce is None:
-        raise ConfigError(
-            "no [crm.salesforce] table in the config",
-            key="crm.salesforce",
-            hint="add [crm.salesforce] (see config.example.toml)",
-        )
+        raise _not_configured("salesforce")
     # Imported here: only the commands that reach Salesforce need its client.
     from adapters.salesforce import salesforce_api
 
@@ -106,11 +110,7 @@ def crm_writer(settings: Settings, crm: str, mapping: CrmMapping) -> CrmWriter:
             timeout_s=hubspot.timeout_s,
             in_flight=hubspot.in_flight,
         )
-    raise ConfigError(
-        f"no [crm.{crm}] table in the config",
-        key=f"crm.{crm}",
-        hint=f"add [crm.{crm}] (see config.example.toml) to push to {crm}",
-    )
+    raise _not_configured(crm)
 
 
 def _hubspot_parts(settings: Settings) -> tuple[HubSpot, Caller]:
@@ -119,11 +119,7 @@ def _hubspot_parts(settings: Settings) -> tuple[HubSpot, Caller]:
 
     hubspot = settings.crm.hubspot
     if hubspot is None:
-        raise ConfigError(
-            "no [crm.hubspot] table in the config",
-            key="crm.hubspot",
-            hint="add [crm.hubspot] (see config.example.toml)",
-        )
+        raise _not_configured("hubspot")
     return hubspot_client(hubspot.base_url), Caller(Pacer(hubspot.requests_per_10s, 10.0))
 
 
@@ -188,7 +184,7 @@ def crm_reader(settings: Settings, crm: str, mapping: CrmMapping) -> CrmReader:
     client, _ = _hubspot_parts(settings)
     hubspot = settings.crm.hubspot
     if hubspot is None:  # pragma: no cover - _hubspot_parts raised already
-        raise ConfigError("no [crm.hubspot] table in the config", key="crm.hubspot")
+        raise _not_configured("hubspot")
     # The search API has its own, lower limit: about 4 calls a second.
     return HubSpotReader(
         client, caller=Caller(Pacer(4, 1.0)), mapping=mapping, timeout_s=hubspot.timeout_s

@@ -29,15 +29,15 @@ import re
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import orjson
 import structlog
 from pytest_httpserver import HTTPServer
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+
+from _push_events import write_events  # noqa: E402
 
 from adapters.files import FileSource  # noqa: E402
 from adapters.hubspot import hubspot_writer  # noqa: E402
@@ -50,19 +50,6 @@ from connector.store.engine import open_store  # noqa: E402
 from tests.adapters.hubspot_fake import CONTACTS_SPEC, FakeHubSpot, SpecValidator  # noqa: E402
 
 TOKEN = "pat-bench-token"  # noqa: S105 - a local fake's token
-DAY0 = datetime(2026, 11, 2, tzinfo=UTC)
-
-
-def _events(path: Path, emails: list[str], kind: str, day: int) -> None:
-    with path.open("wb") as handle:
-        for number, email in enumerate(emails):
-            record = {
-                "id": f"{kind}-{day}-{number}",
-                "kind": kind,
-                "occurred_at": (DAY0 + timedelta(days=day, seconds=number)).isoformat(),
-                "email": email,
-            }
-            handle.write(orjson.dumps(record) + b"\n")
 
 
 def main() -> None:
@@ -105,7 +92,7 @@ def main() -> None:
             ("second push (ids linked)", "callback_request", 1),
         ):
             path = Path(folder) / f"{kind}.jsonl"
-            _events(path, emails, kind, day)
+            write_events(path, emails, kind, day)
             ingest(engine, FileSource(kind, path), command="bench", resume=False)
             rescore(engine, rules)
             writer = hubspot_writer(

@@ -27,16 +27,15 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import orjson
 import responses
 import structlog
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from _push_events import write_events  # noqa: E402
 from simple_salesforce.api import Salesforce  # noqa: E402
 
 from adapters.files import FileSource  # noqa: E402
@@ -56,7 +55,6 @@ from tests.adapters.salesforce_fake import (  # noqa: E402
     serve_with_responses,
 )
 
-DAY0 = datetime(2026, 11, 2, tzinfo=UTC)
 KINDS = ("site_visit", "document_download", "callback_request", "quote_request")
 
 
@@ -79,18 +77,6 @@ class TimedWriter:
             return self._writer.write(records, linked=linked)
         finally:
             self.seconds += time.perf_counter() - started
-
-
-def _events(path: Path, emails: list[str], kind: str, day: int) -> None:
-    with path.open("wb") as handle:
-        for number, email in enumerate(emails):
-            record = {
-                "id": f"{kind}-{day}-{number}",
-                "kind": kind,
-                "occurred_at": (DAY0 + timedelta(days=day, seconds=number)).isoformat(),
-                "email": email,
-            }
-            handle.write(orjson.dumps(record) + b"\n")
 
 
 def _calls(org: FakeOrg, since: int) -> Counter[str]:
@@ -137,7 +123,7 @@ def main() -> None:
             )
         ):
             path = Path(scratch) / f"round{round_number}.jsonl"
-            _events(path, emails, KINDS[round_number], round_number)
+            write_events(path, emails, KINDS[round_number], round_number)
             ingest(engine, FileSource(path.stem, path), command="ingest", resume=False)
             rescore(engine, rules)
             writer = TimedWriter(
@@ -155,6 +141,8 @@ def main() -> None:
             )
             for kind, times in sorted(calls.items()):
                 print(f"  calls {kind}: {times:,}")
+            if org.jobs:
+                print(f"  bulk jobs: {len(org.jobs)}")
             writes = calls.get("PATCH composite/sobjects", 0)
             if writes:
                 print(f"  collections writes / minimum: {writes:,} / {minimum:,}")

@@ -33,6 +33,7 @@ from hubspot.crm.contacts import (
 
 from adapters.hubspot.client import Caller, hubspot_client, message_of
 from adapters.hubspot.pacing import Pacer
+from connector.crm_links import linked_to_another
 from connector.errors import FatalError
 from connector.ports import CrmRecordWrite, CrmValue, WriteResult
 
@@ -84,18 +85,9 @@ class HubSpotWriter:
         owners = linked or {}
         for record in unknown:
             crm_id = found.get(record.email or "")
-            owner = owners.get(crm_id or "")
-            if crm_id is not None and owner is not None and owner != record.contact_id:
-                # The e-mail now names a HubSpot contact that stands for another of ours
-                # (its e-mail changed in HubSpot, or two were merged): writing would put
-                # this contact's score on that one.
-                results[record.contact_id] = WriteResult(
-                    record.contact_id,
-                    "rejected",
-                    reason=f"HubSpot contact {crm_id}, found by the e-mail {record.email}, "
-                    f"is already linked to leadsync contact #{owner}; merge or fix the "
-                    "e-mails",
-                )
+            taken = linked_to_another(record, crm_id, owners, shown_as="HubSpot contact")
+            if taken is not None:
+                results[record.contact_id] = taken
             elif crm_id is not None:
                 ids[record.contact_id] = crm_id
             elif record.email and record.may_create:

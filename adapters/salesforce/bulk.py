@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import csv
 import io
+import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, NamedTuple
 
 import structlog
@@ -51,6 +53,16 @@ def csv_value(value: CrmValue) -> str:
     return str(value)
 
 
+def _write_csv(path: Path, rows: Sequence[BulkRow]) -> None:
+    names = sorted({name for row in rows for name in row.fields})
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=["Id", *names], lineterminator="\n")
+        writer.writeheader()
+        for row in rows:
+            # A field this record does not change stays empty: Bulk leaves it as it is.
+            writer.writerow({"Id": row.crm_id, **{n: csv_value(v) for n, v in row.fields.items()}})
+
+
 def _rows_of(text: str) -> list[dict[str, str]]:
     return list(csv.DictReader(io.StringIO(text))) if text.strip() else []
 
@@ -63,14 +75,15 @@ def bulk_update(
     are then kept for the next push."""
     for sobject, rows in rows_by_object.items():
         by_id = {row.crm_id: row for row in rows}
-        records = [
-            {"Id": row.crm_id, **{name: csv_value(value) for name, value in row.fields.items()}}
-            for row in rows
-        ]
         handler: Any = getattr(sf.bulk2, sobject)
         done: set[str] = set()
         try:
-            jobs = handler.update(records=records, wait=poll_s)
+            with tempfile.TemporaryDirectory(prefix="leadsync-bulk-") as scratch:
+                # Handed over as a file: simple-salesforce sizes in-memory data with
+                # sys.getsizeof, which splits non-ASCII text into needless extra jobs.
+                upload = Path(scratch) / f"{sobject}.csv"
+                _write_csv(upload, rows)
+                jobs = handler.update(csv_file=str(upload), wait=poll_s)
             for job in jobs:
                 job_id = str(job["job_id"])
                 for line in _rows_of(handler.get_successful_records(job_id)):

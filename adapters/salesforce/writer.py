@@ -27,6 +27,7 @@ from urllib.parse import quote
 from adapters.salesforce.bulk import BulkRow, bulk_update
 from adapters.salesforce.client import ApiLimit, SalesforceApi, errors_of
 from adapters.salesforce.records import KNOWN_OBJECTS, fields_for, object_of, soql_quoted
+from connector.crm_links import linked_to_another
 from connector.ports import CrmRecordWrite, CrmValue, WriteResult, WriteStopped
 
 __all__ = ["COLLECTION_SIZE", "SalesforceWriter", "email_batches"]
@@ -155,15 +156,9 @@ class SalesforceWriter:
         to_create: list[CrmRecordWrite] = []
         for record in unknown:
             crm_id = found.get((record.email or "").lower())
-            owner = owners.get(crm_id or "")
-            if crm_id is not None and owner is not None and owner != record.contact_id:
-                results[record.contact_id] = WriteResult(
-                    record.contact_id,
-                    "rejected",
-                    reason=f"Salesforce record {crm_id}, found by the e-mail {record.email}, "
-                    f"is already linked to leadsync contact #{owner}; merge or fix the "
-                    "e-mails",
-                )
+            taken = linked_to_another(record, crm_id, owners, shown_as="Salesforce record")
+            if taken is not None:
+                results[record.contact_id] = taken
             elif crm_id is not None:
                 sobject = object_of(crm_id) or "Contact"
                 updates.append(_Update(record.contact_id, crm_id, sobject, record.fields))

@@ -17,7 +17,6 @@ import structlog
 from pytest_httpserver import HTTPServer
 from sqlalchemy.engine import Engine
 
-from adapters.files import FileSource
 from adapters.hubspot import hubspot_writer
 from adapters.hubspot import reader as reader_module
 from adapters.hubspot.reader import HubSpotReader
@@ -26,7 +25,6 @@ from connector.config import Settings, scoring_rules
 from connector.crm_inputs import read_crm
 from connector.crm_mapping import load_mapping
 from connector.errors import ConfigError, ExitCode, FatalError
-from connector.ingest import ingest
 from connector.lifecycle import SalesSignals, SalesStatus
 from connector.logs import configure_logging
 from connector.ports import CrmReader, ProfileSnapshot, SnapshotPage
@@ -40,6 +38,7 @@ from tests.adapters.hubspot_fake import (
     FakeHubSpot,
     SpecValidator,
 )
+from tests.adapters.scored_people import scored_people as _people
 from tests.conftest import REPO_ROOT
 
 TOKEN = "pat-na1-0123abcd-4567-89ef-0123-456789abcdef"
@@ -84,28 +83,6 @@ def fake(httpserver: HTTPServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[Fa
 
 def _base_url(httpserver: HTTPServer) -> str:
     return httpserver.url_for("/").rstrip("/")
-
-
-def _people(engine: Engine, tmp_path: Path, count: int, kind: str = "quote_request") -> list[str]:
-    emails = [f"p{n}@acme.example" for n in range(count)]
-    path = tmp_path / f"{kind}.jsonl"
-    path.write_bytes(
-        b"".join(
-            orjson.dumps(
-                {
-                    "id": f"{kind}-{n}",
-                    "kind": kind,
-                    "occurred_at": (DAY0 + timedelta(minutes=n)).isoformat(),
-                    "email": email,
-                }
-            )
-            + b"\n"
-            for n, email in enumerate(emails)
-        )
-    )
-    ingest(engine, FileSource(path.stem, path), command="ingest", resume=False)
-    rescore(engine, RULES)
-    return emails
 
 
 def _push(

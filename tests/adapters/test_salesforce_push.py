@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import orjson
@@ -16,15 +15,11 @@ import sqlalchemy as sa
 from simple_salesforce.api import Salesforce
 from sqlalchemy.engine import Engine
 
-from adapters.files import FileSource
 from adapters.salesforce.client import SalesforceApi
 from adapters.salesforce.writer import SalesforceWriter, email_batches
-from connector.config import Settings, scoring_rules
 from connector.crm_mapping import load_mapping
 from connector.errors import ExitCode
-from connector.ingest import ingest
 from connector.push import PushStopped, PushSummary, push
-from connector.rescore import rescore
 from connector.store.schema import identities, rejects
 from tests.adapters.salesforce_fake import (
     INSTANCE,
@@ -34,11 +29,10 @@ from tests.adapters.salesforce_fake import (
     TlsOrg,
     serve_with_responses,
 )
+from tests.adapters.scored_people import scored_people as _people
 from tests.conftest import REPO_ROOT
 
-RULES = scoring_rules(Settings())
 MAPPING = load_mapping(REPO_ROOT / "mappings" / "salesforce.toml")
-DAY0 = datetime(2026, 11, 2, tzinfo=UTC)
 
 pytestmark = pytest.mark.skipif(
     not ITEMS_DIR.exists(), reason=f"Salesforce's request collection is not at {ITEMS_DIR}"
@@ -61,28 +55,6 @@ def _writer(org: FakeOrg, *, bulk_above: int = 10_000, api_share: float = 0.8) -
         sleep=lambda _: None,
         bulk_poll_s=0,
     )
-
-
-def _people(engine: Engine, tmp_path: Path, count: int, kind: str = "quote_request") -> list[str]:
-    emails = [f"p{n}@acme.example" for n in range(count)]
-    path = tmp_path / f"{kind}.jsonl"
-    path.write_bytes(
-        b"".join(
-            orjson.dumps(
-                {
-                    "id": f"{kind}-{n}",
-                    "kind": kind,
-                    "occurred_at": (DAY0 + timedelta(minutes=n)).isoformat(),
-                    "email": email,
-                }
-            )
-            + b"\n"
-            for n, email in enumerate(emails)
-        )
-    )
-    ingest(engine, FileSource(path.stem, path), command="ingest", resume=False)
-    rescore(engine, RULES)
-    return emails
 
 
 def _push(org: FakeOrg, engine: Engine, **options: object) -> PushSummary:
