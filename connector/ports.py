@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
-from connector.errors import FatalError
+from connector.errors import FatalError, LeadsyncError
 from connector.lifecycle import SalesSignals
 from connector.model import Event, ProfileValue
 
@@ -21,6 +21,7 @@ __all__ = [
     "ProfileSnapshot",
     "RejectedInput",
     "SnapshotPage",
+    "WriteInterrupted",
     "WriteResult",
     "WriteStopped",
     "WritesInChunks",
@@ -145,6 +146,17 @@ class WriteStopped(FatalError):
         super().__init__(reason)
         self.results = list(results)
         self.retry_after = retry_after
+
+
+class WriteInterrupted(FatalError):
+    """A write failed part-way (``cause``: the network, a refusal of the whole call...)
+    after the CRM had taken some records: ``results`` are those, which the core records
+    before it re-raises ``cause``, so they are not sent again."""
+
+    def __init__(self, cause: LeadsyncError, *, results: Sequence[WriteResult]):
+        super().__init__(cause.message, hint=cause.hint)
+        self.cause = cause
+        self.results = list(results)
 
 
 @runtime_checkable

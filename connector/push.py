@@ -30,6 +30,7 @@ from connector.ports import (
     CrmRecordWrite,
     CrmValue,
     CrmWriter,
+    WriteInterrupted,
     WriteResult,
     WritesInChunks,
     WriteStopped,
@@ -246,7 +247,7 @@ def push(
             _record(engine, mapping.crm, chunk, stop.results, planned.desired, summary)
             summary.stopped = stop.message
             summary.duration_s = round(time.perf_counter() - started, 3)
-            kept = len(records) - summary.written - summary.rejected - summary.deferred
+            kept = len(records) - start - len(stop.results)
             log.warning("push.stopped", kept=kept, **summary.as_dict())
             retry_after = stop.retry_after.astimezone(UTC).isoformat(timespec="seconds")
             raise PushStopped(
@@ -255,6 +256,10 @@ def push(
                 f"{retry_after.replace('+00:00', 'Z')}",
                 summary=summary,
             ) from None
+        except WriteInterrupted as interrupted:
+            _record(engine, mapping.crm, chunk, interrupted.results, planned.desired, summary)
+            log.error("push.interrupted", error=interrupted.message, **summary.as_dict())
+            raise interrupted.cause from None
         _record(engine, mapping.crm, chunk, results, planned.desired, summary)
         if on_progress is not None:
             on_progress(min(start + size, len(records)), len(records))

@@ -15,6 +15,7 @@ from sqlalchemy.engine import Engine
 from connector.config import Settings, scoring_rules
 from connector.crm_inputs import CrmReadSummary, read_crm
 from connector.crm_mapping import CrmMapping, load_mapping
+from connector.errors import LimitReached
 from connector.ingest import IngestSummary, ingest
 from connector.plugins import SourceRegistry
 from connector.push import PushStopped, PushSummary, push
@@ -58,13 +59,23 @@ def sync_once(engine: Engine, settings: Settings, registry: SourceRegistry) -> S
             )
         )
     crms = configured_crms(settings)
+    limited: LimitReached | None = None
+    out_of_calls: set[str] = set()
     for crm in crms:
-        summary.read.append(
-            read_crm(engine, registry.crm_reader(settings, crm, crm_mapping_of(settings, crm)))
-        )
+        try:
+            summary.read.append(
+                read_crm(engine, registry.crm_reader(settings, crm, crm_mapping_of(settings, crm)))
+            )
+        except LimitReached as stop:
+            # The pages read are kept; scoring and the other CRMs go on.
+            log.warning("sync.read_stopped", crm=crm, error=stop.message)
+            limited = limited or stop
+            out_of_calls.add(crm)
     summary.scored = rescore(engine, scoring_rules(settings), workers=settings.scoring.workers)
-    stopped: PushStopped | None = None
+    stopped: LimitReached | None = limited
     for crm in crms:
+        if crm in out_of_calls:
+            continue  # its API limit was reached by the read: no call until it frees up
         mapping = crm_mapping_of(settings, crm)
         try:
             pushed = push(

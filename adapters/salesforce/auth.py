@@ -17,11 +17,14 @@ Every secret may instead sit in a file named by ``NAME_FILE``. TLS is left to re
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import jwt
 import requests
+import structlog
 from simple_salesforce.api import Salesforce
 from simple_salesforce.exceptions import SalesforceAuthenticationFailed
 
@@ -29,6 +32,8 @@ from connector.errors import ConfigError
 from connector.secrets import read_secret, redact, remember_secret
 
 __all__ = ["ENV_PREFIX", "LoginMode", "connect", "login_mode"]
+
+log = structlog.get_logger(__name__)
 
 ENV_PREFIX = "SALESFORCE_"
 _ACCESS_TOKEN = "SALESFORCE_ACCESS_TOKEN"  # noqa: S105 - variable names, not secrets
@@ -102,6 +107,20 @@ def connect(
     """A client logged in as the environment says; a ConfigError, without any secret,
     when Salesforce refuses the login."""
     mode = login_mode()
+    # simple-salesforce warns with the consumer key in a URL when a connected app is not
+    # approved: the warning is logged here, redacted, instead of going to stderr as is.
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            return _connect(mode, domain=domain, api_version=api_version, session=session)
+        finally:
+            for warning in caught:
+                log.warning("salesforce.login_warning", message=redact(str(warning.message)))
+
+
+def _connect(
+    mode: LoginMode, *, domain: str, api_version: str, session: requests.Session | None
+) -> Salesforce:
     http = session or requests.Session()
 
     def client(**credentials: Any) -> Salesforce:
@@ -127,12 +146,21 @@ def connect(
                     key="crm.salesforce",
                     hint="point it at the connected app's private key (PEM)",
                 ) from None
-            return client(
-                username=_plain(_USERNAME),
-                consumer_key=_secret(_CONSUMER_KEY),
-                privatekey=private_key,
-                domain=domain,
-            )
+            try:
+                return client(
+                    username=_plain(_USERNAME),
+                    consumer_key=_secret(_CONSUMER_KEY),
+                    privatekey=private_key,
+                    domain=domain,
+                )
+            except (jwt.PyJWTError, ValueError) as exc:
+                raise ConfigError(
+                    f"the private key in {_PRIVATE_KEY_FILE} cannot sign the JWT "
+                    f"({type(exc).__name__})",
+                    key="crm.salesforce",
+                    hint="point it at the connected app's RSA private key, PEM-encoded and "
+                    "not passphrase-protected",
+                ) from None
         if mode.name == "username-password":
             return client(
                 username=_plain(_USERNAME),

@@ -1,10 +1,15 @@
 """Large pushes through Bulk API 2.0 ingest jobs: one ``update`` job per object.
 
-simple-salesforce creates the job, uploads the CSV, closes it and polls it to the end.
-Each row's fate is then read from the job's successful and failed results, matched by
-``sf__Id`` (their order is not the upload's): successes are written, failures become
-rejects with Salesforce's error, and rows in neither list (a job that failed or was
-aborted) stay for the next push.
+Each step is one call of simple-salesforce's Bulk 2.0 client (create the job, upload the
+CSV, close it, poll it, fetch its successful and failed rows), made through
+``SalesforceApi.run``: every call is counted and checked against the API budget, and a
+``REQUEST_LIMIT_EXCEEDED`` stops at once, with no clean-up call after it (the library's
+own ``update`` helper would still read and abort the job).
+
+Each row's fate is read from the job's results, matched by ``sf__Id`` (their order is not
+the upload's): written, refused (a reject with Salesforce's error), or, for a locked row
+or a converted Lead, handed back to the writer, which sends those few through sObject
+Collections. Rows in neither list (a job that failed or timed out) stay for the next push.
 
 In a Bulk CSV an empty cell leaves the field as it is, so a record's unchanged fields are
 left empty and a field to blank is sent as ``#N/A``.
@@ -14,34 +19,31 @@ from __future__ import annotations
 
 import csv
 import io
-import tempfile
-from collections.abc import Iterator, Mapping, Sequence
-from datetime import UTC, datetime
-from pathlib import Path
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, NamedTuple
 
 import structlog
-from simple_salesforce.api import Salesforce
-from simple_salesforce.exceptions import (
-    SalesforceError,
-    SalesforceOperationError,
-    SalesforceRefusedRequest,
-)
+from simple_salesforce.bulk2 import JobState, Operation, ResultsType, _Bulk2Client
 
-from adapters.salesforce.client import LIMIT_CODE, RETRY_LIMIT_AFTER, ApiLimit, errors_of
-from connector.ports import CrmValue, WriteResult
+from adapters.salesforce.client import SalesforceApi
+from connector.ports import CrmValue
 from connector.secrets import redact
 
-__all__ = ["BulkRow", "bulk_update", "csv_value"]
+__all__ = ["BULK_TIMEOUT_S", "BulkRow", "bulk_update", "csv_value"]
 
 log = structlog.get_logger(__name__)
 
 _NULL = "#N/A"
+# A job still running after this long is left to finish on its own; its rows are sent
+# again next push (the same values: harmless).
+BULK_TIMEOUT_S = 3_600.0
+_DONE = frozenset({JobState.job_complete, JobState.failed, JobState.aborted})
 
 
 class BulkRow(NamedTuple):
     contact_id: int
     crm_id: str
+    sobject: str
     fields: Mapping[str, CrmValue]
 
 
@@ -53,14 +55,15 @@ def csv_value(value: CrmValue) -> str:
     return str(value)
 
 
-def _write_csv(path: Path, rows: Sequence[BulkRow]) -> None:
+def _csv_of(rows: Sequence[BulkRow]) -> str:
     names = sorted({name for row in rows for name in row.fields})
-    with path.open("w", encoding="utf-8", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=["Id", *names], lineterminator="\n")
-        writer.writeheader()
-        for row in rows:
-            # A field this record does not change stays empty: Bulk leaves it as it is.
-            writer.writerow({"Id": row.crm_id, **{n: csv_value(v) for n, v in row.fields.items()}})
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=["Id", *names], lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        # A field this record does not change stays empty: Bulk leaves it as it is.
+        writer.writerow({"Id": row.crm_id, **{n: csv_value(v) for n, v in row.fields.items()}})
+    return out.getvalue()
 
 
 def _rows_of(text: str) -> list[dict[str, str]]:
@@ -68,57 +71,85 @@ def _rows_of(text: str) -> list[dict[str, str]]:
 
 
 def bulk_update(
-    sf: Salesforce, rows_by_object: Mapping[str, Sequence[BulkRow]], poll_s: float
-) -> Iterator[WriteResult]:
-    """One result per row. ``ApiLimit`` (from ``adapters.salesforce.client``) stops it
-    when Salesforce answers REQUEST_LIMIT_EXCEEDED; the rows of the objects not done yet
-    are then kept for the next push."""
-    for sobject, rows in rows_by_object.items():
-        by_id = {row.crm_id: row for row in rows}
-        handler: Any = getattr(sf.bulk2, sobject)
-        done: set[str] = set()
-        try:
-            with tempfile.TemporaryDirectory(prefix="leadsync-bulk-") as scratch:
-                # Handed over as a file: simple-salesforce sizes in-memory data with
-                # sys.getsizeof, which splits non-ASCII text into needless extra jobs.
-                upload = Path(scratch) / f"{sobject}.csv"
-                _write_csv(upload, rows)
-                jobs = handler.update(csv_file=str(upload), wait=poll_s)
-            for job in jobs:
-                job_id = str(job["job_id"])
-                for line in _rows_of(handler.get_successful_records(job_id)):
-                    row = by_id.get(line.get("sf__Id") or line.get("Id") or "")
-                    if row is not None and row.crm_id not in done:
-                        done.add(row.crm_id)
-                        yield WriteResult(row.contact_id, "ok", crm_id=row.crm_id)
-                for line in _rows_of(handler.get_failed_records(job_id)):
-                    row = by_id.get(line.get("sf__Id") or line.get("Id") or "")
-                    if row is not None and row.crm_id not in done:
-                        done.add(row.crm_id)
-                        yield WriteResult(
-                            row.contact_id,
-                            "rejected",
-                            crm_id=row.crm_id,
-                            reason=redact(line.get("sf__Error") or "failed in a Bulk API job"),
-                        )
-                log.info(
-                    "salesforce.bulk_job_done",
-                    object=sobject,
-                    job_id=job_id,
-                    processed=job.get("numberRecordsProcessed"),
-                    failed=job.get("numberRecordsFailed"),
-                )
-            why = "Salesforce reported no result for it in the Bulk API job"
-        except SalesforceRefusedRequest as exc:
-            if any(code == LIMIT_CODE for code, _ in errors_of(exc.content)):
-                raise ApiLimit(
-                    f"Salesforce answered {LIMIT_CODE} during a Bulk API job",
-                    datetime.now(UTC) + RETRY_LIMIT_AFTER,
-                ) from None
-            why = f"Salesforce refused the Bulk API job: {redact(str(errors_of(exc.content)))}"
-        except (SalesforceOperationError, SalesforceError) as exc:
-            why = f"the Bulk API job for {sobject} did not finish: {redact(str(exc))[:300]}"
-            log.error("salesforce.bulk_job_failed", object=sobject, reason=why)
-        for row in rows:
-            if row.crm_id not in done:
-                yield WriteResult(row.contact_id, "deferred", crm_id=row.crm_id, reason=why)
+    api: SalesforceApi,
+    rows: Sequence[BulkRow],
+    poll_s: float,
+    sleep: Callable[[float], None],
+) -> Iterator[tuple[BulkRow, str, str | None]]:
+    """(row, outcome, reason) per row, outcome being ``ok``, ``rejected``,
+    ``UNABLE_TO_LOCK_ROW``, ``CANNOT_UPDATE_CONVERTED_LEAD`` or ``deferred``. Results come
+    as each object's job ends; ``ApiLimit`` or a ``FatalError`` may stop it in between."""
+    by_object: dict[str, list[BulkRow]] = {}
+    for row in rows:
+        by_object.setdefault(row.sobject, []).append(row)
+    handler: Any = api.sf.bulk2
+    for sobject, object_rows in by_object.items():
+        client = _Bulk2Client(sobject, handler.bulk2_url, handler.headers, handler.session)
+        yield from _one_job(api, client, sobject, object_rows, poll_s, sleep)
+
+
+def _one_job(
+    api: SalesforceApi,
+    client: _Bulk2Client,
+    sobject: str,
+    rows: Sequence[BulkRow],
+    poll_s: float,
+    sleep: Callable[[float], None],
+) -> Iterator[tuple[BulkRow, str, str | None]]:
+    job = api.run(f"a Bulk API job for {sobject}", lambda: client.create_job(Operation.update))
+    job_id = str(job["id"])
+    api.run("a Bulk API upload", lambda: client.upload_job_data(job_id, _csv_of(rows)))
+    api.run("the close of a Bulk API job", lambda: client.close_job(job_id))
+    waited = 0.0
+    info: Mapping[str, Any] = {}
+    while waited <= BULK_TIMEOUT_S:
+        sleep(poll_s)
+        waited += max(poll_s, 0.001)
+        info = api.run("a Bulk API job's state", lambda: client.get_job(job_id, False))
+        if info.get("state") in _DONE:
+            break
+    state = str(info.get("state") or "unknown")
+    log.info(
+        "salesforce.bulk_job_ended",
+        object=sobject,
+        job_id=job_id,
+        state=state,
+        processed=info.get("numberRecordsProcessed"),
+        failed=info.get("numberRecordsFailed"),
+    )
+    if state not in _DONE:
+        why = f"Bulk API job {job_id} still {state} after {BULK_TIMEOUT_S:.0f} s"
+        yield from ((row, "deferred", why) for row in rows)
+        return
+    by_id = {row.crm_id: row for row in rows}
+    done: set[str] = set()
+    successful = api.run(
+        "a Bulk API job's results",
+        lambda: client.get_ingest_results(job_id, ResultsType.successful),
+    )
+    for line in _rows_of(successful):
+        row = by_id.get(line.get("sf__Id") or line.get("Id") or "")
+        if row is not None and row.crm_id not in done:
+            done.add(row.crm_id)
+            yield row, "ok", None
+    failed = api.run(
+        "a Bulk API job's failed rows",
+        lambda: client.get_ingest_results(job_id, ResultsType.failed),
+    )
+    for line in _rows_of(failed):
+        row = by_id.get(line.get("sf__Id") or line.get("Id") or "")
+        if row is None or row.crm_id in done:
+            continue
+        done.add(row.crm_id)
+        error = redact(line.get("sf__Error") or "failed in a Bulk API job")
+        code = error.split(":", 1)[0].strip()
+        if code in ("UNABLE_TO_LOCK_ROW", "CANNOT_UPDATE_CONVERTED_LEAD"):
+            yield row, code, error
+        else:
+            yield row, "rejected", error
+    why = f"Bulk API job {job_id} ended {state} without a result for it" + (
+        f": {redact(str(info.get('errorMessage')))}" if info.get("errorMessage") else ""
+    )
+    for row in rows:
+        if row.crm_id not in done:
+            yield row, "deferred", why

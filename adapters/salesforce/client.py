@@ -4,21 +4,23 @@ Salesforce counts every REST call against the org's rolling 24-hour allowance an
 the use in each answer's ``Sforce-Limit-Info`` header (simple-salesforce keeps it in
 ``api_usage``). ``SalesforceApi`` checks it before each call: at ``api_share`` of the
 allowance, or when Salesforce answers ``REQUEST_LIMIT_EXCEEDED``, it raises ``ApiLimit`` and
-makes no further call. Salesforce's other errors become ``connector.errors`` here, their
-text cut to the codes and messages (a URL may carry e-mails of a look-up).
+makes no further call. Bulk API 2.0 calls, which report no usage, go through the same
+check (``run``). Salesforce's other errors become ``connector.errors`` here, their text cut
+to the codes and messages (a URL may carry e-mails of a look-up).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import requests
 from simple_salesforce.api import Salesforce
 from simple_salesforce.exceptions import (
     SalesforceError,
     SalesforceExpiredSession,
+    SalesforceOperationError,
     SalesforceRefusedRequest,
 )
 
@@ -27,6 +29,7 @@ from connector.secrets import redact
 
 __all__ = ["LIMIT_CODE", "ApiLimit", "SalesforceApi", "errors_of"]
 
+T = TypeVar("T")
 LIMIT_CODE = "REQUEST_LIMIT_EXCEEDED"
 # The allowance is a rolling 24-hour window: an hour later part of it is free again.
 RETRY_LIMIT_AFTER = timedelta(hours=1)
@@ -93,10 +96,15 @@ class SalesforceApi:
     # -- calls ------------------------------------------------------------------------------
 
     def _call(self, what: str, function: str, *args: Any, **kwargs: Any) -> Any:
+        method = getattr(self.sf, function)
+        return self.run(what, lambda: method(*args, timeout=self._timeout_s, **kwargs))
+
+    def run(self, what: str, call: Callable[[], T]) -> T:
+        """``call`` (one request to Salesforce) within the budget, its errors ours."""
         self._check_budget()
         self.calls += 1
         try:
-            return getattr(self.sf, function)(*args, timeout=self._timeout_s, **kwargs)
+            return call()
         except SalesforceRefusedRequest as exc:
             if any(code == LIMIT_CODE for code, _ in errors_of(exc.content)):
                 self._limit = ApiLimit(
@@ -119,6 +127,8 @@ class SalesforceApi:
             raise FatalError(
                 f"Salesforce answered {exc.status} to {what}: {_described(exc.content)}"
             ) from None
+        except SalesforceOperationError as exc:
+            raise FatalError(f"Salesforce failed {what}: {redact(str(exc))[:300]}") from None
         except requests.RequestException as exc:
             raise FatalError(
                 f"cannot reach Salesforce for {what}: {redact(type(exc).__name__)}",
@@ -147,8 +157,3 @@ class SalesforceApi:
     def describe(self, sobject: str) -> dict[str, Any]:
         answer = self.restful(f"the describe of {sobject}", f"sobjects/{sobject}/describe")
         return dict(answer or {})
-
-    def bulk_check(self) -> None:
-        """Before a Bulk API 2.0 job: its calls do not report the usage, so the budget is
-        checked once, as of the last REST answer."""
-        self._check_budget()

@@ -9,11 +9,15 @@
   read by position: refusals become rejects with Salesforce's code and message; a row
   locked by another transaction (``UNABLE_TO_LOCK_ROW``) is sent again, alone with the
   other locked ones; a Lead converted since it was linked
-  (``CANNOT_UPDATE_CONVERTED_LEAD``) is followed to its Contact and written there in the
-  same run, with one Composite call (the Lead read, the Contact written by reference).
-- More than ``bulk_above`` updates go through Bulk API 2.0 (``adapters.salesforce.bulk``).
+  (``CANNOT_UPDATE_CONVERTED_LEAD``) is followed to its Contact (one query for all of
+  them) and written there in the same run; a record deleted or merged away since it was
+  linked is looked up again by e-mail. Each call's records are grouped by object:
+  Salesforce takes at most ten runs of one type in a call.
+- More than ``bulk_above`` updates go through Bulk API 2.0 (``adapters.salesforce.bulk``);
+  its locked and converted rows then go through collections.
 - The API budget (``SalesforceApi``) may stop the push at any call: ``WriteStopped``
-  carries what was written so far, and the rest is kept for the next push.
+  carries what was written so far, and the rest is kept for the next push. Any other
+  failure mid-way (``WriteInterrupted``) also hands over what Salesforce already took.
 """
 
 from __future__ import annotations
@@ -28,7 +32,14 @@ from adapters.salesforce.bulk import BulkRow, bulk_update
 from adapters.salesforce.client import ApiLimit, SalesforceApi, errors_of
 from adapters.salesforce.records import KNOWN_OBJECTS, fields_for, object_of, soql_quoted
 from connector.crm_links import linked_to_another
-from connector.ports import CrmRecordWrite, CrmValue, WriteResult, WriteStopped
+from connector.errors import LeadsyncError
+from connector.ports import (
+    CrmRecordWrite,
+    CrmValue,
+    WriteInterrupted,
+    WriteResult,
+    WriteStopped,
+)
 
 __all__ = ["COLLECTION_SIZE", "SalesforceWriter", "email_batches"]
 
@@ -40,11 +51,11 @@ BULK_CHUNK = 100_000
 _QUERY_URI_BUDGET = 8_000
 _LOCKED = "UNABLE_TO_LOCK_ROW"
 _CONVERTED = "CANNOT_UPDATE_CONVERTED_LEAD"
+# The record a linked id named is gone (deleted, or merged into another): found again by
+# e-mail.
+_GONE = frozenset({"ENTITY_IS_DELETED", "INVALID_CROSS_REFERENCE_KEY"})
 # Web-to-lead's own placeholder for a company nobody gave (Company is required on Leads).
 _NO_COMPANY = "[not provided]"
-# Converted Leads followed in one Composite call: a read each and the write, within its
-# 25 subrequests.
-_FOLLOWED_PER_CALL = 24
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +64,7 @@ class _Update:
     crm_id: str
     sobject: str
     wanted: Mapping[str, CrmValue]  # as planned, "Object.Field" ones included
+    email: str | None = None
 
     @property
     def fields(self) -> dict[str, CrmValue]:
@@ -127,7 +139,20 @@ class SalesforceWriter:
             raise WriteStopped(
                 limit.reason, results=list(results.values()), retry_after=limit.retry_after
             ) from None
-        return [results[record.contact_id] for record in records]
+        except LeadsyncError as error:
+            if not results:
+                raise
+            raise WriteInterrupted(error, results=list(results.values())) from None
+        return [
+            results.get(record.contact_id)
+            or WriteResult(
+                record.contact_id,
+                "deferred",
+                crm_id=record.crm_id,
+                reason="Salesforce gave no result for it: sent again next push",
+            )
+            for record in records
+        ]
 
     def _write(
         self,
@@ -151,7 +176,9 @@ class SalesforceWriter:
                     f"{' or '.join(self._objects)} (objects in the mapping)",
                 )
                 continue
-            updates.append(_Update(record.contact_id, record.crm_id, sobject, record.fields))
+            updates.append(
+                _Update(record.contact_id, record.crm_id, sobject, record.fields, record.email)
+            )
         found = self._ids_by_email([record.email for record in unknown if record.email])
         to_create: list[CrmRecordWrite] = []
         for record in unknown:
@@ -161,7 +188,9 @@ class SalesforceWriter:
                 results[record.contact_id] = taken
             elif crm_id is not None:
                 sobject = object_of(crm_id) or "Contact"
-                updates.append(_Update(record.contact_id, crm_id, sobject, record.fields))
+                updates.append(
+                    _Update(record.contact_id, crm_id, sobject, record.fields, record.email)
+                )
             elif record.email and record.may_create:
                 to_create.append(record)
             else:
@@ -172,12 +201,31 @@ class SalesforceWriter:
                     "creating it",
                 )
         self._create(to_create, results)
-        if len(updates) > self._bulk_above:
-            self._api.bulk_check()
-            for result in bulk_update(self._api.sf, _by_object(updates), self._bulk_poll_s):
-                results[result.contact_id] = result
+        if len(updates) <= self._bulk_above:
+            self._update(updates, owners, results)
             return
-        self._update(updates, owners, results)
+        by_contact = {update.contact_id: update for update in updates}
+        locked: list[_Update] = []
+        converted: list[_Update] = []
+        rows = [
+            BulkRow(update.contact_id, update.crm_id, update.sobject, update.fields)
+            for update in updates
+        ]
+        for row, outcome, reason in bulk_update(self._api, rows, self._bulk_poll_s, self._sleep):
+            update = by_contact[row.contact_id]
+            if outcome == "ok":
+                results[row.contact_id] = WriteResult(row.contact_id, "ok", crm_id=row.crm_id)
+            elif outcome == _LOCKED:
+                locked.append(update)
+            elif outcome == _CONVERTED and update.sobject == "Lead":
+                converted.append(update)
+            else:
+                status = "rejected" if outcome == "rejected" else "deferred"
+                results[row.contact_id] = WriteResult(
+                    row.contact_id, status, crm_id=row.crm_id, reason=reason
+                )
+        # The few rows a job could not write for these reasons go through collections.
+        self._update(locked, owners, results, converted=converted)
 
     # -- look-ups ------------------------------------------------------------------------
 
@@ -247,18 +295,30 @@ class SalesforceWriter:
                     )
 
     def _update(
-        self, updates: Sequence[_Update], owners: Mapping[str, int], results: dict[int, WriteResult]
+        self,
+        updates: Sequence[_Update],
+        owners: Mapping[str, int],
+        results: dict[int, WriteResult],
+        *,
+        converted: Sequence[_Update] = (),
     ) -> None:
         pending = list(updates)
+        followed = self._follow_conversions(converted, owners, results)
+        looked_up: set[int] = set()
         attempt = 0
-        while pending:
+        while pending or followed:
             locked: list[_Update] = []
-            converted: list[_Update] = []
-            for update, item in self._send(pending):
-                self._judge(update, item, results, locked, converted)
-            for start in range(0, len(converted), _FOLLOWED_PER_CALL):
-                batch = converted[start : start + _FOLLOWED_PER_CALL]
-                locked += self._follow_conversions(batch, owners, results)
+            converted = []
+            gone: list[_Update] = []
+            for update, item in self._send([*pending, *followed]):
+                self._judge(update, item, results, locked, converted, gone)
+            followed = self._follow_conversions(converted, owners, results)
+            followed += self._find_again(
+                [update for update in gone if update.contact_id not in looked_up],
+                owners,
+                results,
+            )
+            looked_up.update(update.contact_id for update in gone)
             if locked and attempt >= self._lock_retries:
                 for update in locked:
                     results[update.contact_id] = WriteResult(
@@ -269,18 +329,20 @@ class SalesforceWriter:
                     )
                 locked = []
             if locked:
-                # Another transaction holds the rows: wait a little, then send only them.
+                # Another transaction holds the rows: wait a little, then send only them
+                # (with any records followed meanwhile, in the same calls).
                 self._sleep(min(2.0**attempt, 8.0))
             attempt += 1
             pending = locked
 
-    @staticmethod
     def _judge(
+        self,
         update: _Update,
         item: Mapping[str, Any],
         results: dict[int, WriteResult],
         locked: list[_Update],
         converted: list[_Update],
+        gone: list[_Update],
     ) -> None:
         """One record's result: written, refused (a reject), or to send again."""
         codes = _codes(item.get("errors"))
@@ -290,6 +352,8 @@ class SalesforceWriter:
             locked.append(update)
         elif _CONVERTED in codes and update.sobject == "Lead":
             converted.append(update)
+        elif codes & _GONE and update.email:
+            gone.append(update)
         else:
             results[update.contact_id] = WriteResult(
                 update.contact_id,
@@ -298,9 +362,41 @@ class SalesforceWriter:
                 reason=_reason(item.get("errors")),
             )
 
+    def _find_again(
+        self, gone: Sequence[_Update], owners: Mapping[str, int], results: dict[int, WriteResult]
+    ) -> list[_Update]:
+        """Records whose linked id is gone (deleted, or merged into another), looked up by
+        e-mail: the one found is written in this run, and linked."""
+        if not gone:
+            return []
+        found = self._ids_by_email([update.email for update in gone if update.email])
+        again: list[_Update] = []
+        for update in gone:
+            crm_id = found.get((update.email or "").lower())
+            record = CrmRecordWrite(update.contact_id, update.email, None, update.wanted)
+            taken = linked_to_another(record, crm_id, owners, shown_as="Salesforce record")
+            if taken is not None:
+                results[update.contact_id] = taken
+            elif crm_id is None or crm_id == update.crm_id:
+                results[update.contact_id] = WriteResult(
+                    update.contact_id,
+                    "deferred",
+                    reason=f"Salesforce record {update.crm_id} is gone (deleted or merged) and "
+                    f"no Lead or Contact has the e-mail {update.email} now",
+                )
+            else:
+                sobject = object_of(crm_id) or "Contact"
+                again.append(
+                    _Update(update.contact_id, crm_id, sobject, update.wanted, update.email)
+                )
+        return again
+
     def _send(self, updates: Sequence[_Update]) -> Iterator[tuple[_Update, Mapping[str, Any]]]:
-        for start in range(0, len(updates), COLLECTION_SIZE):
-            batch = updates[start : start + COLLECTION_SIZE]
+        # Grouped by object: Salesforce processes a call's records in runs of one type and
+        # refuses more than ten runs; sorted, a call holds at most two.
+        grouped = sorted(updates, key=lambda update: update.sobject)
+        for start in range(0, len(grouped), COLLECTION_SIZE):
+            batch = grouped[start : start + COLLECTION_SIZE]
             answer = self._api.restful(
                 "an update of records",
                 "composite/sobjects",
@@ -315,99 +411,55 @@ class SalesforceWriter:
         owners: Mapping[str, int],
         results: dict[int, WriteResult],
     ) -> list[_Update]:
-        """Write converted Leads' fields on the Contacts they became, in one Composite call:
-        each Lead read (its ConvertedContactId) and the Contacts written by reference to
-        those reads. Returns the Contacts found locked, to send again."""
-        if "Contact" not in self._objects:
-            for update in converted:
-                results[update.contact_id] = WriteResult(
-                    update.contact_id,
-                    "rejected",
-                    crm_id=update.crm_id,
-                    reason=f"Lead {update.crm_id} was converted, and the mapping does not "
-                    "write Contacts",
-                )
+        """The Contacts that converted Leads became, to write in their place: one query for
+        all of them, then the writes go with the next collections calls. Read before
+        writing, so a Contact that stands for another of our contacts is never written."""
+        if not converted:
             return []
-        base = f"/services/data/v{self._api.sf.sf_version}"
-        reads = [
-            {
-                "method": "GET",
-                "url": f"{base}/sobjects/Lead/{update.crm_id}?fields=ConvertedContactId",
-                "referenceId": f"lead{number}",
-            }
-            for number, update in enumerate(converted)
-        ]
-        # The Contact ids are known only once the reads ran: referenced, not sent.
-        contacts = [
-            _Update(
-                update.contact_id, f"@{{lead{number}.ConvertedContactId}}", "Contact", update.wanted
-            )
-            for number, update in enumerate(converted)
-        ]
-        write = {
-            "method": "PATCH",
-            "url": f"{base}/composite/sobjects",
-            "referenceId": "contacts",
-            "body": _collection(contacts),
-        }
-        answer = self._api.restful(
-            "a follow-up of converted Leads",
-            "composite",
-            method="POST",
-            body={"allOrNone": False, "compositeRequest": [*reads, write]},
-        )
-        responses = {
-            str(item.get("referenceId")): item
-            for item in (answer or {}).get("compositeResponse", [])
-            if isinstance(item, Mapping)
-        }
-        found: list[_Update] = []
-        for number, update in enumerate(converted):
-            read = responses.get(f"lead{number}") or {}
-            body = read.get("body")
-            contact_id = body.get("ConvertedContactId") if isinstance(body, Mapping) else None
-            if read.get("httpStatusCode") != 200 or not contact_id:
-                results[update.contact_id] = WriteResult(
-                    update.contact_id,
-                    "rejected",
-                    crm_id=update.crm_id,
-                    reason=f"Lead {update.crm_id} was converted, and its Contact could not be "
-                    f"read: {_reason(body) if isinstance(body, list) else 'no ConvertedContactId'}",
+        contact_of: dict[str, Any] = {}
+        if "Contact" in self._objects:
+            for batch in _id_batches([update.crm_id for update in converted]):
+                ids = ",".join(soql_quoted(crm_id) for crm_id in batch)
+                for row in self._api.query(
+                    f"SELECT Id, ConvertedContactId FROM Lead WHERE Id IN ({ids})"
+                ):
+                    contact_of[str(row["Id"])] = row.get("ConvertedContactId")
+        followed: list[_Update] = []
+        for update in converted:
+            contact_id = contact_of.get(update.crm_id)
+            owner = owners.get(str(contact_id or ""))
+            if not contact_id or "Contact" not in self._objects:
+                reason = (
+                    f"Lead {update.crm_id} was converted"
+                    + (f" to Contact {contact_id}" if contact_id else "")
+                    + (
+                        ", and the mapping does not write Contacts"
+                        if "Contact" not in self._objects
+                        else ", and Salesforce names no Contact for it"
+                    )
+                )
+            elif owner is not None and owner != update.contact_id:
+                reason = (
+                    f"Lead {update.crm_id} was converted to Contact {contact_id}, which is "
+                    f"linked to leadsync contact #{owner}; merge the two or fix the e-mails"
+                )
+            else:
+                followed.append(
+                    _Update(
+                        update.contact_id, str(contact_id), "Contact", update.wanted, update.email
+                    )
                 )
                 continue
-            found.append(_Update(update.contact_id, str(contact_id), "Contact", update.wanted))
-        written = responses.get("contacts") or {}
-        items = written.get("body") if written.get("httpStatusCode") == 200 else None
-        locked: list[_Update] = []
-        if not isinstance(items, list):
-            # The write did not run (a read it depends on failed): sent again next push.
-            for update in found:
-                results[update.contact_id] = WriteResult(
-                    update.contact_id,
-                    "deferred",
-                    crm_id=update.crm_id,
-                    reason="the converted Lead's Contact was not written: "
-                    + (_reason(written.get("body")) if written else "no answer"),
-                )
-            return []
-        by_contact = {update.contact_id: update for update in found}
-        for update, item in _by_position(contacts, items):
-            contact = by_contact.get(update.contact_id)
-            if contact is None:
-                continue  # its read failed: rejected above
-            self._judge(contact, item, results, locked, [])
-            owner = owners.get(contact.crm_id)
-            if owner is not None and owner != contact.contact_id and item.get("success"):
-                # Sales converted this Lead into a Contact that stands for another of our
-                # contacts: Salesforce holds one person where leadsync holds two.
-                results[contact.contact_id] = WriteResult(
-                    contact.contact_id,
-                    "rejected",
-                    crm_id=contact.crm_id,
-                    reason=f"Lead converted to Contact {contact.crm_id}, which is linked to "
-                    f"leadsync contact #{owner}; merge the two or fix the e-mails",
-                )
-        return locked
+            results[update.contact_id] = WriteResult(
+                update.contact_id, "rejected", crm_id=update.crm_id, reason=reason
+            )
+        return followed
+
+
+def _id_batches(ids: Sequence[str]) -> Iterator[Sequence[str]]:
+    # An 18-character id quoted and URL-encoded takes about 25 bytes of the URI.
+    for start in range(0, len(ids), 300):
+        yield ids[start : start + 300]
 
 
 def _collection(updates: Sequence[_Update]) -> dict[str, Any]:
@@ -430,12 +482,3 @@ def _by_position(
     for position, update in enumerate(updates):
         item = items[position] if position < len(items) else {}
         yield update, item if isinstance(item, Mapping) else {}
-
-
-def _by_object(updates: Sequence[_Update]) -> dict[str, list[BulkRow]]:
-    grouped: dict[str, list[BulkRow]] = {}
-    for update in updates:
-        grouped.setdefault(update.sobject, []).append(
-            BulkRow(update.contact_id, update.crm_id, update.fields)
-        )
-    return grouped

@@ -62,6 +62,8 @@ class FakeOrg:
     refuse: dict[str, tuple[str, str]] = field(default_factory=dict)  # id -> (code, message)
     locked: Counter[str] = field(default_factory=Counter)  # id -> times still locked
     limit_after_calls: int | None = None  # calls answered before REQUEST_LIMIT_EXCEEDED
+    fail_jobs: bool = False  # Bulk jobs end Failed (e.g. a field the org lacks)
+    server_error_at: int | None = None  # the call (1-based) answered 500
     used: int = 1_000
     allowed: int = 100_000
     calls: list[tuple[str, str, Any]] = field(default_factory=list)
@@ -152,6 +154,11 @@ class FakeOrg:
                         "errorCode": "REQUEST_LIMIT_EXCEEDED",
                     }
                 ],
+            )
+        if self.server_error_at == len(self.calls):
+            self.refused_calls.add(len(self.calls) - 1)
+            return _json(
+                500, [{"errorCode": "UNKNOWN_EXCEPTION", "message": "An unexpected error occurred"}]
             )
         self.used += 1
         status, answer_headers, answer = self._route(method, path, parts.query, parsed)
@@ -274,6 +281,16 @@ class FakeOrg:
     def _update(self, body: dict[str, Any]) -> list[dict[str, Any]]:
         assert body["allOrNone"] is False
         assert 1 <= len(body["records"]) <= 200, "sObject Collections take 200 records at most"
+        types = [record["attributes"]["type"] for record in body["records"]]
+        runs = 1 + sum(1 for before, after in itertools.pairwise(types) if before != after)
+        if runs > 10:
+            # Salesforce processes a call in runs of one type, ten at most.
+            return [
+                _failure(
+                    "EXCEEDED_ID_LIMIT", "record limit reached. cannot submit more than 10 chunks"
+                )
+                for _ in body["records"]
+            ]
         results = []
         for sent in body["records"]:
             record_id = sent["id"]
@@ -337,11 +354,24 @@ class FakeOrg:
             return 201, {}, b""
         if not tail and method == "PATCH":
             assert body == {"state": "UploadComplete"}
+            if self.fail_jobs:
+                job["state"] = "Failed"
+                job["errorMessage"] = "InvalidBatch : Field name not found : LeadSync_Score__c"
+                return _json(200, _job_info(job))
             for row in job["rows"]:
                 record = self.records.get(row["Id"])
-                if record is None or row["Id"] in self.refuse:
-                    code, message = self.refuse.get(row["Id"], ("ENTITY_IS_DELETED", "deleted"))
-                    job["failed"].append((row, f"{code}:{message}"))
+                failure = None
+                if record is None:
+                    failure = ("ENTITY_IS_DELETED", "entity is deleted")
+                elif record.get("IsConverted"):
+                    failure = ("CANNOT_UPDATE_CONVERTED_LEAD", "cannot reference converted lead")
+                elif self.locked[row["Id"]] > 0:
+                    self.locked[row["Id"]] -= 1
+                    failure = ("UNABLE_TO_LOCK_ROW", "unable to obtain exclusive access")
+                elif row["Id"] in self.refuse:
+                    failure = self.refuse[row["Id"]]
+                if failure is not None:
+                    job["failed"].append((row, f"{failure[0]}:{failure[1]}"))
                     continue
                 for name, value in row.items():
                     if name != "Id" and value != "":
@@ -371,6 +401,7 @@ def _stamp() -> str:
 
 def _job_info(job: dict[str, Any]) -> dict[str, Any]:
     return {
+        **({"errorMessage": job["errorMessage"]} if "errorMessage" in job else {}),
         "id": job["id"],
         "operation": job["operation"],
         "object": job["object"],
