@@ -106,6 +106,15 @@ def _one_job(
         sleep(poll_s)
         waited += max(poll_s, 0.001)
         info = api.run("a Bulk API job's state", lambda: client.get_job(job_id, False))
+        # A big job runs for minutes: each poll says how far it got.
+        log.info(
+            "salesforce.bulk_job_polled",
+            object=sobject,
+            job_id=job_id,
+            state=info.get("state"),
+            processed=info.get("numberRecordsProcessed"),
+            of=len(rows),
+        )
         if info.get("state") in _DONE:
             break
     state = str(info.get("state") or "unknown")

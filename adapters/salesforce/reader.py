@@ -35,9 +35,12 @@ from connector.lifecycle import SalesSignals
 from connector.model import ProfileValue, Stage
 from connector.ports import ProfileSnapshot, RejectedInput, SnapshotPage
 
-__all__ = ["WON_KEY", "SalesforceReader", "soql_datetime"]
+__all__ = ["ROLE_KEY", "WON_KEY", "SalesforceReader", "soql_datetime"]
 
 WON_KEY = "won"  # the cursor's key for the won opportunities' contact roles
+# ... and for contact roles added since to opportunities already won (the opportunity's own
+# stamp does not move then).
+ROLE_KEY = "won_roles"
 # SystemModstamp is stamped when a transaction starts, not when it commits: a record saved
 # by a long transaction can appear with a stamp older than the newest one already read.
 # Each query goes back this far before its cursor (reading a record again changes nothing).
@@ -197,11 +200,18 @@ class SalesforceReader:
 
     def read_changes(self, cursor: str | None) -> Iterator[SnapshotPage]:
         since = _parse_cursor(cursor)
+        # The first read of won opportunities finds every role; later roles are read by
+        # their own stamp from the moment that read began.
+        roles_from = since.get(ROLE_KEY)
+        if "Contact" in self._objects:
+            since.setdefault(ROLE_KEY, datetime.now(UTC))
         try:
             for read in self._reads:
                 yield from self._read_object(read, since)
             if "Contact" in self._objects:
-                yield from self._read_won(since)
+                yield from self._read_won(since, f"Opportunity.{_STAMP}", WON_KEY)
+                if roles_from is not None:
+                    yield from self._read_won(since, _STAMP, ROLE_KEY)
         except ApiLimit as limit:
             retry_after = soql_datetime(limit.retry_after)
             raise LimitReached(
@@ -226,11 +236,11 @@ class SalesforceReader:
                     rejects.append(found)
             yield SnapshotPage(snapshots, rejects, cursor=_cursor_text(since))
 
-    def _read_won(self, since: dict[str, datetime]) -> Iterator[SnapshotPage]:
-        stamp = f"Opportunity.{_STAMP}"
+    def _read_won(self, since: dict[str, datetime], stamp: str, key: str) -> Iterator[SnapshotPage]:
+        """Contact roles of won opportunities, by the opportunity's stamp or the role's."""
         where = "Opportunity.IsWon = true"
-        if WON_KEY in since:
-            where += f" AND {stamp} >= {soql_datetime(since[WON_KEY] - COMMIT_LAG)}"
+        if key in since:
+            where += f" AND {stamp} >= {soql_datetime(since[key] - COMMIT_LAG)}"
         soql = (
             f"SELECT ContactId, Contact.Email, {stamp} FROM {_ROLE} WHERE {where} "
             f"ORDER BY {stamp} ASC"
@@ -240,7 +250,7 @@ class SalesforceReader:
             rejects: list[RejectedInput] = []
             for record in records:
                 modified = _value(record, stamp)
-                self._advance(since, WON_KEY, modified)
+                self._advance(since, key, modified)
                 contact_id = _text(_value(record, "ContactId"))
                 email = _text(_value(record, "Contact.Email"))
                 if contact_id is None and email is None:

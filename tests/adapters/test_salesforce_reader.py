@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator, Mapping
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -20,7 +20,7 @@ from sqlalchemy.engine import Engine
 
 from adapters.files import FileSource
 from adapters.salesforce.client import SalesforceApi
-from adapters.salesforce.reader import SalesforceReader
+from adapters.salesforce.reader import SalesforceReader, soql_datetime
 from connector.crm_inputs import cursor_name_of, read_crm
 from connector.crm_mapping import load_mapping
 from connector.errors import LimitReached
@@ -220,8 +220,13 @@ def test_the_first_read_queries_each_object_then_the_won_roles_across_pages(org:
         ["003000000000001"],
         ["003000000000001"],
     ]
-    # Each page carries the cursor as of its end, per query.
-    assert [json.loads(page.cursor or "") for page in pages] == [
+    # Each page carries the cursor as of its end, per query; contact roles added later to
+    # opportunities already won are read from the moment this first read began.
+    cursors = [json.loads(page.cursor or "") for page in pages]
+    began = {cursor.pop("won_roles") for cursor in cursors}
+    assert len(began) == 1
+    assert abs(datetime.now(UTC) - datetime.fromisoformat(began.pop())) < timedelta(minutes=1)
+    assert cursors == [
         {"Lead": "2026-11-26T11:00:00.000Z"},
         {"Lead": "2026-11-26T12:30:00.000Z"},
         {"Lead": "2026-11-26T12:30:00.000Z", "Contact": "2026-11-26T11:00:00.000Z"},
@@ -250,7 +255,13 @@ def test_the_next_read_resumes_each_query_from_its_own_cursor(org: Org) -> None:
     again = _read(reader, cursor)
 
     # Each from its own newest stamp, less the 5 minutes a late commit may lag behind.
-    lead_query, contact_query, won_query = org.queries()[3:]
+    lead_query, contact_query, won_query, role_query = org.queries()[3:]
+    began = datetime.fromisoformat(json.loads(cursor or "")["won_roles"])
+    assert role_query == (
+        "SELECT ContactId, Contact.Email, SystemModstamp FROM OpportunityContactRole "
+        "WHERE Opportunity.IsWon = true AND SystemModstamp >= "
+        f"{soql_datetime(began - timedelta(minutes=5))} ORDER BY SystemModstamp ASC"
+    )
     assert lead_query.endswith(
         " FROM Lead WHERE SystemModstamp >= 2026-11-26T12:25:00.000Z ORDER BY SystemModstamp ASC"
     )
@@ -574,6 +585,7 @@ def test_a_read_through_the_store_lands_on_the_contact_whatever_the_case(
     assert profiles[won][1]["sales_stage"] == "customer"
 
     stored = json.loads(read_cursor(engine, cursor_name_of(reader)) or "")
+    assert stored.pop("won_roles")
     assert stored == {
         "Lead": "2026-11-26T10:00:00.000Z",
         "won": "2026-11-27T08:15:00.000Z",
