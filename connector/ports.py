@@ -134,6 +134,9 @@ class WriteResult:
     status: str  # "ok" | "rejected" | "deferred"
     crm_id: str | None = None
     reason: str | None = None
+    # A CRM id the CRM no longer knows (the record was deleted or merged away): the core
+    # drops its link, and the contact counts as not in the CRM.
+    unlink: str | None = None
 
 
 class WriteStopped(FatalError):

@@ -283,6 +283,7 @@ def _record(
     new_ids: list[dict[str, object]] = []
     rejected_rows: list[dict[str, object]] = []
     missing_rows: list[dict[str, object]] = []
+    dead_links: list[str] = []
     for result in results:
         record = by_contact[result.contact_id]
         if result.status == "ok":
@@ -311,8 +312,10 @@ def _record(
             reason = result.reason or "rejected without a reason"
             summary.rejected_reasons[reason] = summary.rejected_reasons.get(reason, 0) + 1
             rejected_rows.append(_reject_row(crm, record, reason, now))
-        elif record.crm_id is None and result.crm_id is None:
+        elif (record.crm_id is None or result.unlink) and result.crm_id is None:
             summary.deferred += 1
+            if result.unlink:
+                dead_links.append(result.unlink)
             # Not in the CRM: remembered, so the next pushes do not look it up again for
             # a while.
             missing_rows.append(
@@ -328,6 +331,12 @@ def _record(
             # what was last written stands, and the next push sends the change again.
             summary.deferred += 1
     with engine.begin() as connection:
+        if dead_links:
+            connection.execute(
+                sa.delete(identities).where(
+                    identities.c.namespace == crm, identities.c.value.in_(dead_links)
+                )
+            )
         for rows in (written_rows, missing_rows):
             if not rows:
                 continue

@@ -25,13 +25,15 @@ from typing import Any
 import jwt
 import requests
 import structlog
+from requests import PreparedRequest, Response
+from requests.adapters import HTTPAdapter
 from simple_salesforce.api import Salesforce
 from simple_salesforce.exceptions import SalesforceAuthenticationFailed
 
 from connector.errors import ConfigError
 from connector.secrets import read_secret, redact, remember_secret
 
-__all__ = ["ENV_PREFIX", "LoginMode", "connect", "login_mode"]
+__all__ = ["ENV_PREFIX", "LoginMode", "connect", "login_mode", "session_with_timeout"]
 
 log = structlog.get_logger(__name__)
 
@@ -101,6 +103,26 @@ def login_mode() -> LoginMode:
     )
 
 
+class _TimeoutAdapter(HTTPAdapter):
+    """Every call gets a timeout: simple-salesforce's Bulk 2.0 and login calls set none,
+    and a stalled connection would hang the push."""
+
+    def __init__(self, timeout_s: float) -> None:
+        super().__init__()
+        self._timeout_s = timeout_s
+
+    def send(self, request: PreparedRequest, **kwargs: Any) -> Response:  # type: ignore[override]
+        if kwargs.get("timeout") is None:
+            kwargs["timeout"] = self._timeout_s
+        return super().send(request, **kwargs)
+
+
+def session_with_timeout(timeout_s: float) -> requests.Session:
+    session = requests.Session()
+    session.mount("https://", _TimeoutAdapter(timeout_s))
+    return session
+
+
 def connect(
     *, domain: str, api_version: str, session: requests.Session | None = None
 ) -> Salesforce:
@@ -138,7 +160,7 @@ def _connect(
         if mode.name == "JWT bearer":
             key_file = Path(_plain(_PRIVATE_KEY_FILE) or "")
             try:
-                private_key = key_file.read_text(encoding="utf-8")
+                private_key = key_file.read_bytes()
             except OSError as exc:
                 raise ConfigError(
                     f"{_PRIVATE_KEY_FILE} points at {key_file}, which cannot be read "
@@ -153,7 +175,7 @@ def _connect(
                     privatekey=private_key,
                     domain=domain,
                 )
-            except (jwt.PyJWTError, ValueError) as exc:
+            except (jwt.PyJWTError, ValueError, TypeError) as exc:
                 raise ConfigError(
                     f"the private key in {_PRIVATE_KEY_FILE} cannot sign the JWT "
                     f"({type(exc).__name__})",

@@ -90,6 +90,8 @@ def email_batches(emails: Sequence[str], select: str) -> Iterator[list[str]]:
 def _reason(errors: Any) -> str:
     described = []
     for item in errors or []:
+        if not item:
+            continue
         code, message = errors_of(item)[0]
         fields = item.get("fields") if isinstance(item, Mapping) else None
         on = f" (fields: {', '.join(fields)})" if fields else ""
@@ -160,6 +162,9 @@ class SalesforceWriter:
         owners: Mapping[str, int],
         results: dict[int, WriteResult],
     ) -> None:
+        # Salesforce id -> the contact written to it: the links made before this push and
+        # those this push makes, so that no record is written for two of our contacts.
+        claims: dict[str, int] = dict(owners)
         updates: list[_Update] = []
         unknown: list[CrmRecordWrite] = []
         for record in records:
@@ -176,6 +181,7 @@ class SalesforceWriter:
                     f"{' or '.join(self._objects)} (objects in the mapping)",
                 )
                 continue
+            claims.setdefault(record.crm_id, record.contact_id)
             updates.append(
                 _Update(record.contact_id, record.crm_id, sobject, record.fields, record.email)
             )
@@ -183,10 +189,11 @@ class SalesforceWriter:
         to_create: list[CrmRecordWrite] = []
         for record in unknown:
             crm_id = found.get((record.email or "").lower())
-            taken = linked_to_another(record, crm_id, owners, shown_as="Salesforce record")
+            taken = linked_to_another(record, crm_id, claims, shown_as="Salesforce record")
             if taken is not None:
                 results[record.contact_id] = taken
             elif crm_id is not None:
+                claims[crm_id] = record.contact_id
                 sobject = object_of(crm_id) or "Contact"
                 updates.append(
                     _Update(record.contact_id, crm_id, sobject, record.fields, record.email)
@@ -202,11 +209,12 @@ class SalesforceWriter:
                 )
         self._create(to_create, results)
         if len(updates) <= self._bulk_above:
-            self._update(updates, owners, results)
+            self._update(updates, claims, results)
             return
         by_contact = {update.contact_id: update for update in updates}
         locked: list[_Update] = []
         converted: list[_Update] = []
+        gone: list[tuple[_Update, str]] = []
         rows = [
             BulkRow(update.contact_id, update.crm_id, update.sobject, update.fields)
             for update in updates
@@ -219,13 +227,15 @@ class SalesforceWriter:
                 locked.append(update)
             elif outcome == _CONVERTED and update.sobject == "Lead":
                 converted.append(update)
+            elif outcome in _GONE and update.email:
+                gone.append((update, reason or outcome))
             else:
-                status = "rejected" if outcome == "rejected" else "deferred"
+                status = "rejected" if outcome in ("rejected", *_GONE, _CONVERTED) else "deferred"
                 results[row.contact_id] = WriteResult(
                     row.contact_id, status, crm_id=row.crm_id, reason=reason
                 )
         # The few rows a job could not write for these reasons go through collections.
-        self._update(locked, owners, results, converted=converted)
+        self._update(locked, claims, results, converted=converted, gone=gone)
 
     # -- look-ups ------------------------------------------------------------------------
 
@@ -284,8 +294,18 @@ class SalesforceWriter:
             answer = self._api.restful(
                 "a creation of records", "composite/sobjects", method="POST", body=body
             )
-            for record, item in zip(batch, answer or [], strict=False):
-                if item.get("success"):
+            items = list(answer) if isinstance(answer, list) else []
+            for position, record in enumerate(batch):
+                item = items[position] if position < len(items) else None
+                if not isinstance(item, Mapping) or (item.get("success") and not item.get("id")):
+                    # Created or not, Salesforce did not say: the next look-up by e-mail
+                    # finds it if it was.
+                    results[record.contact_id] = WriteResult(
+                        record.contact_id,
+                        "deferred",
+                        reason="Salesforce gave no result for its creation",
+                    )
+                elif item.get("success"):
                     results[record.contact_id] = WriteResult(
                         record.contact_id, "ok", crm_id=str(item["id"])
                     )
@@ -301,24 +321,33 @@ class SalesforceWriter:
         results: dict[int, WriteResult],
         *,
         converted: Sequence[_Update] = (),
+        gone: Sequence[tuple[_Update, str]] = (),
     ) -> None:
+        """``owners`` (Salesforce id -> contact) grows with each record this run links."""
+        claims = dict(owners)
         pending = list(updates)
-        followed = self._follow_conversions(converted, owners, results)
-        looked_up: set[int] = set()
+        followed = self._follow_conversions(converted, claims, results)
+        followed += self._find_again(gone, claims, results)
+        looked_up = {update.contact_id for update, _ in gone}
         attempt = 0
         while pending or followed:
             locked: list[_Update] = []
-            converted = []
-            gone: list[_Update] = []
+            now_converted: list[_Update] = []
+            now_gone: list[tuple[_Update, str]] = []
             for update, item in self._send([*pending, *followed]):
-                self._judge(update, item, results, locked, converted, gone)
-            followed = self._follow_conversions(converted, owners, results)
+                self._judge(update, item, results, locked, now_converted, now_gone)
+            followed = self._follow_conversions(now_converted, claims, results)
             followed += self._find_again(
-                [update for update in gone if update.contact_id not in looked_up],
-                owners,
+                [(update, why) for update, why in now_gone if update.contact_id not in looked_up],
+                claims,
                 results,
             )
-            looked_up.update(update.contact_id for update in gone)
+            for update, why in now_gone:
+                if update.contact_id in looked_up:
+                    results[update.contact_id] = WriteResult(
+                        update.contact_id, "rejected", crm_id=update.crm_id, reason=why
+                    )
+            looked_up.update(update.contact_id for update, _ in now_gone)
             if locked and attempt >= self._lock_retries:
                 for update in locked:
                     results[update.contact_id] = WriteResult(
@@ -338,13 +367,21 @@ class SalesforceWriter:
     def _judge(
         self,
         update: _Update,
-        item: Mapping[str, Any],
+        item: Mapping[str, Any] | None,
         results: dict[int, WriteResult],
         locked: list[_Update],
         converted: list[_Update],
-        gone: list[_Update],
+        gone: list[tuple[_Update, str]],
     ) -> None:
         """One record's result: written, refused (a reject), or to send again."""
+        if item is None:
+            results[update.contact_id] = WriteResult(
+                update.contact_id,
+                "deferred",
+                crm_id=update.crm_id,
+                reason="Salesforce gave no result for it: sent again next push",
+            )
+            return
         codes = _codes(item.get("errors"))
         if item.get("success"):
             results[update.contact_id] = WriteResult(update.contact_id, "ok", crm_id=update.crm_id)
@@ -353,7 +390,7 @@ class SalesforceWriter:
         elif _CONVERTED in codes and update.sobject == "Lead":
             converted.append(update)
         elif codes & _GONE and update.email:
-            gone.append(update)
+            gone.append((update, _reason(item.get("errors"))))
         else:
             results[update.contact_id] = WriteResult(
                 update.contact_id,
@@ -363,35 +400,48 @@ class SalesforceWriter:
             )
 
     def _find_again(
-        self, gone: Sequence[_Update], owners: Mapping[str, int], results: dict[int, WriteResult]
+        self,
+        gone: Sequence[tuple[_Update, str]],
+        claims: dict[str, int],
+        results: dict[int, WriteResult],
     ) -> list[_Update]:
-        """Records whose linked id is gone (deleted, or merged into another), looked up by
-        e-mail: the one found is written in this run, and linked."""
+        """Records whose linked id Salesforce no longer knows (deleted, or merged into
+        another), looked up by e-mail: the one found is written in this run, and linked.
+        None found: the dead link is dropped, and the record is treated as new."""
         if not gone:
             return []
-        found = self._ids_by_email([update.email for update in gone if update.email])
+        found = self._ids_by_email([update.email for update, _ in gone if update.email])
         again: list[_Update] = []
-        for update in gone:
+        for update, why in gone:
             crm_id = found.get((update.email or "").lower())
             record = CrmRecordWrite(update.contact_id, update.email, None, update.wanted)
-            taken = linked_to_another(record, crm_id, owners, shown_as="Salesforce record")
+            taken = linked_to_another(record, crm_id, claims, shown_as="Salesforce record")
             if taken is not None:
                 results[update.contact_id] = taken
-            elif crm_id is None or crm_id == update.crm_id:
+            elif crm_id == update.crm_id:
+                # The record is there: the refusal was about something else.
+                results[update.contact_id] = WriteResult(
+                    update.contact_id, "rejected", crm_id=update.crm_id, reason=why
+                )
+            elif crm_id is None:
                 results[update.contact_id] = WriteResult(
                     update.contact_id,
                     "deferred",
-                    reason=f"Salesforce record {update.crm_id} is gone (deleted or merged) and "
-                    f"no Lead or Contact has the e-mail {update.email} now",
+                    reason=f"Salesforce record {update.crm_id} is gone ({why}) and no Lead or "
+                    f"Contact has the e-mail {update.email} now",
+                    unlink=update.crm_id,
                 )
             else:
+                claims[crm_id] = update.contact_id
                 sobject = object_of(crm_id) or "Contact"
                 again.append(
                     _Update(update.contact_id, crm_id, sobject, update.wanted, update.email)
                 )
         return again
 
-    def _send(self, updates: Sequence[_Update]) -> Iterator[tuple[_Update, Mapping[str, Any]]]:
+    def _send(
+        self, updates: Sequence[_Update]
+    ) -> Iterator[tuple[_Update, Mapping[str, Any] | None]]:
         # Grouped by object: Salesforce processes a call's records in runs of one type and
         # refuses more than ten runs; sorted, a call holds at most two.
         grouped = sorted(updates, key=lambda update: update.sobject)
@@ -408,7 +458,7 @@ class SalesforceWriter:
     def _follow_conversions(
         self,
         converted: Sequence[_Update],
-        owners: Mapping[str, int],
+        owners: dict[str, int],
         results: dict[int, WriteResult],
     ) -> list[_Update]:
         """The Contacts that converted Leads became, to write in their place: one query for
@@ -475,10 +525,10 @@ def _collection(updates: Sequence[_Update]) -> dict[str, Any]:
 
 def _by_position(
     updates: Sequence[_Update], answer: Any
-) -> Iterator[tuple[_Update, Mapping[str, Any]]]:
-    """Each record with its result: they come in request order, and a failed one carries
-    no id."""
-    items = list(answer or [])
+) -> Iterator[tuple[_Update, Mapping[str, Any] | None]]:
+    """Each record with its result (None if Salesforce gave none): they come in request
+    order, and a failed one carries no id."""
+    items = list(answer) if isinstance(answer, list) else []
     for position, update in enumerate(updates):
-        item = items[position] if position < len(items) else {}
-        yield update, item if isinstance(item, Mapping) else {}
+        item = items[position] if position < len(items) else None
+        yield update, item if isinstance(item, Mapping) else None

@@ -64,6 +64,7 @@ class FakeOrg:
     limit_after_calls: int | None = None  # calls answered before REQUEST_LIMIT_EXCEEDED
     fail_jobs: bool = False  # Bulk jobs end Failed (e.g. a field the org lacks)
     server_error_at: int | None = None  # the call (1-based) answered 500
+    truncate_results: int | None = None  # collections answers cut to this many results
     used: int = 1_000
     allowed: int = 100_000
     calls: list[tuple[str, str, Any]] = field(default_factory=list)
@@ -172,7 +173,7 @@ class FakeOrg:
         if rest == "query" and method == "GET":
             return _json(200, self._query(parse_qs(query)["q"][0]))
         if rest == "composite/sobjects" and method == "PATCH":
-            return _json(200, self._update(body))
+            return _json(200, self._update(body)[: self.truncate_results])
         if rest == "composite/sobjects" and method == "POST":
             return _json(200, self._create(body))
         if rest == "composite" and method == "POST":

@@ -749,3 +749,111 @@ def test_an_unreadable_private_key_is_a_clear_error(
     with responses.RequestsMock(), pytest.raises(ConfigError) as refused:
         connect(domain="login", api_version=VERSION)
     assert "SALESFORCE_PRIVATE_KEY_FILE cannot sign the JWT" in str(refused.value)
+
+
+def test_two_contacts_reaching_one_record_in_one_push_write_it_once(
+    org: FakeOrg, engine: Engine, tmp_path: Path
+) -> None:
+    (first,) = _people(engine, tmp_path, 1)
+    lead_id = org.add("Lead", first)
+    assert _push(org, engine).written == 1
+    # A new person, found by e-mail on a Contact, into which sales also converted the
+    # first person's Lead: both would reach that Contact in the same push.
+    _, newcomer = _people(engine, tmp_path, 2, kind="document_download")
+    contact_id = org.add("Contact", newcomer)
+    org.records[lead_id].update(IsConverted=True, ConvertedContactId=contact_id)
+
+    summary = _push(org, engine)
+    assert (summary.written, summary.rejected) == (1, 1)
+    assert org.written_ids()[contact_id] == 1
+    (reason,) = summary.rejected_reasons
+    assert f"converted to Contact {contact_id}, which is linked to leadsync contact" in reason
+
+
+def test_a_record_gone_with_no_replacement_is_unlinked_and_created_when_allowed(
+    org: FakeOrg, engine: Engine, tmp_path: Path
+) -> None:
+    (email,) = _people(engine, tmp_path, 1)
+    old_id = org.add("Contact", email)
+    assert _push(org, engine).written == 1
+    del org.records[old_id]
+    _people(engine, tmp_path, 1, kind="document_download")
+
+    gone = _push(org, engine)
+    assert (gone.written, gone.deferred, gone.rejected) == (0, 1, 0)
+    with engine.connect() as connection:
+        assert (
+            connection.execute(
+                sa.select(identities.c.value).where(identities.c.value == old_id)
+            ).all()
+            == []
+        )
+    calls = len(org.calls)
+    assert _push(org, engine).deferred == 1  # not looked up again for a day
+    assert len(org.calls) == calls
+    created = _push(org, engine, create="always")
+    assert created.written == 1
+    assert [r["Email"] for r in org.records.values()] == [email]
+
+
+def test_a_refusal_of_a_record_that_is_still_there_is_a_reject(
+    org: FakeOrg, engine: Engine, tmp_path: Path
+) -> None:
+    (email,) = _people(engine, tmp_path, 1)
+    contact_id = org.add("Contact", email)
+    org.refuse[contact_id] = ("INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id")
+    summary = _push(org, engine)
+    assert summary.rejected == 1
+    assert next(iter(summary.rejected_reasons)).startswith("INVALID_CROSS_REFERENCE_KEY")
+
+
+def test_a_result_salesforce_left_out_is_deferred_not_rejected(
+    org: FakeOrg, engine: Engine, tmp_path: Path
+) -> None:
+    emails = _people(engine, tmp_path, 3)
+    _link_all(engine, org, emails, "Contact")
+    org.truncate_results = 1
+    summary = _push(org, engine)
+    assert (summary.written, summary.deferred, summary.rejected) == (1, 2, 0)
+    org.truncate_results = None
+    assert _push(org, engine).written == 2
+
+
+def test_a_bulk_row_of_a_deleted_record_is_found_again_by_email(
+    org: FakeOrg, engine: Engine, tmp_path: Path
+) -> None:
+    emails = _people(engine, tmp_path, 8)
+    ids = _link_all(engine, org, emails, "Contact")
+    assert _push(org, engine).written == 8
+    del org.records[ids[3]]
+    survivor = org.add("Lead", emails[3])
+    _people(engine, tmp_path, 8, kind="document_download")
+
+    summary = _push(org, engine, bulk_above=5)
+    assert (summary.written, summary.rejected) == (8, 0)
+    assert org.records[survivor]["LeadSync_Score__c"] == 25
+
+
+def test_a_passphrase_protected_key_is_a_clear_error(
+    no_salesforce_env: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    from adapters.salesforce.auth import connect
+    from connector.errors import ConfigError
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    key_file = tmp_path / "server.key"
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.BestAvailableEncryption(b"passphrase"),
+        )
+    )
+    no_salesforce_env.setenv("SALESFORCE_USERNAME", "ops@acme.example")
+    no_salesforce_env.setenv("SALESFORCE_CONSUMER_KEY", "3MVG9-consumer-key")
+    no_salesforce_env.setenv("SALESFORCE_PRIVATE_KEY_FILE", str(key_file))
+    with responses.RequestsMock(), pytest.raises(ConfigError, match="cannot sign the JWT"):
+        connect(domain="login", api_version=VERSION)
