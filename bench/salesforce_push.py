@@ -50,6 +50,7 @@ from connector.rescore import rescore  # noqa: E402
 from connector.store.engine import open_store  # noqa: E402
 from tests.adapters.salesforce_fake import (  # noqa: E402
     INSTANCE,
+    ITEMS_DIR,
     VERSION,
     FakeOrg,
     serve_with_responses,
@@ -96,6 +97,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, default=10_000)
     args = parser.parse_args()
+    if not ITEMS_DIR.is_dir():
+        sys.exit(
+            f"Salesforce's request collection is not at {ITEMS_DIR}: the stubbed org checks "
+            "every call against it. Export LEADSYNC_SPECS_DIR=/path/to/shared/specs."
+        )
     count = args.records
     logging.disable(logging.CRITICAL)
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.CRITICAL))
