@@ -12,6 +12,7 @@ from connector.lifecycle import SalesSignals
 from connector.model import Event, ProfileValue
 
 __all__ = [
+    "RECORDS_PER_WRITE",
     "CrmReader",
     "CrmRecordWrite",
     "CrmValue",
@@ -104,6 +105,9 @@ class CrmReader(Protocol):
 
 
 CrmValue = str | float | None
+# Records the core hands a writer at once, unless it says otherwise (``WritesInChunks``):
+# each chunk is recorded once written, so a crash resends at most one chunk.
+RECORDS_PER_WRITE = 1_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,9 +185,9 @@ class CrmWriter(Protocol):
 
 @runtime_checkable
 class WritesInChunks(Protocol):
-    """A writer that says how many records to hand it at once (the core's default is a
-    thousand): a Salesforce push above ``bulk_above`` goes in Bulk API jobs, which only
-    pay off with many records each."""
+    """A writer that says how many records to hand it at once (else
+    ``RECORDS_PER_WRITE``): a Salesforce push above ``bulk_above`` goes in Bulk API jobs,
+    which only pay off with many records each."""
 
     def records_per_write(self, total: int) -> int:
         """Records per ``write`` call for a push of ``total`` records."""

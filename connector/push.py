@@ -27,6 +27,7 @@ from connector.crm_plan import desired_fields
 from connector.errors import LimitReached
 from connector.model import Stage
 from connector.ports import (
+    RECORDS_PER_WRITE,
     CrmRecordWrite,
     CrmValue,
     CrmWriter,
@@ -45,7 +46,6 @@ __all__ = ["CreatePolicy", "PlannedPush", "PushStopped", "PushSummary", "plan_pu
 log = structlog.get_logger(__name__)
 
 CreatePolicy = Literal["never", "mql", "always"]
-CHUNK_RECORDS = 1_000
 # A contact the CRM did not know is looked up again after this; meanwhile a CRM read that
 # finds it links its id, and the next push updates it by id at once. Without the wait,
 # every push would look up every contact that never reached the CRM.
@@ -235,7 +235,7 @@ def push(
     size = (
         writer.records_per_write(len(records))
         if isinstance(writer, WritesInChunks)
-        else CHUNK_RECORDS
+        else RECORDS_PER_WRITE
     )
     for start in range(0, len(records), size):
         chunk = records[start : start + size]

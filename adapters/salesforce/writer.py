@@ -34,6 +34,7 @@ from adapters.salesforce.records import KNOWN_OBJECTS, fields_for, object_of, so
 from connector.crm_links import linked_to_another
 from connector.errors import LeadsyncError
 from connector.ports import (
+    RECORDS_PER_WRITE,
     CrmRecordWrite,
     CrmValue,
     WriteInterrupted,
@@ -129,7 +130,9 @@ class SalesforceWriter:
         """Collections calls take the core's chunks; a push above ``bulk_above`` goes in
         chunks big enough for Bulk API jobs (a remainder at or below it goes through
         collections)."""
-        return max(BULK_CHUNK, self._bulk_above + 1) if total > self._bulk_above else 1_000
+        return (
+            max(BULK_CHUNK, self._bulk_above + 1) if total > self._bulk_above else RECORDS_PER_WRITE
+        )
 
     def write(
         self, records: Sequence[CrmRecordWrite], *, linked: Mapping[str, int] | None = None
@@ -249,28 +252,28 @@ class SalesforceWriter:
             return {}
         if "Contact" in self._objects:
             select = "SELECT Id, Email FROM Contact WHERE Email IN ()"
-            for batch in email_batches(wanted, select):
-                for row in self._api.query(
-                    "SELECT Id, Email FROM Contact WHERE Email IN "
-                    f"({','.join(soql_quoted(email) for email in batch)}) ORDER BY CreatedDate"
-                ):
-                    contacts.setdefault(str(row.get("Email") or "").lower(), str(row["Id"]))
+            for row in self._rows_by_email(select, wanted, "ORDER BY CreatedDate"):
+                contacts.setdefault(str(row.get("Email") or "").lower(), str(row["Id"]))
         if "Lead" in self._objects:
             select = "SELECT Id, Email, IsConverted, ConvertedContactId FROM Lead WHERE Email IN ()"
-            for batch in email_batches([e for e in wanted if e not in contacts], select):
-                for row in self._api.query(
-                    "SELECT Id, Email, IsConverted, ConvertedContactId FROM Lead WHERE Email "
-                    f"IN ({','.join(soql_quoted(email) for email in batch)}) "
-                    "ORDER BY IsConverted, CreatedDate"
-                ):
-                    email = str(row.get("Email") or "").lower()
-                    converted_to = row.get("ConvertedContactId")
-                    if row.get("IsConverted") and converted_to and "Contact" in self._objects:
-                        # Its Contact carries on; written at once, not after a refusal.
-                        leads[email] = str(converted_to)
-                    elif not row.get("IsConverted"):
-                        leads.setdefault(email, str(row["Id"]))
+            remaining = [email for email in wanted if email not in contacts]
+            for row in self._rows_by_email(select, remaining, "ORDER BY IsConverted, CreatedDate"):
+                email = str(row.get("Email") or "").lower()
+                converted_to = row.get("ConvertedContactId")
+                if row.get("IsConverted") and converted_to and "Contact" in self._objects:
+                    # Its Contact carries on; written at once, not after a refusal.
+                    leads[email] = str(converted_to)
+                elif not row.get("IsConverted"):
+                    leads.setdefault(email, str(row["Id"]))
         return {**leads, **contacts}
+
+    def _rows_by_email(
+        self, select: str, emails: Sequence[str], order: str
+    ) -> Iterator[dict[str, Any]]:
+        """``select`` (ending ``Email IN ()``) for ``emails``, in lists under the URI limit."""
+        for batch in email_batches(emails, select):
+            listed = ",".join(soql_quoted(email) for email in batch)
+            yield from self._api.query(f"{select[:-2]}({listed}) {order}")
 
     # -- writes --------------------------------------------------------------------------
 
