@@ -16,10 +16,18 @@ from typing import BinaryIO, Literal, cast
 
 import orjson
 
-from connector.canonical import to_event
-from connector.errors import InputFileError, RejectedRecord
+from connector.errors import ConfigError, InputFileError, RejectedRecordError
+from connector.ingest.canonical import to_event
 from connector.model import Event
-from connector.ports import Page, RejectedInput
+from connector.ports import (
+    EventSource,
+    Page,
+    RejectedInput,
+    SourceAdapter,
+    SourceContext,
+    SourceSettings,
+    settings_of,
+)
 
 __all__ = ["FileSource", "detect_format"]
 
@@ -241,7 +249,7 @@ class FileSource:
                 continue
             try:
                 events.append(to_event(record, default_source=source))
-            except RejectedRecord as exc:
+            except RejectedRecordError as exc:
                 rejects.append(self._reject(number, exc.reason, line))
             if len(events) + len(rejects) >= self.page_size:
                 yield Page(events, rejects, head.cursor(offset, number), offset - page_start)
@@ -372,7 +380,7 @@ class FileSource:
             else:
                 try:
                     events.append(to_event(self._csv_record(columns, row), default_source=source))
-                except RejectedRecord as exc:
+                except RejectedRecordError as exc:
                     rejects.append(
                         RejectedInput(source, str(self.path), row_first_line, exc.reason, raw)
                     )
@@ -383,3 +391,41 @@ class FileSource:
                 events, rejects, page_start = [], [], offset
         offset = position["offset"]
         yield Page(events, rejects, head.cursor(offset, position["line"]), offset - page_start)
+
+
+# -- the declaration: [sources.NAME] type = "file" -----------------------------------------
+
+
+class FileSourceSettings(SourceSettings):
+    """``[sources.NAME] type = "file"``: a JSONL or CSV file of canonical events."""
+
+    type: Literal["file"]
+    path: Path
+    format: Literal["auto", "jsonl", "csv"] = "auto"
+
+
+def _source(settings: SourceSettings, context: SourceContext) -> EventSource:
+    own = settings_of(settings, FileSourceSettings)
+    return FileSource(
+        context.name,
+        context.resolve(own.path),
+        file_format=own.format,
+        max_line_bytes=context.max_line_bytes,
+        page_size=context.page_size,
+    )
+
+
+def _check(settings: SourceSettings, context: SourceContext) -> str:
+    own = settings_of(settings, FileSourceSettings)
+    if not context.resolve(own.path).is_file():
+        raise ConfigError(
+            f"[sources.{context.name}] path {str(own.path)!r} does not exist",
+            key=f"sources.{context.name}.path",
+            hint="fix the path (relative paths start at the config file's folder)",
+        )
+    return f"file: {own.path}"
+
+
+ADAPTER = SourceAdapter(
+    type_name="file", settings_model=FileSourceSettings, source=_source, check=_check
+)

@@ -40,12 +40,12 @@ sys.path.insert(0, str(REPO))
 from _push_events import write_events  # noqa: E402
 
 from adapters.files import FileSource  # noqa: E402
-from adapters.hubspot import hubspot_writer  # noqa: E402
+from adapters.hubspot.writer import hubspot_writer  # noqa: E402
 from connector.config import Settings, scoring_rules  # noqa: E402
-from connector.crm_mapping import load_mapping  # noqa: E402
-from connector.ingest import ingest  # noqa: E402
-from connector.push import push  # noqa: E402
-from connector.rescore import rescore  # noqa: E402
+from connector.crm.mapping import load_mapping  # noqa: E402
+from connector.runners.ingest import ingest  # noqa: E402
+from connector.runners.push import push  # noqa: E402
+from connector.runners.rescore import rescore  # noqa: E402
 from connector.store.engine import open_store  # noqa: E402
 from tests.adapters.hubspot_fake import CONTACTS_SPEC, FakeHubSpot, SpecValidator  # noqa: E402
 

@@ -117,8 +117,8 @@ def child_leadsync(path: Path, url: str) -> dict[str, float]:
 
     from adapters.files import FileSource
     from connector.config import Settings, scoring_rules
-    from connector.ingest import ingest
-    from connector.rescore import rescore
+    from connector.runners.ingest import ingest
+    from connector.runners.rescore import rescore
     from connector.store.engine import open_store
 
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(30))

@@ -42,11 +42,11 @@ from adapters.files import FileSource  # noqa: E402
 from adapters.salesforce.client import SalesforceApi  # noqa: E402
 from adapters.salesforce.writer import SalesforceWriter  # noqa: E402
 from connector.config import Settings, scoring_rules  # noqa: E402
-from connector.crm_mapping import load_mapping  # noqa: E402
-from connector.ingest import ingest  # noqa: E402
+from connector.crm.mapping import load_mapping  # noqa: E402
 from connector.ports import CrmRecordWrite, WriteResult  # noqa: E402
-from connector.push import push  # noqa: E402
-from connector.rescore import rescore  # noqa: E402
+from connector.runners.ingest import ingest  # noqa: E402
+from connector.runners.push import push  # noqa: E402
+from connector.runners.rescore import rescore  # noqa: E402
 from connector.store.engine import open_store  # noqa: E402
 from tests.adapters.salesforce_fake import (  # noqa: E402
     INSTANCE,

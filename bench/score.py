@@ -85,8 +85,8 @@ def child_score(
 
     from adapters.files import FileSource
     from connector.config import Settings, scoring_rules
-    from connector.ingest import ingest
-    from connector.rescore import RescoreSummary, rescore
+    from connector.runners.ingest import ingest
+    from connector.runners.rescore import RescoreSummary, rescore
     from connector.store.engine import open_store
     from connector.store.schema import contacts
 

@@ -9,19 +9,25 @@ from __future__ import annotations
 import os
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializeAsAny,
+    ValidationError,
+    field_validator,
+)
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from connector._toml_lines import KeyLines
 from connector.errors import ConfigError
-from connector.rules import ScoringRules
-from connector.rules_config import (
-    DEFAULT_STRONG_CLICK_PATTERNS,
+from connector.ports import AdapterSettings, CrmSettings, SourceSettings
+from connector.scoring.rules import ScoringRules
+from connector.scoring.settings import (
     LifecycleSettings,
     ScoringSettings,
     build_rules,
@@ -31,14 +37,13 @@ from connector.secrets import read_secret, remember_secret
 
 __all__ = [
     "CONFIG_ENV",
-    "DEFAULT_STRONG_CLICK_PATTERNS",
-    "CrmSettings",
-    "FileSourceSettings",
-    "HubSpotSettings",
-    "SalesforceSettings",
+    "KeyLines",
     "Settings",
     "check_rules",
+    "config_error_from_validation",
     "config_path_from",
+    "default_config_text",
+    "default_mapping_files",
     "load_settings",
     "scoring_rules",
 ]
@@ -47,6 +52,7 @@ CONFIG_ENV = "LEADSYNC_CONFIG"
 STORE_URL_ENV = "LEADSYNC_STORE_URL"
 STORE_PASSWORD_ENV = "LEADSYNC_STORE_PASSWORD"  # noqa: S105 - the variable's name, not a secret
 _SOURCE_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,99}$")
+_Tables = TypeVar("_Tables", SourceSettings, CrmSettings)
 
 
 class _Section(BaseModel):
@@ -85,98 +91,17 @@ class IngestSettings(_Section):
     subprocess_above_bytes: int = Field(default=8_388_608, ge=0)
 
 
-class FileSourceSettings(_Section):
-    type: Literal["file"]
-    path: Path
-    format: Literal["auto", "jsonl", "csv"] = "auto"
-
-
-SourceSettings = Annotated[FileSourceSettings, Field(discriminator="type")]
-
-
 class LoggingSettings(_Section):
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["auto", "json", "console"] = "auto"
 
 
 class CrmDryRunSettings(_Section):
-    """Mapping files the dry-run plan (``leadsync demo``, ``contacts --plan``) renders."""
+    """Mapping files the dry-run plan (``leadsync demo``) renders and ``check`` validates;
+    none listed: each configured CRM's, or with none configured, each installed CRM
+    adapter's default mapping."""
 
-    mappings: tuple[Path, ...] = (Path("mappings/hubspot.toml"), Path("mappings/salesforce.toml"))
-
-
-class HubSpotSettings(_Section):
-    """``[crm.hubspot]``: present means "push to HubSpot". The token comes from
-    HUBSPOT_ACCESS_TOKEN or HUBSPOT_ACCESS_TOKEN_FILE, never from this file."""
-
-    base_url: str = "https://api.hubapi.com"
-    mapping: Path = Path("mappings/hubspot.toml")
-    # Create contacts HubSpot does not know yet: never, only from MQL on, or always.
-    create: Literal["never", "mql", "always"] = "never"
-    # Pacing: at most this many calls in any 10 s (private apps get 190, public apps 100).
-    requests_per_10s: int = Field(default=100, ge=1, le=1000)
-    # Inputs per batch call; HubSpot's limit is 100.
-    batch_size: int = Field(default=100, ge=1, le=100)
-    # Write calls in flight at once (the pacing still holds): one at a time, round trips
-    # would leave most of the rate limit unused.
-    in_flight: int = Field(default=4, ge=1, le=10)
-    timeout_s: float = Field(default=30, gt=0)
-
-    @field_validator("base_url")
-    @classmethod
-    def _http_url(cls, value: str) -> str:
-        match = re.match(r"^(https?)://([^\s/:]+)", value)
-        if not match:
-            raise ValueError("must be an https URL like https://api.hubapi.com")
-        scheme, host = match.groups()
-        if scheme == "http" and host not in ("127.0.0.1", "localhost", "::1", "[::1]"):
-            raise ValueError(
-                "uses http:// for a host other than this machine: the token would travel "
-                "unencrypted; use https:// (http:// is only for a local test server)"
-            )
-        return value.rstrip("/")
-
-
-class SalesforceSettings(_Section):
-    """``[crm.salesforce]``: present, even empty, means "push to Salesforce". Credentials
-    come from SALESFORCE_* environment variables or files, never from this file."""
-
-    # Where logins go: login (production), test (sandbox) or your My Domain
-    # ("acme.my" for https://acme.my.salesforce.com; client credentials need it).
-    domain: str = "login"
-    api_version: str = "62.0"
-    mapping: Path = Path("mappings/salesforce.toml")
-    # Create records Salesforce does not know yet (as Leads): never, only from MQL on,
-    # or always.
-    create: Literal["never", "mql", "always"] = "never"
-    # Pushes of more changed records than this go through Bulk API 2.0 ingest jobs.
-    bulk_above: int = Field(default=10_000, ge=200)
-    # The share of the org's daily API requests a push may bring usage up to (read from
-    # the Sforce-Limit-Info header); reaching it stops the push until later.
-    api_share: float = Field(default=0.8, gt=0, le=1)
-    timeout_s: float = Field(default=60, gt=0)
-
-    @field_validator("domain")
-    @classmethod
-    def _domain(cls, value: str) -> str:
-        if not re.match(r"^[A-Za-z0-9][A-Za-z0-9.-]*$", value) or value.endswith(".salesforce.com"):
-            raise ValueError(
-                'must be "login", "test" or your My Domain without ".salesforce.com" '
-                '(e.g. "acme.my")'
-            )
-        return value
-
-    @field_validator("api_version")
-    @classmethod
-    def _api_version(cls, value: str) -> str:
-        if not re.match(r"^[1-9][0-9]\.0$", value):
-            raise ValueError('must be an API version like "62.0"')
-        return value
-
-
-class CrmSettings(_Section):
-    hubspot: HubSpotSettings | None = None
-    salesforce: SalesforceSettings | None = None
+    mappings: tuple[Path, ...] = ()
 
 
 class Settings(_Section):
@@ -184,8 +109,9 @@ class Settings(_Section):
     ingest: IngestSettings = IngestSettings()
     scoring: ScoringSettings = ScoringSettings()
     lifecycle: LifecycleSettings = LifecycleSettings()
-    crm: CrmSettings = CrmSettings()
-    sources: dict[str, SourceSettings] = {}
+    # Validated against the model of the adapter each table's type names (load_settings).
+    crm: dict[str, SerializeAsAny[CrmSettings]] = {}
+    sources: dict[str, SerializeAsAny[SourceSettings]] = {}
     logging: LoggingSettings = LoggingSettings()
     plan: CrmDryRunSettings = CrmDryRunSettings()
 
@@ -193,15 +119,29 @@ class Settings(_Section):
     config_file: Path | None = Field(default=None, exclude=True)
     base_dir: Path = Field(default_factory=Path.cwd, exclude=True)
 
-    @field_validator("sources")
+    @field_validator("sources", "crm")
     @classmethod
-    def _source_names(cls, value: dict[str, SourceSettings]) -> dict[str, SourceSettings]:
+    def _table_names(cls, value: dict[str, _Tables]) -> dict[str, _Tables]:
         for name in value:
             if not _SOURCE_NAME.match(name):
                 raise ValueError(
-                    f"source name {name!r} must be lower-case letters, digits, '_', '-' or '.'"
+                    f"name {name!r} must be lower-case letters, digits, '_', '-' or '.'"
                 )
         return value
+
+    def mapping_paths(self) -> tuple[Path, ...]:
+        """The mapping files the dry-run plan renders and ``check`` validates."""
+        if self.plan.mappings:
+            return self.plan.mappings
+        if self.crm:
+            return tuple(dict.fromkeys(crm.mapping for crm in self.crm.values()))
+        from connector.plugins import installed_adapters
+
+        return tuple(
+            adapter.settings_model.model_fields["mapping"].default
+            for _, adapter in sorted(installed_adapters().crms.items())
+            if isinstance(adapter.settings_model.model_fields["mapping"].default, Path)
+        )
 
     def resolve(self, path: Path) -> Path:
         """Paths in the config are relative to the config file's folder."""
@@ -264,20 +204,92 @@ def load_settings(path: Path, *, must_exist: bool = True) -> Settings:
             line=int(match.group(1)) if match else None,
             hint="fix the syntax (see config.example.toml)",
         ) from None
+    tables = {section: raw.pop(section, None) for section in ("sources", "crm")}
     try:
-        return Settings.model_validate(
+        settings = Settings.model_validate(
             {**raw, "config_file": path, "base_dir": path.resolve().parent}
         )
     except ValidationError as exc:
         raise config_error_from_validation(exc, file=shown, text=text) from None
+    lines = KeyLines(text)
+    sources = {
+        name: _adapter_settings(("sources", name), table, lines, shown, text)
+        for name, table in _tables_of(tables["sources"], "sources", lines, shown).items()
+    }
+    crms = {
+        name: _adapter_settings(("crm", name), table, lines, shown, text)
+        for name, table in _tables_of(tables["crm"], "crm", lines, shown).items()
+    }
+    try:
+        # Checks the names; the settings inside are the adapters' models, kept as they are.
+        return Settings.model_validate({**settings.__dict__, "sources": sources, "crm": crms})
+    except ValidationError as exc:
+        raise config_error_from_validation(exc, file=shown, text=text) from None
 
 
-def config_error_from_validation(exc: ValidationError, *, file: str, text: str) -> ConfigError:
-    """The first problem of a pydantic error as a ConfigError naming file, line and key."""
+def _tables_of(
+    value: object, section: str, lines: KeyLines, shown: str
+) -> dict[str, dict[str, Any]]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict) or not all(isinstance(table, dict) for table in value.values()):
+        raise ConfigError(
+            f"[{section}] must hold tables like [{section}.NAME]",
+            file=shown,
+            line=lines.line_of([section]),
+            key=section,
+        )
+    return value
+
+
+def _adapter_settings(
+    loc: tuple[str, str], table: dict[str, Any], lines: KeyLines, shown: str, text: str
+) -> Any:
+    """``table`` validated with the settings model of the adapter its ``type`` names."""
+    # Imported here: connector.plugins builds adapters from these settings.
+    from connector.plugins import installed_adapters
+
+    section, name = loc
+    adapters = installed_adapters()
+    kinds = adapters.sources if section == "sources" else adapters.crms
+    type_name = table.get("type", name if section == "crm" else None)
+    key = ".".join((*loc, "type"))
+    if type_name is None:
+        raise ConfigError(
+            f'[{section}.{name}] has no "type"; add one of: {_names(kinds)}',
+            file=shown,
+            line=lines.line_of(list(loc)),
+            key=".".join(loc),
+        )
+    adapter = kinds.get(str(type_name))
+    if adapter is None:
+        raise ConfigError(
+            f'[{key}] has an unknown "type" {type_name!r}; the {section.rstrip("s")} types '
+            f"installed are: {_names(kinds)}",
+            file=shown,
+            line=lines.line_of([*loc, "type"]),
+            key=key,
+        )
+    model: type[AdapterSettings] = adapter.settings_model
+    try:
+        return model.model_validate(table)
+    except ValidationError as exc:
+        raise config_error_from_validation(exc, file=shown, text=text, prefix=loc) from None
+
+
+def _names(kinds: Mapping[str, object]) -> str:
+    return ", ".join(f'"{kind}"' for kind in sorted(kinds)) or "none installed"
+
+
+def config_error_from_validation(
+    exc: ValidationError, *, file: str, text: str, prefix: Sequence[str] = ()
+) -> ConfigError:
+    """The first problem of a pydantic error as a ConfigError naming file, line and key
+    (``prefix``: where in the file the validated table stands)."""
     lines = KeyLines(text)
     problems = exc.errors(include_url=False)
     first = problems[0]
-    loc = [part for part in first["loc"] if part != "file"]
+    loc = [*prefix, *(part for part in first["loc"] if part != "file")]
     key = ".".join(str(part) for part in loc)
     message = _describe(first)
     more = f" (and {len(problems) - 1} more problem(s))" if len(problems) > 1 else ""
@@ -295,8 +307,6 @@ def _describe(error: Any) -> str:
         return "is not a known key; check its spelling against config.example.toml or remove it"
     if kind == "missing":
         return "is required; add it"
-    if kind in {"union_tag_invalid", "union_tag_not_found"}:
-        return 'has an unknown "type"; the source types available are: "file"'
     message = str(error["msg"])
     message = message.removeprefix("Value error, ")
     return f"{message} (got {error['input']!r})" if kind != "value_error" else message
@@ -325,3 +335,84 @@ def scoring_rules(settings: Settings) -> ScoringRules:
     """The rules the settings describe: your behaviour rules, then the built-in table
     (unless ``default_rules = false``), your fit rules, the bands and the lifecycle."""
     return build_rules(settings.scoring, settings.lifecycle)
+
+
+# -- where a key stands in the TOML text ---------------------------------------------------
+# ``tomllib`` keeps no positions; this reads the text once more, line by line, and records
+# where each table header and each ``key =`` stands. It is meant for error messages only:
+# a key it cannot place falls back to its table's header line.
+
+_HEADER = re.compile(r"^\s*(\[\[?)\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
+_KEY = re.compile(
+    r"^\s*((?:[A-Za-z0-9_-]+|\"[^\"]*\"|'[^']*')(?:\s*\.\s*(?:[A-Za-z0-9_-]+|\"[^\"]*\"|'[^']*'))*)\s*="
+)
+
+KeyPath = tuple[str | int, ...]
+
+
+def _split_dotted(text: str) -> list[str]:
+    parts = re.findall(r"\"[^\"]*\"|'[^']*'|[A-Za-z0-9_-]+", text)
+    return [part.strip("\"'") for part in parts]
+
+
+class KeyLines:
+    """Line numbers (1-based) of the tables and keys of one TOML document."""
+
+    def __init__(self, text: str) -> None:
+        self._lines: dict[KeyPath, int] = {}
+        array_counts: dict[tuple[str, ...], int] = {}
+        table: KeyPath = ()
+        for number, raw in enumerate(text.splitlines(), start=1):
+            header = _HEADER.match(raw)
+            if header:
+                names = tuple(_split_dotted(header.group(2)))
+                if header.group(1) == "[[":
+                    index = array_counts.get(names, -1) + 1
+                    array_counts[names] = index
+                    table = (*names, index)
+                    self._lines.setdefault(names, number)
+                else:
+                    table = names
+                self._lines.setdefault(table, number)
+                continue
+            key = _KEY.match(raw)
+            if key:
+                self._lines.setdefault((*table, *_split_dotted(key.group(1))), number)
+
+    def line_of(self, loc: Sequence[str | int]) -> int | None:
+        """The line of ``loc`` or, failing that, of its nearest enclosing key or table."""
+        known_prefixes = {path[:n] for path in self._lines for n in range(1, len(path) + 1)}
+        placed: list[str | int] = []
+        for part in loc:
+            candidate = (*placed, part)
+            if candidate in known_prefixes:
+                placed.append(part)
+        while placed:
+            line = self._lines.get(tuple(placed))
+            if line is not None:
+                return line
+            placed.pop()
+        return None
+
+
+# -- the files `leadsync init` writes -------------------------------------------------------
+# A wheel carries config.example.toml and mappings/*.toml in ``connector/_default_files``
+# (see pyproject.toml); an editable install reads them from the checkout, so there is one
+# copy of each in the repository.
+
+_PACKAGED = Path(__file__).with_name("_default_files")
+_CHECKOUT = Path(__file__).resolve().parent.parent
+
+
+def _root() -> Path:
+    return _PACKAGED if (_PACKAGED / "config.example.toml").exists() else _CHECKOUT
+
+
+def default_config_text() -> str:
+    return (_root() / "config.example.toml").read_text(encoding="utf-8")
+
+
+def default_mapping_files() -> dict[str, str]:
+    """File name -> text of each default mapping file."""
+    folder = _root() / "mappings"
+    return {path.name: path.read_text(encoding="utf-8") for path in sorted(folder.glob("*.toml"))}

@@ -1,11 +1,19 @@
 """One error hierarchy, grouped by what the caller does with it.
 
+Every exception leadsync raises on purpose, in the core or in an adapter, is defined here:
+
 - ``ConfigError``: the admin fixes a file or a variable and reruns.
-- ``InputFileError``: a file named on the command line cannot be read at all.
+- ``InputFileError``: a file named on the command line cannot be read at all;
+  ``ContactNotFoundError``: a contact asked for by e-mail does not exist.
 - ``StoreError``: the state store cannot be reached or migrated.
-- ``RetriableError``: back off and try again; raised by adapters for 429/5xx/timeouts.
-- ``FatalError``: stop now, cursors not advanced.
-- ``RejectedRecord``: one record is set aside with its reason; the run goes on.
+- ``RetriableError``: a transient failure (429, 5xx, the network) still failing after the
+  adapter's retries; the same run later may succeed. Every adapter means the same by it.
+- ``LimitReachedError``: paused, resumable. A vendor refuses further calls until
+  ``retry_after``; what was done before is kept and the rest waits for a run after then.
+- ``FatalError``: stop now; nothing in flight is committed, cursors are not advanced.
+- ``WriteInterruptedError``: a CRM write failed part-way after the CRM took some records;
+  it carries those and the failure, which the core raises once they are recorded.
+- ``RejectedRecordError``: one record is set aside with its reason; the run goes on.
 
 Each error carries its facts as attributes so logs can render them as fields, and its
 ``exit_code`` is the CLI's exit status for that category.
@@ -13,18 +21,26 @@ Each error carries its facts as attributes so logs can render them as fields, an
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from datetime import datetime
 from enum import IntEnum
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from connector.ports import WriteResult
 
 __all__ = [
     "ConfigError",
+    "ContactNotFoundError",
     "ExitCode",
     "FatalError",
     "InputFileError",
     "LeadsyncError",
-    "LimitReached",
-    "RejectedRecord",
+    "LimitReachedError",
+    "RejectedRecordError",
     "RetriableError",
     "StoreError",
+    "WriteInterruptedError",
 ]
 
 
@@ -63,7 +79,7 @@ class LeadsyncError(Exception):
 
     def __reduce__(self) -> tuple[object, ...]:
         # Keyword-only constructors do not survive the default exception pickling; errors
-        # cross from the reader process to the writer (connector/_pipeline.py).
+        # cross from the reader process to the writer (connector/runners/pipeline.py).
         return (_rebuild, (type(self), self.args, dict(vars(self))))
 
 
@@ -111,6 +127,12 @@ class InputFileError(LeadsyncError):
         self.file = file
 
 
+class ContactNotFoundError(LeadsyncError):
+    """No contact has the e-mail asked for."""
+
+    exit_code = ExitCode.INPUT
+
+
 class StoreError(LeadsyncError):
     """The state store cannot be opened, reached or migrated."""
 
@@ -118,7 +140,8 @@ class StoreError(LeadsyncError):
 
 
 class RetriableError(LeadsyncError):
-    """A transient failure (rate limit, 5xx, timeout): retrying may succeed."""
+    """A transient failure (429, 5xx, timeout, unreachable) that outlasted the adapter's
+    retries: the same run later may succeed."""
 
     exit_code = ExitCode.RETRIES_EXHAUSTED
 
@@ -137,20 +160,59 @@ class RetriableError(LeadsyncError):
         self.retry_after_s = retry_after_s
 
 
+class LimitReachedError(LeadsyncError):
+    """Paused, resumable: a vendor's API limit (or the share of it leadsync may use) stops
+    the run, which makes no further call to it before ``retry_after``.
+
+    Not a failure: what was done before the stop is kept, the rest waits for a run after
+    ``retry_after`` (exit status 8, so a scheduler can tell it from one). A CRM writer puts
+    the records it wrote or refused before the stop in ``results``, for the core to record.
+    """
+
+    exit_code = ExitCode.LIMIT_REACHED
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after: datetime,
+        vendor: str | None = None,
+        results: Sequence[WriteResult] = (),
+        hint: str | None = None,
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.retry_after = retry_after
+        self.vendor = vendor
+        self.results = list(results)
+
+    def attrs(self) -> dict[str, object]:
+        facts = super().attrs()
+        facts["results"] = len(self.results)
+        return facts
+
+
 class FatalError(LeadsyncError):
-    """Stop the run; nothing after this point is committed."""
+    """Stop the run; nothing in flight is committed and cursors are not advanced."""
 
     exit_code = ExitCode.FATAL
 
 
-class LimitReached(FatalError):
-    """A CRM's API limit stopped the run; what was done is kept, the rest waits for the
-    next run (exit status 8, so a scheduler can tell it from a failure)."""
+class WriteInterruptedError(LeadsyncError):
+    """A CRM write failed part-way (``cause``: the network, a refusal of the whole call...)
+    after the CRM had taken some records: ``results`` are those, which the core records
+    before it raises ``cause``, so they are not sent again."""
 
-    exit_code = ExitCode.LIMIT_REACHED
+    def __init__(self, cause: LeadsyncError, *, results: Sequence[WriteResult]) -> None:
+        super().__init__(cause.message, hint=cause.hint)
+        self.cause = cause
+        self.results = list(results)
+        self.exit_code = cause.exit_code
+
+    def attrs(self) -> dict[str, object]:
+        return {**self.cause.attrs(), "results": len(self.results)}
 
 
-class RejectedRecord(LeadsyncError):
+class RejectedRecordError(LeadsyncError):
     """One input record is set aside with its reason; the rest of the run goes on."""
 
     def __init__(

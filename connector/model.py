@@ -10,23 +10,42 @@ trusted after that.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from types import MappingProxyType
 from typing import NamedTuple
 
 __all__ = [
+    "BANT",
+    "BANT_FIELDS",
+    "CRM_STAGE_PREFIX",
+    "DEAL_WON_FIELD",
+    "RESERVED_FIELDS",
+    "SALES_STAGE_FIELD",
+    "SALES_STATUS_FIELD",
+    "ContactOutcome",
     "ContactScore",
     "Event",
     "EventKind",
     "JsonValue",
+    "LifecycleState",
     "ProfileValue",
     "Route",
     "RuleTally",
+    "SalesSignals",
+    "SalesStatus",
     "ScoreLine",
+    "ScoringEvent",
     "Stage",
+    "StoredScore",
     "Temperature",
+    "Transition",
     "Treatment",
+    "crm_stage_field",
+    "is_crm_owned",
+    "profile_fields_of",
+    "signals_from_profile",
 ]
 
 JsonValue = str | int | float | bool | None | list["JsonValue"] | dict[str, "JsonValue"]
@@ -153,3 +172,190 @@ class ContactScore(NamedTuple):
     tallies: tuple[RuleTally, ...] = ()
     # When time alone (a window, decay) will change the score: rescore then.
     rescore_after: datetime | None = None
+
+
+class ScoringEvent(NamedTuple):
+    """What scoring needs of a stored event.
+
+    Plain tuples in the same order work too (the store hands its rows over as they come).
+    ``occurred_at`` may be the naive UTC text SQLite returns: it is parsed only where a
+    line or a tally needs it. ``attributes`` may be the JSON text the store holds: it is
+    parsed only when a rule has conditions on attributes and the URL/attributes pair was
+    not seen before.
+    """
+
+    kind: str
+    occurred_at: datetime | str
+    url: str | None
+    attributes: Mapping[str, JsonValue] | str | None
+    source: str | None = None  # None where a pass did not read it (no line shows it)
+    source_event_id: str | None = None
+
+
+BANT = ("budget", "authority", "need", "timing")
+
+
+class SalesStatus(StrEnum):
+    """What sales answered, in our words (mapping files translate the CRM's statuses)."""
+
+    OPEN = "open"
+    REJECTED = "rejected"
+    NOT_NOW = "not_now"
+
+
+@dataclass(frozen=True, slots=True)
+class SalesSignals:
+    """What the CRM says of a contact: read through the CRM port, never guessed."""
+
+    stage: Stage | None = None  # the stage sales set in the CRM, if any
+    status: SalesStatus | None = None
+    bant: frozenset[str] = frozenset()  # the confirmed ones among BANT
+    won: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    at: datetime
+    from_stage: Stage
+    to_stage: Stage
+    reason: str
+
+
+class LifecycleState(NamedTuple):
+    """A contact's stage and what the machine remembers to take the next step.
+
+    (A NamedTuple, as are the other per-contact results: a pass builds 100,000 of each,
+    and a frozen dataclass costs several times more to build.)
+    """
+
+    stage: Stage = Stage.LEAD
+    since: datetime | None = None
+    recycled_at: datetime | None = None
+    # The CRM signals already acted on (edge-triggering).
+    seen_status: str | None = None
+    seen_sales_stage: str | None = None
+    seen_bant_complete: bool = False
+    transitions: tuple[Transition, ...] = ()  # taken in the step that made this state
+
+
+_NOT_HANDED_OVER = frozenset({Stage.NURTURING, Stage.DISQUALIFIED})
+
+
+class ContactOutcome(NamedTuple):
+    score: ContactScore
+    lifecycle: LifecycleState
+
+    @property
+    def stage(self) -> Stage:
+        return self.lifecycle.stage
+
+    @property
+    def route(self) -> str | None:
+        return None if self.stage in _NOT_HANDED_OVER else self.score.route
+
+    @property
+    def treatment(self) -> Treatment | None:
+        return None if self.stage in _NOT_HANDED_OVER else self.score.treatment
+
+
+@dataclass(frozen=True, slots=True)
+class StoredScore:
+    contact_id: int
+    email: str | None
+    score: float
+    behaviour_score: float
+    fit_score: float
+    normalised_score: float | None
+    temperature: str
+    stage: str
+    route: str | None
+    treatment: str | None
+    reasons: str
+    scored_at: datetime
+
+    def as_contract(self) -> dict[str, object]:
+        """The object `leadsync contacts --json` prints; other tools rely on these keys."""
+        return {
+            "email": self.email,
+            "score": self.score,
+            "behaviour_score": self.behaviour_score,
+            "fit_score": self.fit_score,
+            "normalised_score": self.normalised_score,
+            "temperature": self.temperature,
+            "stage": self.stage,
+            "route": self.route,
+            "treatment": self.treatment,
+            "reasons": self.reasons,
+            "scored_at": self.scored_at,
+            "contact_id": self.contact_id,
+        }
+
+
+# What sales said, kept in the contact's profile under reserved field names: CRM readers
+# bring it (``connector.ports.ProfileSnapshot``), the store keeps it with the other profile
+# fields, so a change bumps the contact for rescoring like any profile change, and the
+# lifecycle machine reads it back with ``signals_from_profile``.
+
+SALES_STAGE_FIELD = "sales_stage"
+SALES_STATUS_FIELD = "sales_status"
+DEAL_WON_FIELD = "deal_won"
+BANT_FIELDS = {answer: f"bant_{answer}" for answer in BANT}
+# "crm_stage:hubspot": the stage value the CRM held when last read (what pushes compare
+# with, so a stage is never moved over one sales set, nor backward without a clear).
+CRM_STAGE_PREFIX = "crm_stage:"
+RESERVED_FIELDS = frozenset(
+    {SALES_STAGE_FIELD, SALES_STATUS_FIELD, DEAL_WON_FIELD, *BANT_FIELDS.values()}
+)
+_TRUE_TEXT = frozenset({"true", "1", "yes", "y"})
+
+
+def _truthy(value: ProfileValue) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int | float):
+        return value != 0
+    return isinstance(value, str) and value.strip().lower() in _TRUE_TEXT
+
+
+_NOTHING_SAID = SalesSignals()
+_STAGES = {stage.value: stage for stage in Stage}
+_STATUSES = {status.value: status for status in SalesStatus}
+
+
+def signals_from_profile(profile: Mapping[str, ProfileValue]) -> SalesSignals:
+    """The signals in a stored profile; unknown values count as "nothing said"."""
+    if RESERVED_FIELDS.isdisjoint(profile):
+        return _NOTHING_SAID
+    stage_text = profile.get(SALES_STAGE_FIELD)
+    status_text = profile.get(SALES_STATUS_FIELD)
+    stage = _STAGES.get(str(stage_text).strip().lower()) if stage_text is not None else None
+    status = _STATUSES.get(str(status_text).strip().lower()) if status_text is not None else None
+    return SalesSignals(
+        stage=stage,
+        status=status,
+        bant=frozenset(
+            answer for answer, name in BANT_FIELDS.items() if _truthy(profile.get(name))
+        ),
+        won=_truthy(profile.get(DEAL_WON_FIELD)),
+    )
+
+
+def profile_fields_of(signals: SalesSignals) -> dict[str, ProfileValue]:
+    """The reserved profile fields that carry ``signals`` (the inverse of the above)."""
+    fields: dict[str, ProfileValue] = {
+        SALES_STAGE_FIELD: None if signals.stage is None else signals.stage.value,
+        SALES_STATUS_FIELD: None if signals.status is None else signals.status.value,
+        DEAL_WON_FIELD: signals.won,
+    }
+    for answer, name in BANT_FIELDS.items():
+        fields[name] = answer in signals.bant
+    return fields
+
+
+def crm_stage_field(crm: str) -> str:
+    return f"{CRM_STAGE_PREFIX}{crm}"
+
+
+def is_crm_owned(field: str) -> bool:
+    """Fields only a CRM read may set (events' profiles cannot)."""
+    return field in RESERVED_FIELDS or field.startswith(CRM_STAGE_PREFIX)

@@ -1,57 +1,203 @@
-"""Adapters are found through the package's entry points, not imported by the core.
+"""Adapters are found through entry points, not imported by the core.
 
-``pyproject.toml`` declares ``[project.entry-points."leadsync.adapters"] sources =
-"adapters.registry"``; the CLI asks here for that registry, so ``connector/`` keeps no
-static dependency on any adapter, and another package can provide the adapters.
+Each adapter registers its declaration (``connector.ports.SourceAdapter`` or
+``CrmAdapter``) under its own entry point in the ``leadsync.adapters`` group, named for its
+``type``; ``pyproject.toml`` lists leadsync's own, and another installed package adds
+more the same way. Adding a source is a new module plus one entry-point line.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cache
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol, cast
 
-from connector.errors import FatalError
-from connector.ports import CrmReader, CrmWriter, EventSource
+from connector.config import Settings
+from connector.crm.mapping import CrmMapping, load_mapping
+from connector.errors import ConfigError, FatalError
+from connector.ports import (
+    CrmAdapter,
+    CrmContext,
+    CrmReader,
+    CrmWriter,
+    EventSource,
+    SizedSource,
+    SourceAdapter,
+    SourceContext,
+)
 
-if TYPE_CHECKING:
-    from connector.config import Settings
-    from connector.crm_mapping import CrmMapping
-
-__all__ = ["SizedSource", "SourceRegistry", "source_registry"]
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "FILE_SOURCE",
+    "Adapters",
+    "configured_crms",
+    "crm_adapter_of",
+    "crm_context",
+    "crm_mapping_of",
+    "crm_reader",
+    "crm_writer",
+    "file_source",
+    "installed_adapters",
+    "source_context",
+    "source_of",
+]
 
 ENTRY_POINT_GROUP = "leadsync.adapters"
 
 
-class SizedSource(EventSource, Protocol):
-    def size(self) -> int:
-        """Bytes to read, for progress bars and the choice to read in a child process."""
-        ...
+@dataclass(frozen=True, slots=True)
+class Adapters:
+    """The installed adapters by ``type``."""
+
+    sources: dict[str, SourceAdapter]
+    crms: dict[str, CrmAdapter]
+
+    def source(self, type_name: str, *, key: str | None = None) -> SourceAdapter:
+        """The source adapter of ``type_name``; a ConfigError naming ``key`` if none."""
+        found = self.sources.get(type_name)
+        if found is None:
+            raise ConfigError(
+                f"no source adapter has the type {type_name!r}",
+                key=key,
+                hint=f"the source types installed are: {_listed(self.sources)}",
+            )
+        return found
+
+    def crm(self, type_name: str, *, key: str | None = None) -> CrmAdapter:
+        """The CRM adapter of ``type_name``; a ConfigError naming ``key`` if none."""
+        found = self.crms.get(type_name)
+        if found is None:
+            raise ConfigError(
+                f"no CRM adapter has the type {type_name!r}",
+                key=key,
+                hint=f"the CRM types installed are: {_listed(self.crms)}",
+            )
+        return found
 
 
-class SourceRegistry(Protocol):
-    def file_source(
-        self, settings: Settings, path: Path, *, name: str, file_format: str = "auto"
-    ) -> SizedSource: ...
-
-    def source_from_settings(self, settings: Settings, name: str) -> EventSource: ...
-
-    def crm_writer(self, settings: Settings, crm: str, mapping: CrmMapping) -> CrmWriter: ...
-
-    def crm_reader(self, settings: Settings, crm: str, mapping: CrmMapping) -> CrmReader: ...
-
-    def crm_setup(self, settings: Settings, crm: str, mapping: CrmMapping) -> dict[str, object]: ...
-
-    def crm_mapping_problems(
-        self, settings: Settings, crm: str, mapping: CrmMapping
-    ) -> list[tuple[tuple[str, ...], str]]: ...
+def _listed(names: Mapping[str, object]) -> str:
+    return ", ".join(f'"{name}"' for name in sorted(names)) or "none"
 
 
-def source_registry() -> SourceRegistry:
-    found = entry_points(group=ENTRY_POINT_GROUP, name="sources")
-    if not found:
+@cache
+def installed_adapters() -> Adapters:
+    """Every adapter registered in the ``leadsync.adapters`` entry point group.
+
+    Raises:
+        FatalError: an entry point does not load, declares something else than an
+            adapter, or declares another type than its name; or none is registered.
+    """
+    sources: dict[str, SourceAdapter] = {}
+    crms: dict[str, CrmAdapter] = {}
+    for point in entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            declared = point.load()
+        except Exception as exc:
+            raise FatalError(
+                f"the adapter {point.name!r} ({point.value}) does not load: "
+                f"{type(exc).__name__}: {exc}",
+                hint="reinstall the package that provides it",
+            ) from exc
+        if not isinstance(declared, SourceAdapter | CrmAdapter):
+            raise FatalError(
+                f"the entry point {point.name!r} ({point.value}) is not a SourceAdapter "
+                f"or a CrmAdapter but a {type(declared).__name__}"
+            )
+        if declared.type_name != point.name:
+            raise FatalError(
+                f"the entry point {point.name!r} ({point.value}) declares the type "
+                f"{declared.type_name!r}; name the entry point for its type"
+            )
+        if isinstance(declared, SourceAdapter):
+            sources[declared.type_name] = declared
+        else:
+            crms[declared.type_name] = declared
+    if not sources and not crms:
         raise FatalError(
             f"no adapters registered under the entry point group {ENTRY_POINT_GROUP!r}",
             hint="reinstall leadsync (pip install -e . or make install)",
         )
-    return cast("SourceRegistry", next(iter(found)).load())
+    return Adapters(sources, crms)
+
+
+# -- the adapters the config names ---------------------------------------------------------
+
+# The source type `leadsync ingest FILE` reads with: canonical events in a JSONL or CSV file.
+FILE_SOURCE = "file"
+
+
+def source_context(settings: Settings, name: str) -> SourceContext:
+    return SourceContext(
+        name=name,
+        base_dir=settings.base_dir,
+        max_line_bytes=settings.ingest.max_line_bytes,
+        page_size=settings.ingest.page_size,
+    )
+
+
+def source_of(settings: Settings, name: str) -> EventSource:
+    """The source configured as ``[sources.NAME]``."""
+    configured = settings.sources[name]
+    adapter = installed_adapters().source(configured.type, key=f"sources.{name}.type")
+    return adapter.source(configured, source_context(settings, name))
+
+
+def file_source(
+    settings: Settings, path: Path, *, name: str, file_format: str = "auto"
+) -> SizedSource:
+    """A source over one file of canonical events, as ``leadsync ingest FILE`` reads it."""
+    adapter = installed_adapters().source(FILE_SOURCE)
+    if file_format not in ("auto", "jsonl", "csv"):
+        raise ConfigError(f"--format {file_format!r} is not one of auto, jsonl, csv")
+    configured = adapter.settings_model.model_validate(
+        {"type": FILE_SOURCE, "path": path, "format": file_format}
+    )
+    source = adapter.source(configured, source_context(settings, name))
+    if not isinstance(source, SizedSource):  # pragma: no cover - the file adapter's promise
+        raise FatalError(f"the {FILE_SOURCE!r} adapter's source cannot tell its size")
+    return source
+
+
+def configured_crms(settings: Settings) -> list[str]:
+    """The names of the ``[crm.NAME]`` tables, in the file's order."""
+    return list(settings.crm)
+
+
+def _require(settings: Settings, crm: str) -> None:
+    if crm not in settings.crm:
+        raise ConfigError(
+            f"no [crm.{crm}] table in the config",
+            key=f"crm.{crm}",
+            hint=f"add [crm.{crm}] (see config.example.toml); configured: "
+            f"{', '.join(settings.crm) or 'none'}",
+        )
+
+
+def crm_adapter_of(settings: Settings, crm: str) -> CrmAdapter:
+    _require(settings, crm)
+    configured = settings.crm[crm]
+    return installed_adapters().crm(configured.type or crm, key=f"crm.{crm}.type")
+
+
+def crm_mapping_of(settings: Settings, crm: str) -> CrmMapping:
+    _require(settings, crm)
+    path = settings.crm[crm].mapping
+    return load_mapping(settings.resolve(path), shown_as=str(path))
+
+
+def crm_context(settings: Settings, crm: str, mapping: CrmMapping | None = None) -> CrmContext:
+    return CrmContext(name=crm, mapping=mapping or crm_mapping_of(settings, crm))
+
+
+def crm_reader(settings: Settings, crm: str, mapping: CrmMapping | None = None) -> CrmReader:
+    """The reader of the CRM configured as ``[crm.NAME]``."""
+    adapter = crm_adapter_of(settings, crm)
+    return adapter.reader(settings.crm[crm], crm_context(settings, crm, mapping))
+
+
+def crm_writer(settings: Settings, crm: str, mapping: CrmMapping | None = None) -> CrmWriter:
+    """The writer of the CRM configured as ``[crm.NAME]``."""
+    adapter = crm_adapter_of(settings, crm)
+    return adapter.writer(settings.crm[crm], crm_context(settings, crm, mapping))

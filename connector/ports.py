@@ -1,31 +1,52 @@
-"""What adapters implement and the core calls: the only thing the two sides share."""
+"""What adapters implement and the core calls: the only thing the two sides share.
+
+An adapter declares itself as a ``SourceAdapter`` or a ``CrmAdapter`` (its ``type`` name,
+its settings model, its factories) under its own entry point in the ``leadsync.adapters``
+group; the core finds it there (``connector.plugins``), validates ``[sources.NAME]`` or
+``[crm.NAME]`` against its model, and calls its factories with the validated settings.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol, runtime_checkable
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal, Protocol, TypeVar, runtime_checkable
 
-from connector.errors import FatalError, LeadsyncError
-from connector.lifecycle import SalesSignals
-from connector.model import Event, ProfileValue
+from pydantic import BaseModel, ConfigDict
+
+from connector.model import Event, ProfileValue, SalesSignals
+
+if TYPE_CHECKING:
+    from connector.crm.mapping import CrmMapping
 
 __all__ = [
     "RECORDS_PER_WRITE",
+    "AdapterSettings",
+    "CreatePolicy",
+    "CrmAdapter",
+    "CrmContext",
     "CrmReader",
     "CrmRecordWrite",
+    "CrmSettings",
     "CrmValue",
     "CrmWriter",
     "EventSource",
+    "MappingProblem",
     "Page",
     "ProfileSnapshot",
     "RejectedInput",
+    "SetupReport",
+    "SizedSource",
     "SnapshotPage",
-    "WriteInterrupted",
+    "SourceAdapter",
+    "SourceContext",
+    "SourceSettings",
     "WriteResult",
-    "WriteStopped",
     "WritesInChunks",
+    "linked_to_another",
+    "settings_of",
 ]
 
 
@@ -64,6 +85,15 @@ class EventSource(Protocol):
 
     def pull(self, cursor: str | None) -> Iterator[Page]:
         """Pages of events after ``cursor`` (None: from the beginning)."""
+        ...
+
+
+@runtime_checkable
+class SizedSource(EventSource, Protocol):
+    """A source that knows how much it has to read (a file)."""
+
+    def size(self) -> int:
+        """Bytes to read, for progress bars and the choice to read in a child process."""
         ...
 
 
@@ -143,29 +173,6 @@ class WriteResult:
     unlink: str | None = None
 
 
-class WriteStopped(FatalError):
-    """The CRM refuses further calls for now (its daily API limit, or the share of it
-    leadsync may use): the push stops at once. ``results`` are the records already
-    written or refused before the stop (the core records them); the rest are kept for the
-    next push, which may run any time after ``retry_after``."""
-
-    def __init__(self, reason: str, *, results: Sequence[WriteResult], retry_after: datetime):
-        super().__init__(reason)
-        self.results = list(results)
-        self.retry_after = retry_after
-
-
-class WriteInterrupted(FatalError):
-    """A write failed part-way (``cause``: the network, a refusal of the whole call...)
-    after the CRM had taken some records: ``results`` are those, which the core records
-    before it re-raises ``cause``, so they are not sent again."""
-
-    def __init__(self, cause: LeadsyncError, *, results: Sequence[WriteResult]):
-        super().__init__(cause.message, hint=cause.hint)
-        self.cause = cause
-        self.results = list(results)
-
-
 @runtime_checkable
 class CrmWriter(Protocol):
     """A CRM written with scores and stages."""
@@ -176,7 +183,7 @@ class CrmWriter(Protocol):
         self, records: Sequence[CrmRecordWrite], *, linked: Mapping[str, int] | None = None
     ) -> list[WriteResult]:
         """Write ``records`` (one result per record, any order); raise only when the
-        push itself cannot go on (auth, unreachable after retries; ``WriteStopped``, with
+        push itself cannot go on (auth, unreachable after retries; ``LimitReachedError``, with
         the results so far, when the CRM's API limit is reached). ``linked`` maps the
         CRM ids already linked to our contacts: a record found by e-mail whose CRM id
         belongs to another contact must be rejected, not written."""
@@ -192,3 +199,129 @@ class WritesInChunks(Protocol):
     def records_per_write(self, total: int) -> int:
         """Records per ``write`` call for a push of ``total`` records."""
         ...
+
+
+def linked_to_another(
+    record: CrmRecordWrite, crm_id: str | None, owners: Mapping[str, int], *, shown_as: str
+) -> WriteResult | None:
+    """A rejection when ``crm_id``, found by ``record``'s e-mail, is linked to another
+    leadsync contact: its e-mail changed in the CRM, or two people were merged there, and
+    writing would put this contact's score on that one. ``shown_as`` names the record
+    ("HubSpot contact", "Salesforce record")."""
+    owner = owners.get(crm_id or "")
+    if crm_id is None or owner is None or owner == record.contact_id:
+        return None
+    return WriteResult(
+        record.contact_id,
+        "rejected",
+        reason=f"{shown_as} {crm_id}, found by the e-mail {record.email}, is already linked "
+        f"to leadsync contact #{owner}; merge or fix the e-mails",
+    )
+
+
+# -- what an adapter declares ---------------------------------------------------------------
+
+CreatePolicy = Literal["never", "mql", "always"]
+
+
+class AdapterSettings(BaseModel):
+    """Base of every adapter's settings model: a misspelt key is an error, values frozen.
+
+    Secrets are never keys: an adapter reads them from environment variables or files
+    (``connector.secrets``) and names those variables in its declaration.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SourceSettings(AdapterSettings):
+    """``[sources.NAME]``: ``type`` names the adapter; the adapter's model adds its keys."""
+
+    type: str
+
+
+class CrmSettings(AdapterSettings):
+    """``[crm.NAME]``: the keys the core reads of every CRM; the adapter's model adds its own
+    (and gives ``mapping`` its default). ``type`` defaults to NAME."""
+
+    type: str | None = None
+    mapping: Path
+    # Create records the CRM does not know yet: never, only from MQL on, or always.
+    create: CreatePolicy = "never"
+
+
+@dataclass(frozen=True, slots=True)
+class SourceContext:
+    """What the core tells a source factory besides its settings."""
+
+    name: str  # NAME in [sources.NAME]: events without a source of their own get it
+    base_dir: Path  # the config file's folder: relative paths start there
+    max_line_bytes: int
+    page_size: int
+
+    def resolve(self, path: Path) -> Path:
+        return path if path.is_absolute() else self.base_dir / path
+
+
+@dataclass(frozen=True, slots=True)
+class CrmContext:
+    """What the core tells a CRM factory besides its settings."""
+
+    name: str  # NAME in [crm.NAME]: the CRM's name in the store (ids, pushed state)
+    mapping: CrmMapping
+
+
+@dataclass(slots=True)
+class SetupReport:
+    """What ``leadsync crm setup`` did: the fields (or properties) it created."""
+
+    group_created: bool = False
+    created: list[str] = field(default_factory=list)
+    existing: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class MappingProblem:
+    """A mapping entry the live CRM contradicts, with the mapping key it concerns."""
+
+    key: tuple[str, ...]
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class SourceAdapter:
+    """A source adapter's declaration; the value of its ``leadsync.adapters`` entry point,
+    whose name is ``type_name``."""
+
+    type_name: str  # what ``type`` says in config
+    settings_model: type[SourceSettings]
+    source: Callable[[SourceSettings, SourceContext], EventSource]
+    # Offline check for `leadsync check`: a short description, or a ConfigError.
+    check: Callable[[SourceSettings, SourceContext], str] | None = None
+    secrets: tuple[str, ...] = ()  # the environment variables holding its secrets
+
+
+@dataclass(frozen=True, slots=True)
+class CrmAdapter:
+    """A CRM adapter's declaration; the value of its ``leadsync.adapters`` entry point,
+    whose name is ``type_name``."""
+
+    type_name: str  # what ``type`` says in config
+    settings_model: type[CrmSettings]
+    reader: Callable[[CrmSettings, CrmContext], CrmReader]
+    writer: Callable[[CrmSettings, CrmContext], CrmWriter]
+    # Create what the CRM lacks for the mapping (idempotent), or a ConfigError saying how.
+    setup: Callable[[CrmSettings, CrmContext], SetupReport]
+    # The mapping entries the live CRM contradicts (`leadsync check --online`).
+    check_online: Callable[[CrmSettings, CrmContext], list[MappingProblem]]
+    secrets: tuple[str, ...] = ()  # the environment variables holding its secrets
+
+
+SettingsT = TypeVar("SettingsT", bound=AdapterSettings)
+
+
+def settings_of(settings: AdapterSettings, model: type[SettingsT]) -> SettingsT:
+    """``settings`` as the adapter's own model (the core validated them with it)."""
+    if not isinstance(settings, model):
+        raise TypeError(f"expected {model.__name__} settings, got {type(settings).__name__}")
+    return settings

@@ -13,15 +13,14 @@ import structlog
 from sqlalchemy.engine import Engine
 
 from connector.config import Settings, scoring_rules
-from connector.crm_inputs import CrmReadSummary, read_crm
-from connector.crm_mapping import CrmMapping, load_mapping
-from connector.errors import LimitReached
-from connector.ingest import IngestSummary, ingest
-from connector.plugins import SourceRegistry
-from connector.push import PushStopped, PushSummary, push
-from connector.rescore import RescoreSummary, rescore
+from connector.errors import LimitReachedError
+from connector.plugins import configured_crms, crm_mapping_of, crm_reader, crm_writer, source_of
+from connector.runners.crm_read import CrmReadSummary, read_crm
+from connector.runners.ingest import IngestSummary, ingest
+from connector.runners.push import PushSummary, push
+from connector.runners.rescore import RescoreSummary, rescore
 
-__all__ = ["SyncSummary", "configured_crms", "crm_mapping_of", "sync_once"]
+__all__ = ["SyncSummary", "sync_once"]
 
 log = structlog.get_logger(__name__)
 
@@ -37,56 +36,47 @@ class SyncSummary:
         return asdict(self)
 
 
-def configured_crms(settings: Settings) -> list[str]:
-    return [name for name in ("hubspot", "salesforce") if getattr(settings.crm, name) is not None]
-
-
-def crm_mapping_of(settings: Settings, crm: str) -> CrmMapping:
-    path = getattr(settings.crm, crm).mapping
-    return load_mapping(settings.resolve(path), shown_as=str(path))
-
-
-def sync_once(engine: Engine, settings: Settings, registry: SourceRegistry) -> SyncSummary:
+def sync_once(engine: Engine, settings: Settings) -> SyncSummary:
     summary = SyncSummary()
     for name in settings.sources:
         summary.pulled.append(
             ingest(
                 engine,
-                registry.source_from_settings(settings, name),
+                source_of(settings, name),
                 command="sync",
                 resume=True,
                 subprocess_above_bytes=settings.ingest.subprocess_above_bytes,
             )
         )
     crms = configured_crms(settings)
-    limited: LimitReached | None = None
+    limited: LimitReachedError | None = None
     out_of_calls: set[str] = set()
     for crm in crms:
         try:
-            summary.read.append(
-                read_crm(engine, registry.crm_reader(settings, crm, crm_mapping_of(settings, crm)))
-            )
-        except LimitReached as stop:
+            summary.read.append(read_crm(engine, crm_reader(settings, crm)))
+        except LimitReachedError as stop:
             # The pages read are kept; scoring and the other CRMs go on.
             log.warning("sync.read_stopped", crm=crm, error=stop.message)
             limited = limited or stop
             out_of_calls.add(crm)
     summary.scored = rescore(engine, scoring_rules(settings), workers=settings.scoring.workers)
-    stopped: LimitReached | None = limited
+    stopped: LimitReachedError | None = limited
     for crm in crms:
         if crm in out_of_calls:
             continue  # its API limit was reached by the read: no call until it frees up
         mapping = crm_mapping_of(settings, crm)
+        pushed = PushSummary(crm=mapping.crm)
         try:
-            pushed = push(
+            push(
                 engine,
-                registry.crm_writer(settings, crm, mapping),
+                crm_writer(settings, crm, mapping),
                 mapping,
-                create=getattr(settings.crm, crm).create,
+                create=settings.crm[crm].create,
+                summary=pushed,
             )
-        except PushStopped as stop:
+        except LimitReachedError as stop:
             # One CRM's API limit does not hold back the others; the pass ends with it.
-            pushed, stopped = stop.summary, stopped or stop
+            stopped = stopped or stop
         summary.pushed.append(pushed)
     log.info(
         "sync.finished",

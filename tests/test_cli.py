@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import structlog
 
-from connector._defaults import default_config_text, default_mapping_files
+from connector.config import default_config_text, default_mapping_files
 from connector.errors import ExitCode
 from connector.logs import _redact_secrets, configure_logging
 from connector.secrets import read_secret, redact

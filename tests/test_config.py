@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import make_url
 
+from adapters.files import FileSourceSettings
 from connector.config import (
     CONFIG_ENV,
-    FileSourceSettings,
     Settings,
     config_path_from,
     load_settings,

@@ -5,12 +5,20 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from connector.config import Settings, scoring_rules
-from connector.decide import ContactOutcome, decide
-from connector.lifecycle import LifecyclePolicy, LifecycleState, SalesSignals, SalesStatus
-from connector.model import ProfileValue, Stage
-from connector.rules import FitRule, ScoringRules
-from connector.sales_signals import profile_fields_of
-from connector.scoring import Scorer, ScoringEvent
+from connector.model import (
+    ContactOutcome,
+    LifecycleState,
+    ProfileValue,
+    SalesSignals,
+    SalesStatus,
+    ScoringEvent,
+    Stage,
+    profile_fields_of,
+)
+from connector.scoring.decide import decide
+from connector.scoring.lifecycle import LifecyclePolicy
+from connector.scoring.rules import FitRule, ScoringRules
+from connector.scoring.scorer import Scorer
 
 RULES = scoring_rules(Settings())
 T0 = datetime(2026, 9, 1, 9, tzinfo=UTC)

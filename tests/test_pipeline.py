@@ -12,10 +12,10 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from adapters.files import FileSource
-from connector._pipeline import encoded_pages
 from connector.errors import FatalError, InputFileError
-from connector.ingest import ingest
 from connector.ports import Page
+from connector.runners.ingest import ingest
+from connector.runners.pipeline import encoded_pages
 from connector.store.schema import events, rejects
 
 
@@ -128,11 +128,11 @@ def test_a_reader_crash_stops_the_run_and_the_rerun_completes_it(
 
 def test_the_core_finds_the_file_adapter_through_its_entry_point(tmp_path: Path) -> None:
     from connector.config import Settings
-    from connector.plugins import source_registry
+    from connector.plugins import file_source
 
     path = tmp_path / "events.jsonl"
     _write(path, 3)
-    source = source_registry().file_source(Settings(base_dir=tmp_path), path, name="found")
+    source = file_source(Settings(base_dir=tmp_path), path, name="found")
     assert source.size() == path.stat().st_size
     pages = list(source.pull(None))
     assert sum(len(page.events) for page in pages) == 3

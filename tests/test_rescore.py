@@ -15,17 +15,17 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from adapters.files import FileSource
-from connector import rescore as rescore_module
 from connector.config import Settings, scoring_rules
-from connector.crm_inputs import read_crm
 from connector.errors import FatalError, StoreError
-from connector.explain import explain_contact
-from connector.ingest import ingest
-from connector.lifecycle import Bands, SalesSignals, SalesStatus
-from connector.model import Stage
+from connector.model import SalesSignals, SalesStatus, Stage
 from connector.ports import ProfileSnapshot, SnapshotPage
-from connector.rescore import rescore
-from connector.rules import ScoringRules
+from connector.runners import rescore as rescore_module
+from connector.runners.crm_read import read_crm
+from connector.runners.ingest import ingest
+from connector.runners.rescore import rescore
+from connector.scoring.explain import explain_contact
+from connector.scoring.lifecycle import Bands
+from connector.scoring.rules import ScoringRules
 from connector.store.locks import exclusive_pass
 from connector.store.schema import contacts, rejects, scores, stage_history
 from connector.store.scores import OutcomeWriter

@@ -12,9 +12,9 @@ import pytest
 
 from connector.config import Settings, check_rules, load_settings, scoring_rules
 from connector.errors import ConfigError, ExitCode
-from connector.model import EventKind
-from connector.rules_config import BUILT_IN_ROUTES
-from connector.scoring import ScoringEvent, score_contact
+from connector.model import EventKind, ScoringEvent
+from connector.scoring.scorer import score_contact
+from connector.scoring.settings import BUILT_IN_ROUTES
 from tests.conftest import REPO_ROOT
 from tests.test_cli import assert_clean_failure, cfg, leadsync, write_jsonl
 from tests.test_config import config_error, write_config

@@ -8,10 +8,20 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from connector.config import Settings, scoring_rules
-from connector.decide import ContactOutcome, decide
-from connector.lifecycle import Bands, LifecycleState, temperature_for
-from connector.model import EventKind, JsonValue, ProfileValue, Stage, Temperature, Treatment
-from connector.rules import (
+from connector.model import (
+    ContactOutcome,
+    EventKind,
+    JsonValue,
+    LifecycleState,
+    ProfileValue,
+    ScoringEvent,
+    Stage,
+    Temperature,
+    Treatment,
+)
+from connector.scoring.decide import decide
+from connector.scoring.lifecycle import Bands, temperature_for
+from connector.scoring.rules import (
     AttributeCondition,
     BehaviourRule,
     FitRule,
@@ -19,8 +29,8 @@ from connector.rules import (
     ScoringRules,
     default_behaviour_rules,
 )
-from connector.rules_config import DEFAULT_STRONG_CLICK_PATTERNS
-from connector.scoring import Scorer, ScoringEvent, score_contact
+from connector.scoring.scorer import Scorer, score_contact
+from connector.scoring.settings import DEFAULT_STRONG_CLICK_PATTERNS
 
 RULES = scoring_rules(Settings())
 START = datetime(2026, 11, 2, 10, tzinfo=UTC)

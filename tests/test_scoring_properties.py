@@ -10,10 +10,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from connector.config import Settings, scoring_rules
-from connector.lifecycle import Bands
-from connector.model import EventKind, ProfileValue
-from connector.rules import AttributeCondition, BehaviourRule, FitRule, Normalisation, ScoringRules
-from connector.scoring import Scorer, ScoringEvent
+from connector.model import EventKind, ProfileValue, ScoringEvent
+from connector.scoring.lifecycle import Bands
+from connector.scoring.rules import (
+    AttributeCondition,
+    BehaviourRule,
+    FitRule,
+    Normalisation,
+    ScoringRules,
+)
+from connector.scoring.scorer import Scorer
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 AS_OF = START + timedelta(days=120)

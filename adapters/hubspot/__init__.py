@@ -1,5 +1,2 @@
-"""HubSpot: contacts written with scores and stages (CRM v3 API, official client)."""
-
-from adapters.hubspot.writer import HubSpotWriter, hubspot_writer
-
-__all__ = ["HubSpotWriter", "hubspot_writer"]
+"""HubSpot: contacts read for profiles and sales stages and written with scores (CRM v3
+API, official client). The declaration the core loads is ``adapters.hubspot.adapter``."""

@@ -24,7 +24,8 @@ from connector.secrets import read_secret
 
 __all__ = ["TOKEN_ENV", "Caller", "hubspot_client", "message_of"]
 
-TOKEN_ENV = "HUBSPOT_ACCESS_TOKEN"  # noqa: S105 - the variable's name, not a secret
+from adapters.hubspot.settings import TOKEN_ENV
+
 RETRIED_STATUSES = (429, 500, 502, 503, 504)
 # Each API module of the generated client has its own exception class.
 _API_ERRORS = (ContactsApiException, PropertiesApiException)

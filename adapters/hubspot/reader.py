@@ -18,12 +18,10 @@ from hubspot import HubSpot
 from hubspot.crm.contacts import Filter, FilterGroup, PublicObjectSearchRequest
 
 from adapters.hubspot.client import Caller, message_of
-from connector.crm_mapping import CrmMapping
+from connector.crm.mapping import CrmMapping
 from connector.errors import FatalError
-from connector.lifecycle import SalesSignals
-from connector.model import Stage
+from connector.model import SalesSignals, Stage, crm_stage_field
 from connector.ports import ProfileSnapshot, SnapshotPage
-from connector.sales_signals import crm_stage_field
 
 __all__ = ["SEARCH_CAP", "HubSpotReader"]
 

@@ -7,7 +7,6 @@ existing ones are never changed (an admin may have edited their labels or option
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
@@ -15,10 +14,11 @@ from hubspot import HubSpot
 from hubspot.crm.properties import OptionInput, PropertyCreate, PropertyGroupCreate
 
 from adapters.hubspot.client import Caller, message_of
-from connector.crm_mapping import CrmMapping
+from connector.crm.mapping import CrmMapping
 from connector.errors import FatalError
+from connector.ports import MappingProblem, SetupReport
 
-__all__ = ["GROUP", "MappingProblem", "SetupReport", "ensure_properties", "mapping_problems"]
+__all__ = ["GROUP", "ensure_properties", "mapping_problems"]
 
 GROUP = "leadsync"
 _NUMBER = ("number", "number")
@@ -48,21 +48,6 @@ _LABELS = {
     "scored_at": "leadsync scored at",
     "stage": "leadsync stage",
 }
-
-
-@dataclass
-class SetupReport:
-    group_created: bool = False
-    created: list[str] = field(default_factory=list)
-    existing: list[str] = field(default_factory=list)
-
-
-@dataclass(frozen=True, slots=True)
-class MappingProblem:
-    """A mapping entry the portal contradicts, with the mapping key it concerns."""
-
-    key: tuple[str, ...]
-    message: str
 
 
 def _options(ours: str, mapping: CrmMapping) -> list[str]:

@@ -33,9 +33,8 @@ from hubspot.crm.contacts import (
 
 from adapters.hubspot.client import Caller, hubspot_client, message_of
 from adapters.hubspot.pacing import Pacer
-from connector.crm_links import linked_to_another
 from connector.errors import FatalError
-from connector.ports import CrmRecordWrite, CrmValue, WriteResult
+from connector.ports import CrmRecordWrite, CrmValue, WriteResult, linked_to_another
 
 __all__ = ["HubSpotWriter", "hubspot_writer"]
 

@@ -30,22 +30,23 @@ from requests.adapters import HTTPAdapter
 from simple_salesforce.api import Salesforce
 from simple_salesforce.exceptions import SalesforceAuthenticationFailed
 
+from adapters.salesforce.settings import (
+    ACCESS_TOKEN_ENV,
+    CONSUMER_KEY_ENV,
+    CONSUMER_SECRET_ENV,
+    ENV_PREFIX,
+    INSTANCE_URL_ENV,
+    PASSWORD_ENV,
+    PRIVATE_KEY_FILE_ENV,
+    SECURITY_TOKEN_ENV,
+    USERNAME_ENV,
+)
 from connector.errors import ConfigError
 from connector.secrets import read_secret, redact, remember_secret
 
 __all__ = ["ENV_PREFIX", "LoginMode", "connect", "login_mode", "session_with_timeout"]
 
 log = structlog.get_logger(__name__)
-
-ENV_PREFIX = "SALESFORCE_"
-_ACCESS_TOKEN = "SALESFORCE_ACCESS_TOKEN"  # noqa: S105 - variable names, not secrets
-_INSTANCE_URL = "SALESFORCE_INSTANCE_URL"
-_USERNAME = "SALESFORCE_USERNAME"
-_PASSWORD = "SALESFORCE_PASSWORD"  # noqa: S105
-_SECURITY_TOKEN = "SALESFORCE_SECURITY_TOKEN"  # noqa: S105
-_CONSUMER_KEY = "SALESFORCE_CONSUMER_KEY"
-_CONSUMER_SECRET = "SALESFORCE_CONSUMER_SECRET"  # noqa: S105
-_PRIVATE_KEY_FILE = "SALESFORCE_PRIVATE_KEY_FILE"
 
 _HOW = (
     "set SALESFORCE_ACCESS_TOKEN and SALESFORCE_INSTANCE_URL (see `sf org display`); or "
@@ -74,30 +75,30 @@ def _secret(name: str) -> str | None:
 
 def login_mode() -> LoginMode:
     """Which login the environment asks for; a ConfigError naming what is missing."""
-    if _secret(_ACCESS_TOKEN) is not None:
-        if _plain(_INSTANCE_URL) is None:
+    if _secret(ACCESS_TOKEN_ENV) is not None:
+        if _plain(INSTANCE_URL_ENV) is None:
             raise ConfigError(
-                f"{_ACCESS_TOKEN} is set but {_INSTANCE_URL} is not",
+                f"{ACCESS_TOKEN_ENV} is set but {INSTANCE_URL_ENV} is not",
                 key="crm.salesforce",
                 hint="export SALESFORCE_INSTANCE_URL, the instanceUrl `sf org display` prints "
                 "(https://yourorg.my.salesforce.com)",
             )
-        return LoginMode("access token", (_ACCESS_TOKEN, _INSTANCE_URL))
-    username = _plain(_USERNAME)
-    consumer_key = _secret(_CONSUMER_KEY)
-    if username and consumer_key and _plain(_PRIVATE_KEY_FILE):
-        return LoginMode("JWT bearer", (_USERNAME, _CONSUMER_KEY, _PRIVATE_KEY_FILE))
-    if username and _secret(_PASSWORD) is not None:
-        if _secret(_SECURITY_TOKEN) is None:
+        return LoginMode("access token", (ACCESS_TOKEN_ENV, INSTANCE_URL_ENV))
+    username = _plain(USERNAME_ENV)
+    consumer_key = _secret(CONSUMER_KEY_ENV)
+    if username and consumer_key and _plain(PRIVATE_KEY_FILE_ENV):
+        return LoginMode("JWT bearer", (USERNAME_ENV, CONSUMER_KEY_ENV, PRIVATE_KEY_FILE_ENV))
+    if username and _secret(PASSWORD_ENV) is not None:
+        if _secret(SECURITY_TOKEN_ENV) is None:
             raise ConfigError(
-                f"{_USERNAME} and {_PASSWORD} are set but {_SECURITY_TOKEN} is not",
+                f"{USERNAME_ENV} and {PASSWORD_ENV} are set but {SECURITY_TOKEN_ENV} is not",
                 key="crm.salesforce",
                 hint="export SALESFORCE_SECURITY_TOKEN (Salesforce e-mails it: Settings > "
                 "Reset My Security Token)",
             )
-        return LoginMode("username-password", (_USERNAME, _PASSWORD, _SECURITY_TOKEN))
-    if consumer_key and _secret(_CONSUMER_SECRET) is not None:
-        return LoginMode("client credentials", (_CONSUMER_KEY, _CONSUMER_SECRET))
+        return LoginMode("username-password", (USERNAME_ENV, PASSWORD_ENV, SECURITY_TOKEN_ENV))
+    if consumer_key and _secret(CONSUMER_SECRET_ENV) is not None:
+        return LoginMode("client credentials", (CONSUMER_KEY_ENV, CONSUMER_SECRET_ENV))
     raise ConfigError(
         "no Salesforce credentials in the environment", key="crm.salesforce", hint=_HOW
     )
@@ -154,30 +155,30 @@ def _connect(
     try:
         if mode.name == "access token":
             return client(
-                session_id=_secret(_ACCESS_TOKEN),
-                instance_url=_plain(_INSTANCE_URL),
+                session_id=_secret(ACCESS_TOKEN_ENV),
+                instance_url=_plain(INSTANCE_URL_ENV),
             )
         if mode.name == "JWT bearer":
-            key_file = Path(_plain(_PRIVATE_KEY_FILE) or "")
+            key_file = Path(_plain(PRIVATE_KEY_FILE_ENV) or "")
             try:
                 private_key = key_file.read_bytes()
             except OSError as exc:
                 raise ConfigError(
-                    f"{_PRIVATE_KEY_FILE} points at {key_file}, which cannot be read "
+                    f"{PRIVATE_KEY_FILE_ENV} points at {key_file}, which cannot be read "
                     f"({exc.strerror})",
                     key="crm.salesforce",
                     hint="point it at the connected app's private key (PEM)",
                 ) from None
             try:
                 return client(
-                    username=_plain(_USERNAME),
-                    consumer_key=_secret(_CONSUMER_KEY),
+                    username=_plain(USERNAME_ENV),
+                    consumer_key=_secret(CONSUMER_KEY_ENV),
                     privatekey=private_key,
                     domain=domain,
                 )
             except (jwt.PyJWTError, ValueError, TypeError) as exc:
                 raise ConfigError(
-                    f"the private key in {_PRIVATE_KEY_FILE} cannot sign the JWT "
+                    f"the private key in {PRIVATE_KEY_FILE_ENV} cannot sign the JWT "
                     f"({type(exc).__name__})",
                     key="crm.salesforce",
                     hint="point it at the connected app's RSA private key, PEM-encoded and "
@@ -185,9 +186,9 @@ def _connect(
                 ) from None
         if mode.name == "username-password":
             return client(
-                username=_plain(_USERNAME),
-                password=_secret(_PASSWORD),
-                security_token=_secret(_SECURITY_TOKEN),
+                username=_plain(USERNAME_ENV),
+                password=_secret(PASSWORD_ENV),
+                security_token=_secret(SECURITY_TOKEN_ENV),
                 domain=domain,
             )
         if domain in ("login", "test"):
@@ -198,8 +199,8 @@ def _connect(
                 "https://yourorg.my.salesforce.com)",
             )
         return client(
-            consumer_key=_secret(_CONSUMER_KEY),
-            consumer_secret=_secret(_CONSUMER_SECRET),
+            consumer_key=_secret(CONSUMER_KEY_ENV),
+            consumer_secret=_secret(CONSUMER_SECRET_ENV),
             domain=domain,
         )
     except SalesforceAuthenticationFailed as exc:

@@ -88,7 +88,7 @@ def bulk_update(
 ) -> Iterator[tuple[BulkRow, str, str | None]]:
     """(row, outcome, reason) per row, outcome being ``ok``, ``rejected``, ``deferred`` or
     the error code of a row handed back to the writer (``_HANDED_BACK``). Results come
-    as each object's job ends; ``ApiLimit`` or a ``FatalError`` may stop it in between."""
+    as each object's job ends; ``LimitReachedError`` or a ``FatalError`` may stop it in between."""
     by_object: dict[str, list[BulkRow]] = {}
     for row in rows:
         by_object.setdefault(row.sobject, []).append(row)

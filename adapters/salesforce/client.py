@@ -3,10 +3,10 @@
 Salesforce counts every REST call against the org's rolling 24-hour allowance and reports
 the use in each answer's ``Sforce-Limit-Info`` header (simple-salesforce keeps it in
 ``api_usage``). ``SalesforceApi`` checks it before each call: at ``api_share`` of the
-allowance, or when Salesforce answers ``REQUEST_LIMIT_EXCEEDED``, it raises ``ApiLimit`` and
-makes no further call. Bulk API 2.0 calls, which report no usage, go through the same
-check (``run``). Salesforce's other errors become ``connector.errors`` here, their text cut
-to the codes and messages (a URL may carry e-mails of a look-up).
+allowance, or when Salesforce answers ``REQUEST_LIMIT_EXCEEDED``, it raises
+``LimitReachedError`` and makes no further call. Bulk API 2.0 calls, which report no usage,
+go through the same check (``run``). Salesforce's other errors become ``connector.errors``
+here, their text cut to the codes and messages (a URL may carry e-mails of a look-up).
 """
 
 from __future__ import annotations
@@ -24,24 +24,15 @@ from simple_salesforce.exceptions import (
     SalesforceRefusedRequest,
 )
 
-from connector.errors import ConfigError, FatalError
+from connector.errors import ConfigError, FatalError, LimitReachedError
 from connector.secrets import redact
 
-__all__ = ["LIMIT_CODE", "ApiLimit", "SalesforceApi", "errors_of"]
+__all__ = ["LIMIT_CODE", "SalesforceApi", "errors_of"]
 
 T = TypeVar("T")
 LIMIT_CODE = "REQUEST_LIMIT_EXCEEDED"
 # The allowance is a rolling 24-hour window: an hour later part of it is free again.
 RETRY_LIMIT_AFTER = timedelta(hours=1)
-
-
-class ApiLimit(Exception):
-    """No further call may be made now: ``reason`` says why, ``retry_after`` when."""
-
-    def __init__(self, reason: str, retry_after: datetime) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.retry_after = retry_after
 
 
 def errors_of(content: Any) -> list[tuple[str, str]]:
@@ -72,7 +63,7 @@ class SalesforceApi:
         self._api_share = api_share
         self._timeout_s = timeout_s
         self.calls = 0
-        self._limit: ApiLimit | None = None
+        self._limit: LimitReachedError | None = None
 
     # -- budget -----------------------------------------------------------------------------
 
@@ -86,10 +77,11 @@ class SalesforceApi:
             raise self._limit
         usage = self.usage()
         if usage is not None and usage[1] > 0 and usage[0] >= self._api_share * usage[1]:
-            self._limit = ApiLimit(
+            self._limit = LimitReachedError(
                 f"the org has used {usage[0]:,} of its {usage[1]:,} daily API requests, "
                 f"[crm.salesforce] api_share {self._api_share:g} of them",
-                datetime.now(UTC) + RETRY_LIMIT_AFTER,
+                retry_after=datetime.now(UTC) + RETRY_LIMIT_AFTER,
+                vendor="salesforce",
             )
             raise self._limit
 
@@ -107,9 +99,10 @@ class SalesforceApi:
             return call()
         except SalesforceRefusedRequest as exc:
             if any(code == LIMIT_CODE for code, _ in errors_of(exc.content)):
-                self._limit = ApiLimit(
+                self._limit = LimitReachedError(
                     f"Salesforce answered {LIMIT_CODE} ({_described(exc.content)})",
-                    datetime.now(UTC) + RETRY_LIMIT_AFTER,
+                    retry_after=datetime.now(UTC) + RETRY_LIMIT_AFTER,
+                    vendor="salesforce",
                 )
                 raise self._limit from None
             raise FatalError(

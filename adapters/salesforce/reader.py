@@ -27,12 +27,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from adapters.salesforce.client import ApiLimit, SalesforceApi
+from adapters.salesforce.client import SalesforceApi
 from adapters.salesforce.records import KNOWN_OBJECTS
-from connector.crm_mapping import CrmMapping
-from connector.errors import LimitReached
-from connector.lifecycle import SalesSignals
-from connector.model import ProfileValue, Stage
+from connector.crm.mapping import CrmMapping
+from connector.errors import LimitReachedError
+from connector.model import ProfileValue, SalesSignals, Stage
 from connector.ports import ProfileSnapshot, RejectedInput, SnapshotPage
 
 __all__ = ["ROLE_KEY", "WON_KEY", "SalesforceReader", "soql_datetime"]
@@ -212,11 +211,13 @@ class SalesforceReader:
                 yield from self._read_won(since, f"Opportunity.{_STAMP}", WON_KEY)
                 if roles_from is not None:
                     yield from self._read_won(since, _STAMP, ROLE_KEY)
-        except ApiLimit as limit:
+        except LimitReachedError as limit:
             retry_after = soql_datetime(limit.retry_after)
-            raise LimitReached(
-                f"Salesforce read stopped: {limit.reason}; the pages read so far are kept "
-                f"and the next read resumes after them; retry after {retry_after}"
+            raise LimitReachedError(
+                f"Salesforce read stopped: {limit.message}; the pages read so far are kept "
+                f"and the next read resumes after them; retry after {retry_after}",
+                retry_after=limit.retry_after,
+                vendor="salesforce",
             ) from None
 
     def _read_object(self, read: _ObjectRead, since: dict[str, datetime]) -> Iterator[SnapshotPage]:

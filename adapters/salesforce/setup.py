@@ -10,16 +10,16 @@ not fit, a picklist without a value leadsync writes or reads, a text field too s
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
-from adapters.salesforce.client import ApiLimit, SalesforceApi
+from adapters.salesforce.client import SalesforceApi
 from adapters.salesforce.records import KNOWN_OBJECTS, fields_for
-from connector.crm_mapping import CrmMapping, OurField
-from connector.errors import FatalError, LimitReached
+from connector.crm.mapping import CrmMapping, OurField
+from connector.errors import FatalError, LimitReachedError
 from connector.model import Temperature
+from connector.ports import MappingProblem
 
-__all__ = ["MappingProblem", "mapping_problems"]
+__all__ = ["mapping_problems"]
 
 Key = tuple[str, ...]
 Field = Mapping[str, Any]
@@ -59,14 +59,6 @@ _NOT_DESCRIBABLE = ("NOT_FOUND", "INVALID_TYPE", "answered 404 ")
 _SHOWN_VALUES = 20
 
 
-@dataclass(frozen=True, slots=True)
-class MappingProblem:
-    """A mapping entry the org contradicts, with the mapping key it concerns."""
-
-    key: Key
-    message: str
-
-
 def mapping_problems(api: SalesforceApi, mapping: CrmMapping) -> list[MappingProblem]:
     """What the org contradicts in the mapping: fields missing, hidden, read-only or of
     the wrong type, picklist values it lacks, values too long for a text field."""
@@ -75,9 +67,11 @@ def mapping_problems(api: SalesforceApi, mapping: CrmMapping) -> list[MappingPro
     for sobject in dict.fromkeys(mapping.objects):
         try:
             answer = api.describe(sobject)
-        except ApiLimit as limit:
-            raise LimitReached(
-                f"Salesforce's API budget stopped the check: {limit.reason}",
+        except LimitReachedError as limit:
+            raise LimitReachedError(
+                f"Salesforce's API budget stopped the check: {limit.message}",
+                retry_after=limit.retry_after,
+                vendor="salesforce",
                 hint=f"run `leadsync check --online` again after {limit.retry_after:%H:%M} UTC",
             ) from None
         except FatalError as error:

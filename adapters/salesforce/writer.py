@@ -15,9 +15,9 @@
   Salesforce takes at most ten runs of one type in a call.
 - More than ``bulk_above`` updates go through Bulk API 2.0 (``adapters.salesforce.bulk``);
   its locked and converted rows then go through collections.
-- The API budget (``SalesforceApi``) may stop the push at any call: ``WriteStopped``
+- The API budget (``SalesforceApi``) may stop the push at any call: ``LimitReachedError``
   carries what was written so far, and the rest is kept for the next push. Any other
-  failure mid-way (``WriteInterrupted``) also hands over what Salesforce already took.
+  failure mid-way (``WriteInterruptedError``) also hands over what Salesforce already took.
 """
 
 from __future__ import annotations
@@ -29,17 +29,15 @@ from typing import Any
 from urllib.parse import quote
 
 from adapters.salesforce.bulk import BulkRow, bulk_update
-from adapters.salesforce.client import ApiLimit, SalesforceApi, errors_of
+from adapters.salesforce.client import SalesforceApi, errors_of
 from adapters.salesforce.records import KNOWN_OBJECTS, fields_for, object_of, soql_quoted
-from connector.crm_links import linked_to_another
-from connector.errors import LeadsyncError
+from connector.errors import LeadsyncError, LimitReachedError, WriteInterruptedError
 from connector.ports import (
     RECORDS_PER_WRITE,
     CrmRecordWrite,
     CrmValue,
-    WriteInterrupted,
     WriteResult,
-    WriteStopped,
+    linked_to_another,
 )
 
 __all__ = ["COLLECTION_SIZE", "SalesforceWriter", "email_batches"]
@@ -140,14 +138,17 @@ class SalesforceWriter:
         results: dict[int, WriteResult] = {}
         try:
             self._write(records, linked or {}, results)
-        except ApiLimit as limit:
-            raise WriteStopped(
-                limit.reason, results=list(results.values()), retry_after=limit.retry_after
+        except LimitReachedError as limit:
+            raise LimitReachedError(
+                limit.message,
+                retry_after=limit.retry_after,
+                vendor="salesforce",
+                results=list(results.values()),
             ) from None
         except LeadsyncError as error:
             if not results:
                 raise
-            raise WriteInterrupted(error, results=list(results.values())) from None
+            raise WriteInterruptedError(error, results=list(results.values())) from None
         return [
             results.get(record.contact_id)
             or WriteResult(

@@ -13,9 +13,9 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from connector.identity import EMAIL_NAMESPACE
-from connector.ledger_rows import LedgerRow
+from connector.ingest.identity import EMAIL_NAMESPACE
 from connector.store._raw import BulkInsert, RawSql
+from connector.store.ledger_rows import LedgerRow
 
 __all__ = ["ContactResolver", "Resolution"]
 

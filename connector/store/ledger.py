@@ -14,13 +14,12 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from connector.identity import is_valid_email, normalize_email
-from connector.ledger_rows import EncodedPage, LedgerRow, encode_snapshot
-from connector.model import ProfileValue
+from connector.ingest.identity import is_valid_email, normalize_email
+from connector.model import ProfileValue, is_crm_owned
 from connector.ports import ProfileSnapshot, RejectedInput, SnapshotPage
-from connector.sales_signals import is_crm_owned
 from connector.store._raw import BulkInsert, RawSql, dialect_insert
 from connector.store.contacts import ContactResolver
+from connector.store.ledger_rows import EncodedPage, LedgerRow, encode_snapshot
 from connector.store.schema import contacts, cursors, rejects
 
 __all__ = ["Ledger", "PageResult"]

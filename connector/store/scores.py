@@ -14,11 +14,18 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
 
-from connector.decide import ContactOutcome
-from connector.identity import EMAIL_NAMESPACE
-from connector.lifecycle import LifecycleState, Transition
-from connector.model import ProfileValue, Stage, Temperature, Treatment
-from connector.scoring import ScoringEvent
+from connector.ingest.identity import EMAIL_NAMESPACE
+from connector.model import (
+    ContactOutcome,
+    LifecycleState,
+    ProfileValue,
+    ScoringEvent,
+    Stage,
+    StoredScore,
+    Temperature,
+    Transition,
+    Treatment,
+)
 from connector.store._raw import BulkInsert, RawSql
 from connector.store.schema import contacts, events, identities, scores, stage_history
 
@@ -46,39 +53,6 @@ class ContactToScore:
     state: LifecycleState
     # Rows in ScoringEvent's order, as the store returns them.
     events: list[ScoringEvent]
-
-
-@dataclass(frozen=True, slots=True)
-class StoredScore:
-    contact_id: int
-    email: str | None
-    score: float
-    behaviour_score: float
-    fit_score: float
-    normalised_score: float | None
-    temperature: str
-    stage: str
-    route: str | None
-    treatment: str | None
-    reasons: str
-    scored_at: datetime
-
-    def as_contract(self) -> dict[str, object]:
-        """The object `leadsync contacts --json` prints; other tools rely on these keys."""
-        return {
-            "email": self.email,
-            "score": self.score,
-            "behaviour_score": self.behaviour_score,
-            "fit_score": self.fit_score,
-            "normalised_score": self.normalised_score,
-            "temperature": self.temperature,
-            "stage": self.stage,
-            "route": self.route,
-            "treatment": self.treatment,
-            "reasons": self.reasons,
-            "scored_at": self.scored_at,
-            "contact_id": self.contact_id,
-        }
 
 
 def changed_contact_ids(

@@ -10,8 +10,8 @@ from sqlalchemy.engine import Engine
 
 from adapters.files import FileSource
 from connector.config import Settings, scoring_rules
-from connector.ingest import ingest
-from connector.rescore import rescore
+from connector.runners.ingest import ingest
+from connector.runners.rescore import rescore
 
 RULES = scoring_rules(Settings())
 DAY0 = datetime(2026, 11, 2, tzinfo=UTC)

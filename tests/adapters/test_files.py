@@ -15,9 +15,9 @@ from sqlalchemy.engine import Engine
 
 from adapters.files import FileSource
 from connector.errors import InputFileError
-from connector.ingest import ingest
 from connector.model import Event, EventKind
 from connector.ports import Page, RejectedInput
+from connector.runners.ingest import ingest
 from connector.store.schema import events as events_table
 from connector.store.schema import rejects as rejects_table
 

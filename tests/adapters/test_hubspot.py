@@ -17,19 +17,19 @@ import structlog
 from pytest_httpserver import HTTPServer
 from sqlalchemy.engine import Engine
 
-from adapters.hubspot import hubspot_writer
 from adapters.hubspot import reader as reader_module
 from adapters.hubspot.reader import HubSpotReader
-from connector import push as push_module
+from adapters.hubspot.writer import hubspot_writer
 from connector.config import Settings, scoring_rules
-from connector.crm_inputs import read_crm
-from connector.crm_mapping import load_mapping
+from connector.crm import plan as push_plan
+from connector.crm.mapping import load_mapping
 from connector.errors import ConfigError, ExitCode, FatalError
-from connector.lifecycle import SalesSignals, SalesStatus
 from connector.logs import configure_logging
+from connector.model import SalesSignals, SalesStatus
 from connector.ports import CrmReader, ProfileSnapshot, SnapshotPage
-from connector.push import CreatePolicy, PushSummary, push
-from connector.rescore import rescore
+from connector.runners.crm_read import read_crm
+from connector.runners.push import CreatePolicy, PushSummary, push
+from connector.runners.rescore import rescore
 from connector.store.schema import contacts, identities, pushed_state, rejects, stage_history
 from tests.adapters.hubspot_fake import (
     CONTACTS_SPEC,
@@ -213,7 +213,7 @@ def test_unknown_contacts_are_deferred_unless_creation_is_allowed(
     assert len(fake.calls) == calls
     # Created in HubSpot meanwhile (by sales, say), and the wait is over: found, written.
     fake.add_contact(emails[0])
-    monkeypatch.setattr(push_module, "LOOK_UP_MISSING_AFTER", timedelta(0))
+    monkeypatch.setattr(push_plan, "LOOK_UP_MISSING_AFTER", timedelta(0))
     found = _push(httpserver, engine, create="never")
     assert (found.written, found.deferred) == (1, 2)
     created = _push(httpserver, engine, create="mql")  # quote requests: all MQLs

@@ -16,9 +16,9 @@ from sqlalchemy.engine import Engine
 
 from adapters.salesforce.client import SalesforceApi
 from adapters.salesforce.writer import SalesforceWriter, email_batches
-from connector.crm_mapping import load_mapping
-from connector.errors import ExitCode
-from connector.push import PushStopped, PushSummary, push
+from connector.crm.mapping import load_mapping
+from connector.errors import ExitCode, LimitReachedError
+from connector.runners.push import PushSummary, push
 from connector.store.schema import identities, rejects
 from tests.adapters.salesforce_fake import (
     INSTANCE,
@@ -216,7 +216,7 @@ def test_the_limit_exceeded_mid_push_stops_it_and_the_next_push_sends_only_the_r
     )
     org.limit_after_calls = look_ups + 1
 
-    with pytest.raises(PushStopped) as stopped:
+    with pytest.raises(LimitReachedError) as stopped:
         _push(org, engine)
     message = str(stopped.value)
     assert "REQUEST_LIMIT_EXCEEDED" in message
@@ -240,7 +240,7 @@ def test_the_api_share_ends_the_push_before_the_org_runs_out(
     _link_all(engine, org, emails, "Contact")
     org.used, org.allowed = 78, 100  # each answer says one more
 
-    with pytest.raises(PushStopped) as stopped:
+    with pytest.raises(LimitReachedError) as stopped:
         _push(org, engine)
     assert "80 of its 100 daily API requests" in str(stopped.value)
     # Look-ups answered at 79 and 80 of 100: 80 % reached, no write was sent.
@@ -530,7 +530,7 @@ def test_the_limit_during_a_bulk_job_stops_it_with_no_further_call(
     _people(engine, tmp_path, 8, kind="document_download")
     org.limit_after_calls = len(org.calls) + 1  # the job is created, its upload refused
 
-    with pytest.raises(PushStopped, match="REQUEST_LIMIT_EXCEEDED"):
+    with pytest.raises(LimitReachedError, match="REQUEST_LIMIT_EXCEEDED"):
         _push(org, engine, bulk_above=5)
     methods = [method for method, _, _ in org.calls[-2:]]
     assert methods == ["POST", "PUT"]  # no read of the job, no abort, after the refusal
@@ -543,7 +543,7 @@ def test_the_limit_on_the_first_look_up_stops_the_push_before_any_write(
 ) -> None:
     _people(engine, tmp_path, 3)
     org.limit_after_calls = 0
-    with pytest.raises(PushStopped, match="0 written, 3 kept for the next push"):
+    with pytest.raises(LimitReachedError, match="0 written, 3 kept for the next push"):
         _push(org, engine)
     assert len(org.calls) == 1
 

@@ -21,13 +21,12 @@ from sqlalchemy.engine import Engine
 from adapters.files import FileSource
 from adapters.salesforce.client import SalesforceApi
 from adapters.salesforce.reader import SalesforceReader, soql_datetime
-from connector.crm_inputs import cursor_name_of, read_crm
-from connector.crm_mapping import load_mapping
-from connector.errors import LimitReached
-from connector.ingest import ingest
-from connector.lifecycle import SalesSignals, SalesStatus
-from connector.model import Stage
+from connector.crm.mapping import load_mapping
+from connector.errors import LimitReachedError
+from connector.model import SalesSignals, SalesStatus, Stage
 from connector.ports import CrmReader, ProfileSnapshot, SnapshotPage
+from connector.runners.crm_read import cursor_name_of, read_crm
+from connector.runners.ingest import ingest
 from connector.store.cursors import read_cursor
 from connector.store.schema import contacts, identities
 from tests.conftest import REPO_ROOT
@@ -503,7 +502,7 @@ def test_the_api_budget_stops_the_read_and_keeps_the_pages_read(org: Org) -> Non
     pages = reader.read_changes(None)
     first = next(pages)
     assert [s.email for s in first.snapshots] == ["a@acme.example"]
-    with pytest.raises(LimitReached, match="api_share"):
+    with pytest.raises(LimitReachedError, match="api_share"):
         next(pages)
     assert len(org.queries()) == 1  # no call past the share
 

@@ -15,9 +15,9 @@ from typer.testing import CliRunner
 
 from adapters.salesforce.client import SalesforceApi
 from adapters.salesforce.setup import MappingProblem, mapping_problems
-from connector._toml_lines import KeyLines
 from connector.cli import app
-from connector.crm_mapping import CrmMapping, load_mapping
+from connector.config import KeyLines
+from connector.crm.mapping import CrmMapping, load_mapping
 from connector.errors import ConfigError, FatalError
 from tests.conftest import REPO_ROOT
 

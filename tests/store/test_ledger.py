@@ -13,8 +13,8 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy.engine import Engine
 
 from adapters.files import FileSource
-from connector.ingest import ingest
 from connector.ports import Page
+from connector.runners.ingest import ingest
 from connector.store.cursors import read_cursor
 from connector.store.engine import open_store, store_revision
 from connector.store.schema import contacts, events, identities, metadata

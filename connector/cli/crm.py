@@ -1,0 +1,104 @@
+"""`leadsync crm setup|read NAME`, `leadsync sync`, and `check --online`'s CRM part."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Annotated
+
+import typer
+
+from connector.cli.render import print_json, stdout
+from connector.cli.state import state_of
+from connector.config import KeyLines, Settings
+from connector.errors import ConfigError
+from connector.plugins import configured_crms, crm_adapter_of, crm_context, crm_reader
+from connector.runners.crm_read import read_crm
+from connector.sync import sync_once
+
+__all__ = ["check_crms_online", "crm_command", "sync_command"]
+
+
+def check_crms_online(settings: Settings) -> None:
+    """Each configured CRM's mapping against the live portal; the first problem raises,
+    naming the mapping file's line, the others listed with theirs."""
+    for name in configured_crms(settings):
+        crm_settings = settings.crm[name]
+        path = settings.resolve(crm_settings.mapping)
+        shown = str(crm_settings.mapping)
+        adapter = crm_adapter_of(settings, name)
+        problems = adapter.check_online(crm_settings, crm_context(settings, name))
+        if problems:
+            lines = KeyLines(path.read_text(encoding="utf-8"))
+            others = "".join(
+                f"\n  {shown}:{lines.line_of(list(problem.key)) or '?'}: "
+                f"[{'.'.join(problem.key)}] {problem.message}"
+                for problem in problems[1:]
+            )
+            key, message = problems[0].key, problems[0].message
+            more = f" (and {len(problems) - 1} more, below){others}" if others else ""
+            raise ConfigError(
+                f"[{'.'.join(key)}] {message}{more}",
+                file=shown,
+                line=lines.line_of(list(key)),
+                key=".".join(key),
+            )
+        stdout.print(f"online     ok  {name}: every mapped field and value exists")
+
+
+def crm_command(
+    ctx: typer.Context,
+    action: Annotated[str, typer.Argument(help="setup or read")],
+    name: Annotated[str, typer.Argument(help="The CRM: NAME of a [crm.NAME] table.")],
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """`crm setup hubspot`: create the leadsync property group and the mapped properties
+    the CRM lacks (idempotent). `crm read hubspot`: read the contacts changed since the
+    last read (profile fields, stages, lead status, BANT) into the store."""
+    state = state_of(ctx)
+    settings = state.load()
+    adapter = crm_adapter_of(settings, name)
+    if action == "setup":
+        report = adapter.setup(settings.crm[name], crm_context(settings, name))
+        if as_json:
+            print_json(asdict(report))
+            return
+        group = "created" if report.group_created else "already there"
+        stdout.print(f"{name}: property group leadsync {group}")
+        stdout.print(f"  created: {', '.join(report.created) or 'none'}")
+        stdout.print(f"  already there: {', '.join(report.existing) or 'none'}")
+    elif action == "read":
+        summary = read_crm(state.store(), crm_reader(settings, name))
+        if as_json:
+            print_json(summary.as_dict())
+            return
+        stdout.print(
+            f"{name}: read {summary.snapshots:,} contact(s), {summary.contacts_changed:,} "
+            f"changed, {summary.rejected:,} set aside ({summary.duration_s:.1f} s)"
+        )
+    else:
+        raise typer.BadParameter(f"unknown action {action!r}; use setup or read")
+
+
+def sync_command(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Figures as JSON.")] = False,
+) -> None:
+    """One pass: pull the sources, read the CRMs, score what changed, push what changed."""
+    state = state_of(ctx)
+    settings = state.load()
+    summary = sync_once(state.store(), settings)
+    if as_json:
+        print_json(summary.as_dict())
+        return
+    pulled = sum(item.stored for item in summary.pulled)
+    read = sum(item.contacts_changed for item in summary.read)
+    scored = summary.scored.contacts_scored if summary.scored else 0
+    stdout.print(
+        f"sync: {pulled:,} new event(s) from {len(summary.pulled)} source(s), "
+        f"{read:,} contact(s) changed in the CRMs, {scored:,} rescored"
+    )
+    for pushed in summary.pushed:
+        stdout.print(
+            f"  {pushed.crm}: {pushed.written:,} written, {pushed.unchanged:,} unchanged, "
+            f"{pushed.rejected:,} rejected, {pushed.deferred:,} deferred"
+        )

@@ -1,0 +1,112 @@
+"""`leadsync push`: send each configured CRM what changed since its last successful write."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import structlog
+import typer
+
+from connector.cli.render import print_json, progress_bar, stdout
+from connector.cli.state import state_of
+from connector.crm.plan import PlannedPush
+from connector.errors import ConfigError, LimitReachedError
+from connector.plugins import configured_crms, crm_mapping_of, crm_writer, installed_adapters
+from connector.runners.push import PushSummary, push
+from connector.runners.rescore import scoring_watermark
+from connector.store.scores import unscored_count
+
+__all__ = ["push_command"]
+
+log = structlog.get_logger("leadsync")
+
+
+def push_command(
+    ctx: typer.Context,
+    crm: Annotated[
+        list[str] | None, typer.Option("--crm", help="Only this CRM (repeatable).")
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the planned writes; send nothing.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Figures as JSON.")] = False,
+) -> None:
+    """Write scores, temperatures and stages that changed to the configured CRMs."""
+    state = state_of(ctx)
+    settings = state.load()
+    configured = configured_crms(settings)
+    wanted = crm or configured
+    for name in wanted:
+        if name not in configured:
+            raise ConfigError(
+                f"no [crm.{name}] table in the config",
+                key=f"crm.{name}",
+                hint=f"add [crm.{name}] (see config.example.toml), or leave out --crm",
+            )
+    if not wanted:
+        raise ConfigError(
+            "no CRM is configured",
+            hint="add a [crm.NAME] table to config.toml for a CRM type installed ("
+            + ", ".join(sorted(installed_adapters().crms))
+            + "; see config.example.toml)",
+        )
+    engine = state.store()
+    with engine.connect() as connection:
+        pending = unscored_count(connection, after_event_id=scoring_watermark(connection))
+    if pending:
+        log.warning("push.unscored_changes", contacts=pending, hint="run `leadsync score` first")
+    summaries: list[PushSummary] = []
+    stopped: LimitReachedError | None = None
+    for name in wanted:
+        crm_settings = settings.crm[name]
+        mapping = crm_mapping_of(settings, name)
+        writer = None if dry_run else crm_writer(settings, name, mapping)
+        shown: list[PlannedPush] = []
+        summary = PushSummary(crm=mapping.crm)
+        try:
+            with progress_bar(f"push {name}", None) as bar:
+                push(
+                    engine,
+                    writer,
+                    mapping,
+                    create=crm_settings.create,
+                    dry_run=dry_run,
+                    summary=summary,
+                    on_planned=shown.append,
+                    on_progress=lambda done, total: bar.update(done, total),
+                )
+        except LimitReachedError as stop:
+            # The other CRMs are still pushed; this one's stop ends the command.
+            stopped = stopped or stop
+        summaries.append(summary)
+        if dry_run and not as_json:
+            _print_plan(name, shown[0])
+    if as_json:
+        print_json([summary.as_dict() for summary in summaries])
+    else:
+        _print_summaries(summaries)
+    if stopped is not None:
+        raise stopped  # its message is the last line: what stopped it, when to retry
+
+
+def _print_summaries(summaries: list[PushSummary]) -> None:
+    for summary in summaries:
+        verb = "would write" if summary.dry_run else "written"
+        count = summary.planned if summary.dry_run else summary.written
+        stdout.print(
+            f"{summary.crm}: {count:,} {verb}, {summary.unchanged:,} unchanged, "
+            f"{summary.rejected:,} rejected, {summary.deferred:,} deferred "
+            f"({summary.duration_s:.1f} s)"
+        )
+        for reason, times in sorted(summary.rejected_reasons.items(), key=lambda item: -item[1]):
+            stdout.print(f"  rejected ×{times}: {reason}")
+
+
+def _print_plan(name: str, planned: PlannedPush) -> None:
+    for record in planned.records[:20]:
+        cleared = f" (clear {', '.join(record.clear_first)} first)" if record.clear_first else ""
+        stdout.print(
+            f"  {name} {record.email or record.contact_id}: {dict(record.fields)}{cleared}"
+        )
+    if len(planned.records) > 20:
+        stdout.print(f"  … and {len(planned.records) - 20:,} more")

@@ -1,0 +1,177 @@
+"""The write plan: the CRM fields a contact's score should be written as, by the
+mapping's names, compared with what the CRM was last told.
+
+Pure: ``connector.runners.push`` reads what the CRM was told (``CrmState``) from the store,
+plans here, sends the difference and records what the CRM accepted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from dataclasses import field as dataclass_field
+from datetime import UTC, datetime, timedelta
+from typing import Literal
+
+from connector.crm.mapping import CrmMapping
+from connector.model import Stage, StoredScore, Temperature
+from connector.ports import CrmRecordWrite, CrmValue
+
+__all__ = [
+    "LOOK_UP_MISSING_AFTER",
+    "MISSING_MARK",
+    "CreatePolicy",
+    "CrmState",
+    "PlannedPush",
+    "desired_fields",
+    "plan_push",
+]
+
+CreatePolicy = Literal["never", "mql", "always"]
+# A contact the CRM did not know is looked up again after this; meanwhile a CRM read that
+# finds it links its id, and the next push updates it by id at once. Without the wait,
+# every push would look up every contact that never reached the CRM.
+LOOK_UP_MISSING_AFTER = timedelta(days=1)
+MISSING_MARK = "_missing_since"
+_QUALIFIED = frozenset({Stage.MQL.value, Stage.SQL.value, Stage.CUSTOMER.value})
+
+
+@dataclass(frozen=True, slots=True)
+class CrmState:
+    """What one CRM was told and holds, as the store remembers it."""
+
+    # Contact -> the fields last written (with MISSING_MARK for one the CRM did not know).
+    last_written: dict[int, dict[str, CrmValue]] = dataclass_field(default_factory=dict)
+    # Contact -> its CRM id; with several, the one linked last (a Salesforce Lead, then the
+    # Contact it was converted to).
+    crm_ids: dict[int, str] = dataclass_field(default_factory=dict)
+    # Contact -> the stage value the CRM held when last read (CRM reads keep it).
+    crm_stages: dict[int, str] = dataclass_field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedPush:
+    records: list[CrmRecordWrite]
+    linked: dict[str, int]  # CRM id -> our contact, for every id already linked
+    desired: dict[int, dict[str, CrmValue]]  # everything a record should hold once written
+    unchanged: int
+    # Not in the CRM when last looked up, less than LOOK_UP_MISSING_AFTER ago: not sent.
+    still_missing: int = 0
+
+
+def desired_fields(score: StoredScore, mapping: CrmMapping) -> dict[str, CrmValue]:
+    ours: dict[str, CrmValue] = {
+        "score": score.score,
+        "behaviour_score": score.behaviour_score,
+        "fit_score": score.fit_score,
+        "temperature": mapping.temperatures.get(Temperature(score.temperature), score.temperature),
+        "route": None if score.route is None else mapping.routes.get(score.route, score.route),
+        "treatment": score.treatment,
+        "reasons": score.reasons,
+        # ISO 8601 in UTC to the millisecond: what CRMs' datetime fields take.
+        "scored_at": score.scored_at.astimezone(UTC)
+        .isoformat(timespec="milliseconds")
+        .replace("+00:00", "Z"),
+    }
+    if score.normalised_score is not None:
+        ours["normalised_score"] = score.normalised_score
+    stage_value = mapping.stages.get(Stage(score.stage))
+    if stage_value is not None:
+        ours["stage"] = stage_value
+    desired = {target: ours[field] for field, target in mapping.fields.items() if field in ours}
+    for name, fields in mapping.object_fields.items():
+        # "Object.Field": the writer sends it only to records of that object.
+        for field, target in fields.items():
+            if field == "stage":
+                value = mapping.object_stages.get(name, {}).get(Stage(score.stage))
+                if value is not None:
+                    desired[f"{name}.{target}"] = value
+            elif field in ours:
+                desired[f"{name}.{target}"] = ours[field]
+    return desired
+
+
+def _stage_order(mapping: CrmMapping) -> dict[str, int]:
+    """The CRM's stage values in funnel order (the order of [stages] in the mapping)."""
+    order: dict[str, int] = {}
+    for value in mapping.stages.values():
+        order.setdefault(value, len(order))
+    return order
+
+
+def plan_push(
+    scores: Iterable[StoredScore],
+    known: CrmState,
+    mapping: CrmMapping,
+    *,
+    create: CreatePolicy,
+    now: datetime,
+) -> PlannedPush:
+    """The records to write: changed fields only (``scored_at`` only with another one),
+    a stage moving back down the funnel cleared first, creation as the policy allows."""
+    last_written, crm_ids, crm_stages = known.last_written, known.crm_ids, known.crm_stages
+    stage_field = mapping.fields.get("stage")
+    scored_at_field = mapping.fields.get("scored_at")
+    order = _stage_order(mapping)
+    records: list[CrmRecordWrite] = []
+    desired: dict[int, dict[str, CrmValue]] = {}
+    unchanged = still_missing = 0
+    look_up_before = (now - LOOK_UP_MISSING_AFTER).isoformat()
+    for score in scores:
+        previous = last_written.get(score.contact_id, {})
+        if not previous and score.score == 0 and score.stage == Stage.LEAD.value:
+            # Nothing to say about a contact with no points that was never written (one
+            # only read from the CRM, say): writing would only overwrite the CRM's stage.
+            unchanged += 1
+            continue
+        wanted = desired_fields(score, mapping)
+        missing_since = previous.get(MISSING_MARK)
+        may_create = create == "always" or (create == "mql" and score.stage in _QUALIFIED)
+        if (
+            isinstance(missing_since, str)
+            and missing_since > look_up_before
+            and score.contact_id not in crm_ids
+            and not may_create
+        ):
+            still_missing += 1
+            continue
+        in_crm = crm_stages.get(score.contact_id)
+        if stage_field is not None and in_crm and in_crm not in order:
+            # A stage sales set that the mapping does not know (HubSpot's "opportunity",
+            # say): theirs to move, not ours.
+            wanted.pop(stage_field, None)
+        changed = {name: value for name, value in wanted.items() if previous.get(name) != value}
+        if scored_at_field is not None:
+            changed.pop(scored_at_field, None)
+        if not changed:
+            unchanged += 1
+            continue
+        if scored_at_field is not None and scored_at_field in wanted:
+            changed[scored_at_field] = wanted[scored_at_field]
+        clear_first: tuple[str, ...] = ()
+        if stage_field is not None and stage_field in changed:
+            # Compared with what the CRM held when last read, if read: sales may have
+            # moved it since our last write.
+            before, after = in_crm or previous.get(stage_field), changed[stage_field]
+            if (
+                isinstance(before, str)
+                and isinstance(after, str)
+                and order.get(after, 0) < order.get(before, 0)
+            ):
+                clear_first = (stage_field,)
+        desired[score.contact_id] = {
+            **{name: value for name, value in previous.items() if name != MISSING_MARK},
+            **wanted,
+        }
+        records.append(
+            CrmRecordWrite(
+                contact_id=score.contact_id,
+                email=score.email,
+                crm_id=crm_ids.get(score.contact_id),
+                fields=changed,
+                clear_first=clear_first,
+                may_create=may_create,
+            )
+        )
+    linked = {crm_id: contact_id for contact_id, crm_id in crm_ids.items()}
+    return PlannedPush(records, linked, desired, unchanged, still_missing)

@@ -1,0 +1,1 @@
+"""`leadsync demo`: a sample, a simulated sales desk, the main job end to end."""

@@ -1,0 +1,148 @@
+"""`leadsync demo`: the main job end to end on a sample, with no credentials and no network."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+
+from connector.cli.render import print_table, progress_bar, stdout
+from connector.config import default_mapping_files, load_settings, scoring_rules
+from connector.crm.mapping import load_mapping
+from connector.demo.sales_desk import DEMO_RULES_TOML, SalesDesk
+from connector.demo.sample import write_sample
+from connector.model import Stage, Temperature
+from connector.plugins import file_source
+from connector.runners.crm_read import read_crm
+from connector.runners.ingest import ingest
+from connector.runners.push import plan_from_store
+from connector.runners.rescore import rescore
+from connector.store.engine import open_store
+from connector.store.scores import list_scores
+
+__all__ = ["run_demo"]
+
+
+def _fresh_store(folder: Path) -> Path:
+    database = folder / "leadsync.db"
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{database}{suffix}").unlink(missing_ok=True)
+    return database
+
+
+def run_demo(folder: Path, contacts: int, events: int, seed: int, *, keep: bool) -> None:
+    started = time.perf_counter()
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, text in default_mapping_files().items():
+        mapping_path = folder / "mappings" / name
+        mapping_path.parent.mkdir(exist_ok=True)
+        mapping_path.write_text(text, encoding="utf-8")
+    config_path = folder / "config.toml"
+    config_path.write_text(DEMO_RULES_TOML, encoding="utf-8")
+    settings = load_settings(config_path)
+    rules = scoring_rules(settings)
+    sample = write_sample(folder / "sample", contacts=contacts, events=events, seed=seed)
+    stdout.print(
+        f"[bold]leadsync demo[/bold]: {sample.contacts:,} contacts, {sample.events:,} events "
+        f"from {len(sample.files)} sources, into a fresh SQLite store"
+    )
+    engine = open_store(f"sqlite:///{_fresh_store(folder)}")
+
+    for name, path in sample.files:
+        source = file_source(settings, path, name=name)
+        with progress_bar(f"ingest {path.name}", source.size(), unit="bytes") as bar:
+            summary = ingest(
+                engine,
+                source,
+                command="demo",
+                resume=False,
+                on_progress=bar.advance,
+                subprocess_above_bytes=settings.ingest.subprocess_above_bytes,
+            )
+        stdout.print(
+            f"  ingested {name:<15} {summary.stored:>7,} events, {summary.rejected} rejected "
+            f"({summary.duration_s:.1f} s)"
+        )
+    with progress_bar("score", None) as bar:
+        scored = rescore(
+            engine,
+            rules,
+            workers=settings.scoring.workers,
+            on_progress=lambda done, total: bar.update(done, total),
+        )
+    stdout.print(
+        f"  scored {scored.contacts_scored:,} contacts with {len(rules.behaviour)} behaviour "
+        f"and {len(rules.fit)} fit rules from {config_path.name}: "
+        f"{scored.transitions:,} stage changes ({scored.duration_s:.1f} s)"
+    )
+    with engine.connect() as connection:
+        mqls = [
+            row.email for row in list_scores(connection) if row.stage == Stage.MQL and row.email
+        ]
+    desk = SalesDesk(mqls, at=datetime.now(UTC), seed=seed)
+    answered = read_crm(engine, desk)
+    again = rescore(engine, rules)
+    stdout.print(
+        f"  sales answered for {answered.contacts_changed:,} of the {len(mqls):,} MQLs "
+        f"(simulated CRM): {again.transitions:,} stage changes\n"
+    )
+
+    with engine.connect() as connection:
+        everyone = list_scores(connection)
+        funnel = Counter((row.temperature, row.stage) for row in everyone)
+        stages = [stage for stage in Stage if any(s == stage for _, s in funnel)]
+        print_table(
+            "Funnel",
+            ["temperature", *stages, "total"],
+            [
+                [
+                    temperature,
+                    *[funnel[(temperature, stage)] for stage in stages],
+                    sum(funnel[(temperature, stage)] for stage in stages),
+                ]
+                for temperature in Temperature
+            ],
+        )
+        routes = Counter(row.route or "-" for row in everyone)
+        stdout.print(
+            "handed to: "
+            + ", ".join(f"{route} {count:,}" for route, count in sorted(routes.items()))
+            + "\n"
+        )
+        print_table(
+            "The 10 hottest leads",
+            ["email", "score", "0-100", "temperature", "stage", "route", "treatment", "why"],
+            [
+                [
+                    row.email,
+                    f"{row.score:g}",
+                    "-" if row.normalised_score is None else f"{row.normalised_score:g}",
+                    row.temperature,
+                    row.stage,
+                    row.route,
+                    row.treatment,
+                    row.reasons,
+                ]
+                for row in everyone[:10]
+            ],
+        )
+        stdout.print("\n[bold]What a push would write (dry run, nothing sent)[/bold]")
+        for mapping_path in settings.mapping_paths():
+            mapping = load_mapping(settings.resolve(mapping_path), shown_as=str(mapping_path))
+            plan = plan_from_store(connection, mapping, create="never", scores=everyone)
+            planned, unchanged = plan.records, plan.unchanged
+            stdout.print(
+                f"  {mapping.crm}: {len(planned):,} records to write, {unchanged:,} unchanged "
+                f"(mapping {mapping_path})"
+            )
+            if planned:
+                first = planned[0]
+                stdout.print(f"    e.g. {first.email}: {first.fields}")
+    where = f"kept in {folder}" if keep else "in a temporary folder, removed now"
+    stdout.print(f"\ndone in {time.perf_counter() - started:.1f} s; sample and store {where}")
+    if keep:
+        stdout.print(
+            f"explore: leadsync explain {everyone[0].email if everyone else 'EMAIL'} "
+            f'(with [store] url = "sqlite:///{folder / "leadsync.db"}")'
+        )

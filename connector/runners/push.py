@@ -1,0 +1,211 @@
+"""Push: what changed since the last successful write, through a CRM writer, recorded.
+
+Vendor-free. The write plan (``connector.crm.plan``) compares each scored contact's
+desired CRM fields with what was last written; only the difference goes to the writer,
+and only what the CRM accepted is recorded, in one transaction per chunk, so a rerun
+writes nothing twice and a crash loses nothing (the unrecorded chunk is sent again).
+Rejected records go to the rejects table with the CRM's reason; deferred ones (unknown to
+the CRM, not to be created) are counted and tried again next push.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+import structlog
+from sqlalchemy.engine import Engine
+
+from connector.crm.mapping import CrmMapping
+from connector.crm.plan import MISSING_MARK, CreatePolicy, PlannedPush, plan_push
+from connector.errors import LimitReachedError, WriteInterruptedError
+from connector.model import StoredScore
+from connector.ports import (
+    RECORDS_PER_WRITE,
+    CrmRecordWrite,
+    CrmValue,
+    CrmWriter,
+    WriteResult,
+    WritesInChunks,
+)
+from connector.store.pushes import PushOutcome, read_crm_state, record_push_outcome, reject_row
+from connector.store.scores import list_scores
+
+__all__ = ["PushSummary", "plan_from_store", "push"]
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(slots=True)
+class PushSummary:
+    crm: str
+    planned: int = 0  # records with changes to send (all of them sent unless dry run)
+    written: int = 0
+    unchanged: int = 0
+    rejected: int = 0
+    deferred: int = 0
+    dry_run: bool = False
+    duration_s: float = 0.0
+    stopped: str | None = None  # why the CRM stopped the push before its end
+    rejected_reasons: dict[str, int] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def plan_from_store(
+    connection: sa.Connection,
+    mapping: CrmMapping,
+    *,
+    create: CreatePolicy,
+    scores: Sequence[StoredScore] | None = None,
+) -> PlannedPush:
+    """The write plan for ``mapping``'s CRM, from the scores stored (or ``scores``) and
+    what the store remembers of the CRM."""
+    known = read_crm_state(connection, mapping.crm, with_stages="stage" in mapping.fields)
+    return plan_push(
+        list_scores(connection) if scores is None else scores,
+        known,
+        mapping,
+        create=create,
+        now=datetime.now(UTC),
+    )
+
+
+def push(
+    engine: Engine,
+    writer: CrmWriter | None,
+    mapping: CrmMapping,
+    *,
+    create: CreatePolicy,
+    dry_run: bool = False,
+    summary: PushSummary | None = None,
+    on_planned: Callable[[PlannedPush], None] | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> PushSummary:
+    """Send ``mapping``'s CRM what changed and record what it accepted.
+
+    ``summary`` is filled in as the push goes (a new one when None), so a caller that
+    catches a limit stop still has the figures of what was done before it.
+
+    Raises:
+        LimitReachedError: the CRM's API limit stopped the push; what was written is
+            recorded, the rest is planned again by the next push after ``retry_after``.
+    """
+    started = time.perf_counter()
+    if summary is None:
+        summary = PushSummary(crm=mapping.crm)
+    summary.dry_run = dry_run
+    with engine.connect() as connection:
+        planned = plan_from_store(connection, mapping, create=create)
+    summary.unchanged = planned.unchanged
+    summary.planned = len(planned.records)
+    summary.deferred = planned.still_missing
+    if on_planned is not None:
+        on_planned(planned)
+    if dry_run:
+        summary.duration_s = round(time.perf_counter() - started, 3)
+        return summary
+    if writer is None:
+        raise ValueError("a push that is not a dry run needs a writer")
+    records = planned.records
+    # Each chunk is recorded once written: a crash resends at most one chunk's records.
+    size = (
+        writer.records_per_write(len(records))
+        if isinstance(writer, WritesInChunks)
+        else RECORDS_PER_WRITE
+    )
+    for start in range(0, len(records), size):
+        chunk = records[start : start + size]
+        try:
+            results = writer.write(chunk, linked=planned.linked)
+        except LimitReachedError as stop:
+            # What the CRM took before refusing is recorded; the rest is planned again by
+            # the next push, so nothing is lost and nothing is written twice.
+            _record(engine, mapping.crm, chunk, stop.results, planned.desired, summary)
+            summary.stopped = stop.message
+            summary.duration_s = round(time.perf_counter() - started, 3)
+            kept = len(records) - start - len(stop.results)
+            log.warning("push.stopped", kept=kept, **summary.as_dict())
+            retry_after = stop.retry_after.astimezone(UTC).isoformat(timespec="seconds")
+            raise LimitReachedError(
+                f"{mapping.crm} push stopped: {stop.message}; {summary.written:,} written, "
+                f"{kept:,} kept for the next push; retry after "
+                f"{retry_after.replace('+00:00', 'Z')}",
+                retry_after=stop.retry_after,
+                vendor=mapping.crm,
+            ) from None
+        except WriteInterruptedError as interrupted:
+            _record(engine, mapping.crm, chunk, interrupted.results, planned.desired, summary)
+            log.error("push.interrupted", error=interrupted.message, **summary.as_dict())
+            raise interrupted.cause from None
+        _record(engine, mapping.crm, chunk, results, planned.desired, summary)
+        if on_progress is not None:
+            on_progress(min(start + size, len(records)), len(records))
+    summary.duration_s = round(time.perf_counter() - started, 3)
+    log.info("push.finished", **summary.as_dict())
+    return summary
+
+
+def _record(
+    engine: Engine,
+    crm: str,
+    chunk: Sequence[CrmRecordWrite],
+    results: Sequence[WriteResult],
+    desired: dict[int, dict[str, CrmValue]],
+    summary: PushSummary,
+) -> None:
+    """What the CRM accepted becomes the new 'last written'; refusals become rejects."""
+    by_contact = {record.contact_id: record for record in chunk}
+    now = datetime.now(UTC)
+    outcome = PushOutcome()
+    for result in results:
+        record = by_contact[result.contact_id]
+        if result.status == "ok":
+            summary.written += 1
+            outcome.written.append(
+                {
+                    "crm": crm,
+                    "contact_id": result.contact_id,
+                    "fields": desired[result.contact_id],
+                    "pushed_at": now,
+                }
+            )
+            # A new id: found by e-mail, created, or the Contact a Lead was converted to.
+            if result.crm_id is not None and result.crm_id != record.crm_id:
+                outcome.new_ids.append(
+                    {
+                        "namespace": crm,
+                        "value": result.crm_id,
+                        "contact_id": result.contact_id,
+                        "source": f"push:{crm}",
+                        "linked_at": now,
+                    }
+                )
+        elif result.status == "rejected":
+            summary.rejected += 1
+            reason = result.reason or "rejected without a reason"
+            summary.rejected_reasons[reason] = summary.rejected_reasons.get(reason, 0) + 1
+            outcome.rejected.append(reject_row(crm, record, reason, now))
+        elif (record.crm_id is None or result.unlink) and result.crm_id is None:
+            summary.deferred += 1
+            if result.unlink:
+                outcome.dead_links.append(result.unlink)
+            # Not in the CRM: remembered, so the next pushes do not look it up again for
+            # a while.
+            outcome.missing.append(
+                {
+                    "crm": crm,
+                    "contact_id": result.contact_id,
+                    "fields": {MISSING_MARK: now.isoformat()},
+                    "pushed_at": now,
+                }
+            )
+        else:
+            # Known to the CRM but not written this time (a row locked past the retries):
+            # what was last written stands, and the next push sends the change again.
+            summary.deferred += 1
+    record_push_outcome(engine, crm, outcome)

@@ -1,0 +1,1 @@
+"""Rules and their settings, scoring, lifecycle, explanations (pure: no store, no clock)."""

@@ -1,0 +1,141 @@
+"""Why a contact has its score and its stage: every line, the transitions, the hand-over.
+
+The lines are recomputed from the stored events with the current rules, as of a moment
+(now, or ``--as-of``), so they always add up to the score shown; the stage history is
+what the scoring passes recorded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+
+from connector.errors import ExitCode, LeadsyncError
+from connector.ingest.identity import normalize_email
+from connector.model import ContactOutcome, LifecycleState, Stage, Transition
+from connector.scoring.decide import decide
+from connector.scoring.rules import ScoringRules
+from connector.scoring.scorer import Scorer
+from connector.store.scores import contact_id_for_email, contacts_to_score, stage_history_of
+
+__all__ = ["ContactNotFoundError", "Explanation", "explain_contact"]
+
+
+class ContactNotFoundError(LeadsyncError):
+    """No contact has that e-mail."""
+
+    exit_code = ExitCode.INPUT
+
+
+def _transition_dict(step: Transition, *, recorded: bool) -> dict[str, object]:
+    return {
+        "at": step.at,
+        "from": step.from_stage.value,
+        "to": step.to_stage.value,
+        "reason": step.reason,
+        # False: the next `leadsync score` will record it (events not scored yet).
+        "recorded": recorded,
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class Explanation:
+    email: str
+    contact_id: int
+    as_of: datetime
+    outcome: ContactOutcome
+    history: tuple[Transition, ...]
+
+    @property
+    def pending(self) -> tuple[Transition, ...]:
+        """Transitions this explanation found that no scoring pass has recorded yet."""
+        return self.outcome.lifecycle.transitions
+
+    def stage_set_by(self) -> Transition | None:
+        steps = (*self.history, *self.pending)
+        return steps[-1] if steps else None
+
+    def as_dict(self) -> dict[str, object]:
+        result = self.outcome.score
+        set_by = self.stage_set_by()
+        treatment = self.outcome.treatment
+        return {
+            "email": self.email,
+            "contact_id": self.contact_id,
+            "as_of": self.as_of,
+            "score": result.score,
+            "behaviour_score": result.behaviour_score,
+            "fit_score": result.fit_score,
+            "normalised_score": result.normalised_score,
+            "temperature": result.temperature.value,
+            "stage": self.outcome.stage.value,
+            "stage_set_by": None
+            if set_by is None
+            else _transition_dict(set_by, recorded=set_by in self.history),
+            "stage_history": [
+                *(_transition_dict(step, recorded=True) for step in self.history),
+                *(_transition_dict(step, recorded=False) for step in self.pending),
+            ],
+            "disqualified_by": result.disqualified_by,
+            "route": self.outcome.route,
+            "treatment": None if treatment is None else treatment.value,
+            "reasons": result.reasons,
+            "lines": [
+                {
+                    "rule": line.rule,
+                    "kind": line.kind,
+                    "occurred_at": line.occurred_at,
+                    "source": line.source,
+                    "url": line.url,
+                    "points": line.points,
+                    "note": line.note,
+                    "route": line.route,
+                    "treatment": None if line.treatment is None else line.treatment.value,
+                }
+                for line in result.lines
+            ],
+        }
+
+
+def explain_contact(
+    connection: sa.Connection,
+    email: str,
+    rules: ScoringRules,
+    *,
+    now: datetime,
+    as_of: datetime | None = None,
+) -> Explanation:
+    """Explain the contact with this e-mail as of ``now``, with the stage transitions the
+    next pass would record; or as it stood at ``as_of`` (later events and transitions
+    left out)."""
+    wanted = normalize_email(email)
+    contact_id = contact_id_for_email(connection, wanted)
+    if contact_id is None:
+        raise ContactNotFoundError(
+            f"no contact has the e-mail {wanted!r}",
+            hint="check the spelling, or ingest its events first",
+        )
+    contact = next(iter(contacts_to_score(connection, [contact_id])))
+    history = tuple(stage_history_of(connection, contact_id))
+    if as_of is not None:
+        # As it stood then: the score from the events up to that time, the stage the
+        # recorded history had reached by then (the machine is not run again).
+        then = tuple(step for step in history if step.at <= as_of)
+        scored = Scorer(rules, as_of=as_of, strict=True).score(
+            contact.events, contact.profile, email=contact.email
+        )
+        stage = then[-1].to_stage if then else Stage.LEAD
+        outcome = ContactOutcome(scored, LifecycleState(stage=stage))
+        return Explanation(wanted, contact_id, as_of, outcome, then)
+    outcome = decide(
+        Scorer(rules, as_of=now),
+        contact.events,
+        contact.profile,
+        contact.state,
+        email=contact.email,
+        at=now,
+        detailed=True,
+    )
+    return Explanation(wanted, contact_id, now, outcome, history)

@@ -1,0 +1,124 @@
+"""What each CRM was told: read it for the write plan, record what a write changed.
+
+``pushed_state`` holds the fields last written per CRM and contact, identities the CRM ids
+linked to contacts, rejects the records a CRM refused. A chunk's outcome is recorded in
+one transaction, so a crash resends at most that chunk.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import orjson
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from connector.crm.plan import CrmState
+from connector.model import crm_stage_field
+from connector.ports import CrmRecordWrite, CrmValue
+from connector.store._raw import dialect_insert
+from connector.store.schema import contacts, identities, pushed_state, rejects
+
+__all__ = ["PushOutcome", "read_crm_state", "record_push_outcome", "reject_row"]
+
+
+def read_crm_state(connection: sa.Connection, crm: str, *, with_stages: bool) -> CrmState:
+    """What ``crm`` was last told of each contact, their ids there, and (``with_stages``)
+    the stage value it held when last read."""
+    last_written: dict[int, dict[str, CrmValue]] = {
+        int(contact_id): dict(fields)
+        for contact_id, fields in connection.execute(
+            sa.select(pushed_state.c.contact_id, pushed_state.c.fields).where(
+                pushed_state.c.crm == crm
+            )
+        )
+    }
+    crm_ids: dict[int, str] = {
+        int(contact_id): str(value)
+        for contact_id, value in connection.execute(
+            sa.select(identities.c.contact_id, identities.c.value)
+            .where(identities.c.namespace == crm)
+            .order_by(identities.c.linked_at, identities.c.id)
+        )
+    }
+    return CrmState(last_written, crm_ids, _stages_in_crm(connection, crm) if with_stages else {})
+
+
+def _stages_in_crm(connection: sa.Connection, crm: str) -> dict[int, str]:
+    field_name = crm_stage_field(crm)
+    found: dict[int, str] = {}
+    for contact_id, profile in connection.execute(sa.select(contacts.c.id, contacts.c.profile)):
+        value = (profile or {}).get(field_name)
+        if isinstance(value, str) and value:
+            found[int(contact_id)] = value
+    return found
+
+
+@dataclass(slots=True)
+class PushOutcome:
+    """The rows one written chunk changes."""
+
+    written: list[dict[str, object]] = field(default_factory=list)  # pushed_state rows
+    missing: list[dict[str, object]] = field(default_factory=list)  # pushed_state rows
+    new_ids: list[dict[str, object]] = field(default_factory=list)  # identities rows
+    rejected: list[dict[str, object]] = field(default_factory=list)  # rejects rows
+    dead_links: list[str] = field(default_factory=list)  # CRM ids to unlink
+
+
+def record_push_outcome(engine: Engine, crm: str, outcome: PushOutcome) -> None:
+    """Record one chunk's outcome in one transaction."""
+    with engine.begin() as connection:
+        if outcome.dead_links:
+            connection.execute(
+                sa.delete(identities).where(
+                    identities.c.namespace == crm, identities.c.value.in_(outcome.dead_links)
+                )
+            )
+        for rows in (outcome.written, outcome.missing):
+            if not rows:
+                continue
+            statement = dialect_insert(connection.dialect, pushed_state)
+            connection.execute(
+                statement.on_conflict_do_update(
+                    index_elements=[pushed_state.c.crm, pushed_state.c.contact_id],
+                    set_={
+                        "fields": statement.excluded.fields,
+                        "pushed_at": statement.excluded.pushed_at,
+                    },
+                ),
+                rows,
+            )
+        if outcome.new_ids:
+            connection.execute(
+                dialect_insert(connection.dialect, identities).on_conflict_do_nothing(),
+                outcome.new_ids,
+            )
+        if outcome.rejected:
+            connection.execute(
+                dialect_insert(connection.dialect, rejects).on_conflict_do_nothing(),
+                outcome.rejected,
+            )
+
+
+def reject_row(crm: str, record: CrmRecordWrite, reason: str, now: datetime) -> dict[str, object]:
+    """The rejects row of a record ``crm`` refused."""
+    raw = orjson.dumps(
+        {"email": record.email, "id": record.crm_id, "fields": dict(record.fields)}
+    ).decode()
+    location = f"contact {record.email or record.contact_id}"
+    # The same refusal of the same write is one reject, however many pushes see it.
+    fingerprint = hashlib.blake2b(
+        f"{location}\0{reason}\0{raw}".encode(), digest_size=16
+    ).hexdigest()
+    return {
+        "run_id": None,
+        "source": f"push:{crm}",
+        "location": location,
+        "line": None,
+        "reason": reason,
+        "raw": raw,
+        "fingerprint": fingerprint,
+        "created_at": now,
+    }
