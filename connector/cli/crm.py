@@ -1,4 +1,4 @@
-"""`leadsync crm setup|read NAME`, `leadsync sync`, and `check --online`'s CRM part."""
+"""`leadsync crm setup|read NAME`, and `check --online`'s CRM part."""
 
 from __future__ import annotations
 
@@ -13,9 +13,10 @@ from connector.config import KeyLines, Settings
 from connector.errors import ConfigError
 from connector.plugins import configured_crms, crm_adapter_of, crm_context, crm_reader
 from connector.runners.crm_read import read_crm
-from connector.sync import sync_once
 
-__all__ = ["check_crms_online", "crm_command", "sync_command"]
+__all__ = ["app", "check_crms_online"]
+
+app = typer.Typer(help="Set up or read a CRM.", no_args_is_help=True)
 
 
 def check_crms_online(settings: Settings) -> None:
@@ -45,60 +46,43 @@ def check_crms_online(settings: Settings) -> None:
         stdout.print(f"online     ok  {name}: every mapped field and value exists")
 
 
-def crm_command(
+_CRM_NAME = typer.Argument(help="The CRM: NAME of a [crm.NAME] table (hubspot, salesforce...).")
+
+
+@app.command()
+def setup(
     ctx: typer.Context,
-    action: Annotated[str, typer.Argument(help="setup or read")],
-    name: Annotated[str, typer.Argument(help="The CRM: NAME of a [crm.NAME] table.")],
+    name: Annotated[str, _CRM_NAME],
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """`crm setup hubspot`: create the leadsync property group and the mapped properties
-    the CRM lacks (idempotent). `crm read hubspot`: read the contacts changed since the
-    last read (profile fields, stages, lead status, BANT) into the store."""
-    state = state_of(ctx)
-    settings = state.load()
-    adapter = crm_adapter_of(settings, name)
-    if action == "setup":
-        report = adapter.setup(settings.crm[name], crm_context(settings, name))
-        if as_json:
-            print_json(asdict(report))
-            return
-        group = "created" if report.group_created else "already there"
-        stdout.print(f"{name}: property group leadsync {group}")
-        stdout.print(f"  created: {', '.join(report.created) or 'none'}")
-        stdout.print(f"  already there: {', '.join(report.existing) or 'none'}")
-    elif action == "read":
-        summary = read_crm(state.store(), crm_reader(settings, name))
-        if as_json:
-            print_json(summary.as_dict())
-            return
-        stdout.print(
-            f"{name}: read {summary.snapshots:,} contact(s), {summary.contacts_changed:,} "
-            f"changed, {summary.rejected:,} set aside ({summary.duration_s:.1f} s)"
-        )
-    else:
-        raise typer.BadParameter(f"unknown action {action!r}; use setup or read")
+    """Create what the CRM lacks for the mapping: for HubSpot the leadsync property group
+    and the mapped properties (idempotent)."""
+    settings = state_of(ctx).load()
+    report = crm_adapter_of(settings, name).setup(settings.crm[name], crm_context(settings, name))
+    if as_json:
+        print_json(asdict(report))
+        return
+    group = "created" if report.group_created else "already there"
+    stdout.print(f"{name}: property group leadsync {group}")
+    stdout.print(f"  created: {', '.join(report.created) or 'none'}")
+    stdout.print(f"  already there: {', '.join(report.existing) or 'none'}")
 
 
-def sync_command(
+@app.command()
+def read(
     ctx: typer.Context,
-    as_json: Annotated[bool, typer.Option("--json", help="Figures as JSON.")] = False,
+    name: Annotated[str, _CRM_NAME],
+    as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """One pass: pull the sources, read the CRMs, score what changed, push what changed."""
+    """Read the contacts changed since the last read (profile fields, stages, lead status,
+    BANT, won deals) into the store."""
     state = state_of(ctx)
     settings = state.load()
-    summary = sync_once(state.store(), settings)
+    summary = read_crm(state.store(), crm_reader(settings, name))
     if as_json:
         print_json(summary.as_dict())
         return
-    pulled = sum(item.stored for item in summary.pulled)
-    read = sum(item.contacts_changed for item in summary.read)
-    scored = summary.scored.contacts_scored if summary.scored else 0
     stdout.print(
-        f"sync: {pulled:,} new event(s) from {len(summary.pulled)} source(s), "
-        f"{read:,} contact(s) changed in the CRMs, {scored:,} rescored"
+        f"{name}: read {summary.snapshots:,} contact(s), {summary.contacts_changed:,} "
+        f"changed, {summary.rejected:,} set aside ({summary.duration_s:.1f} s)"
     )
-    for pushed in summary.pushed:
-        stdout.print(
-            f"  {pushed.crm}: {pushed.written:,} written, {pushed.unchanged:,} unchanged, "
-            f"{pushed.rejected:,} rejected, {pushed.deferred:,} deferred"
-        )

@@ -16,11 +16,14 @@ from connector.runners.push import PushSummary, push
 from connector.runners.rescore import scoring_watermark
 from connector.store.scores import unscored_count
 
-__all__ = ["push_command"]
+__all__ = ["app"]
+
+app = typer.Typer()
 
 log = structlog.get_logger("leadsync")
 
 
+@app.command(name="push")
 def push_command(
     ctx: typer.Context,
     crm: Annotated[

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
 
 import orjson
@@ -21,7 +21,7 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-__all__ = ["ProgressBar", "print_json", "print_table", "progress_bar", "stdout"]
+__all__ = ["ConsoleScreen", "ProgressBar", "print_json", "print_table", "progress_bar", "stdout"]
 
 # Off a terminal rich would wrap at 80 columns; files and pipes get long lines instead.
 stdout = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
@@ -86,3 +86,20 @@ def progress_bar(
         transient=True,
     ) as progress:
         yield ProgressBar(progress, description, total)
+
+
+class ConsoleScreen:
+    """Standard output and the progress bars, for faces that report as they go (the demo)."""
+
+    def say(self, text: str) -> None:
+        stdout.print(text)
+
+    def table(
+        self, title: str | None, headers: Sequence[str], rows: Sequence[Sequence[object]]
+    ) -> None:
+        print_table(title, headers, rows)
+
+    def progress(
+        self, description: str, total: float | None, *, unit: str = "items"
+    ) -> AbstractContextManager[ProgressBar]:
+        return progress_bar(description, total, unit=unit)

@@ -14,12 +14,14 @@ import typer
 from connector.cli.render import print_json, print_table, progress_bar, stdout
 from connector.cli.state import state_of
 from connector.config import scoring_rules
+from connector.runners.explain import explain_contact
 from connector.runners.rescore import rescore, scoring_watermark
-from connector.scoring.explain import explain_contact
 from connector.store.rejects import list_rejects
 from connector.store.scores import list_scores, unscored_count
 
-__all__ = ["contacts", "explain", "rejects", "score"]
+__all__ = ["app"]
+
+app = typer.Typer()
 
 log = structlog.get_logger("leadsync")
 
@@ -49,6 +51,7 @@ AS_OF_HELP = (
 )
 
 
+@app.command()
 def score(
     ctx: typer.Context,
     full: Annotated[bool, typer.Option("--full", help="Rescore every contact.")] = False,
@@ -76,6 +79,7 @@ def score(
     )
 
 
+@app.command()
 def contacts(
     ctx: typer.Context,
     as_json: Annotated[
@@ -105,6 +109,7 @@ def contacts(
     )
 
 
+@app.command()
 def explain(
     ctx: typer.Context,
     email: Annotated[str, typer.Argument(help="The contact's e-mail.")],
@@ -166,6 +171,7 @@ def explain(
         )
 
 
+@app.command()
 def rejects(
     ctx: typer.Context,
     as_json: Annotated[bool, typer.Option("--json")] = False,

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Protocol
 
-from connector.cli.render import print_table, progress_bar, stdout
 from connector.config import default_mapping_files, load_settings, scoring_rules
 from connector.crm.mapping import load_mapping
 from connector.demo.sales_desk import DEMO_RULES_TOML, SalesDesk
@@ -21,7 +23,7 @@ from connector.runners.rescore import rescore
 from connector.store.engine import open_store
 from connector.store.scores import list_scores
 
-__all__ = ["run_demo"]
+__all__ = ["ProgressShown", "Screen", "run_demo"]
 
 
 def _fresh_store(folder: Path) -> Path:
@@ -31,7 +33,31 @@ def _fresh_store(folder: Path) -> Path:
     return database
 
 
-def run_demo(folder: Path, contacts: int, events: int, seed: int, *, keep: bool) -> None:
+class ProgressShown(Protocol):
+    def advance(self, amount: float) -> None: ...
+
+    def update(self, completed: float, total: float | None = None) -> None: ...
+
+
+class Screen(Protocol):
+    """Where the demo shows what it does; the CLI passes its console."""
+
+    def say(self, text: str) -> None:
+        """A line of text (rich markup allowed)."""
+        ...
+
+    def table(
+        self, title: str | None, headers: Sequence[str], rows: Sequence[Sequence[object]]
+    ) -> None: ...
+
+    def progress(
+        self, description: str, total: float | None, *, unit: str = "items"
+    ) -> AbstractContextManager[ProgressShown]: ...
+
+
+def run_demo(
+    folder: Path, contacts: int, events: int, seed: int, *, keep: bool, screen: Screen
+) -> None:
     started = time.perf_counter()
     folder.mkdir(parents=True, exist_ok=True)
     for name, text in default_mapping_files().items():
@@ -43,7 +69,7 @@ def run_demo(folder: Path, contacts: int, events: int, seed: int, *, keep: bool)
     settings = load_settings(config_path)
     rules = scoring_rules(settings)
     sample = write_sample(folder / "sample", contacts=contacts, events=events, seed=seed)
-    stdout.print(
+    screen.say(
         f"[bold]leadsync demo[/bold]: {sample.contacts:,} contacts, {sample.events:,} events "
         f"from {len(sample.files)} sources, into a fresh SQLite store"
     )
@@ -51,7 +77,7 @@ def run_demo(folder: Path, contacts: int, events: int, seed: int, *, keep: bool)
 
     for name, path in sample.files:
         source = file_source(settings, path, name=name)
-        with progress_bar(f"ingest {path.name}", source.size(), unit="bytes") as bar:
+        with screen.progress(f"ingest {path.name}", source.size(), unit="bytes") as bar:
             summary = ingest(
                 engine,
                 source,
@@ -60,18 +86,18 @@ def run_demo(folder: Path, contacts: int, events: int, seed: int, *, keep: bool)
                 on_progress=bar.advance,
                 subprocess_above_bytes=settings.ingest.subprocess_above_bytes,
             )
-        stdout.print(
+        screen.say(
             f"  ingested {name:<15} {summary.stored:>7,} events, {summary.rejected} rejected "
             f"({summary.duration_s:.1f} s)"
         )
-    with progress_bar("score", None) as bar:
+    with screen.progress("score", None) as bar:
         scored = rescore(
             engine,
             rules,
             workers=settings.scoring.workers,
             on_progress=lambda done, total: bar.update(done, total),
         )
-    stdout.print(
+    screen.say(
         f"  scored {scored.contacts_scored:,} contacts with {len(rules.behaviour)} behaviour "
         f"and {len(rules.fit)} fit rules from {config_path.name}: "
         f"{scored.transitions:,} stage changes ({scored.duration_s:.1f} s)"
@@ -83,7 +109,7 @@ def run_demo(folder: Path, contacts: int, events: int, seed: int, *, keep: bool)
     desk = SalesDesk(mqls, at=datetime.now(UTC), seed=seed)
     answered = read_crm(engine, desk)
     again = rescore(engine, rules)
-    stdout.print(
+    screen.say(
         f"  sales answered for {answered.contacts_changed:,} of the {len(mqls):,} MQLs "
         f"(simulated CRM): {again.transitions:,} stage changes\n"
     )
@@ -92,7 +118,7 @@ def run_demo(folder: Path, contacts: int, events: int, seed: int, *, keep: bool)
         everyone = list_scores(connection)
         funnel = Counter((row.temperature, row.stage) for row in everyone)
         stages = [stage for stage in Stage if any(s == stage for _, s in funnel)]
-        print_table(
+        screen.table(
             "Funnel",
             ["temperature", *stages, "total"],
             [
@@ -105,12 +131,12 @@ def run_demo(folder: Path, contacts: int, events: int, seed: int, *, keep: bool)
             ],
         )
         routes = Counter(row.route or "-" for row in everyone)
-        stdout.print(
+        screen.say(
             "handed to: "
             + ", ".join(f"{route} {count:,}" for route, count in sorted(routes.items()))
             + "\n"
         )
-        print_table(
+        screen.table(
             "The 10 hottest leads",
             ["email", "score", "0-100", "temperature", "stage", "route", "treatment", "why"],
             [
@@ -127,22 +153,22 @@ def run_demo(folder: Path, contacts: int, events: int, seed: int, *, keep: bool)
                 for row in everyone[:10]
             ],
         )
-        stdout.print("\n[bold]What a push would write (dry run, nothing sent)[/bold]")
+        screen.say("\n[bold]What a push would write (dry run, nothing sent)[/bold]")
         for mapping_path in settings.mapping_paths():
             mapping = load_mapping(settings.resolve(mapping_path), shown_as=str(mapping_path))
             plan = plan_from_store(connection, mapping, create="never", scores=everyone)
             planned, unchanged = plan.records, plan.unchanged
-            stdout.print(
+            screen.say(
                 f"  {mapping.crm}: {len(planned):,} records to write, {unchanged:,} unchanged "
                 f"(mapping {mapping_path})"
             )
             if planned:
                 first = planned[0]
-                stdout.print(f"    e.g. {first.email}: {first.fields}")
+                screen.say(f"    e.g. {first.email}: {first.fields}")
     where = f"kept in {folder}" if keep else "in a temporary folder, removed now"
-    stdout.print(f"\ndone in {time.perf_counter() - started:.1f} s; sample and store {where}")
+    screen.say(f"\ndone in {time.perf_counter() - started:.1f} s; sample and store {where}")
     if keep:
-        stdout.print(
+        screen.say(
             f"explore: leadsync explain {everyone[0].email if everyone else 'EMAIL'} "
             f'(with [store] url = "sqlite:///{folder / "leadsync.db"}")'
         )

@@ -2,31 +2,41 @@
 
 The lines are recomputed from the stored events with the current rules, as of a moment
 (now, or ``--as-of``), so they always add up to the score shown; the stage history is
-what the scoring passes recorded.
+what the scoring passes recorded. Pure: ``connector.runners.explain`` reads the contact.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-import sqlalchemy as sa
-
-from connector.errors import ExitCode, LeadsyncError
-from connector.ingest.identity import normalize_email
-from connector.model import ContactOutcome, LifecycleState, Stage, Transition
+from connector.model import (
+    ContactOutcome,
+    LifecycleState,
+    ProfileValue,
+    ScoringEvent,
+    Stage,
+    Transition,
+)
 from connector.scoring.decide import decide
 from connector.scoring.rules import ScoringRules
 from connector.scoring.scorer import Scorer
-from connector.store.scores import contact_id_for_email, contacts_to_score, stage_history_of
 
-__all__ = ["ContactNotFoundError", "Explanation", "explain_contact"]
+__all__ = ["ContactToExplain", "Explanation", "explain"]
 
 
-class ContactNotFoundError(LeadsyncError):
-    """No contact has that e-mail."""
+@dataclass(frozen=True, slots=True)
+class ContactToExplain:
+    """What the store holds of the contact to explain."""
 
-    exit_code = ExitCode.INPUT
+    wanted: str  # the e-mail asked for, normalised
+    contact_id: int
+    email: str | None
+    events: Sequence[ScoringEvent]
+    profile: Mapping[str, ProfileValue]
+    state: LifecycleState
+    history: tuple[Transition, ...]
 
 
 def _transition_dict(step: Transition, *, recorded: bool) -> dict[str, object]:
@@ -99,26 +109,16 @@ class Explanation:
         }
 
 
-def explain_contact(
-    connection: sa.Connection,
-    email: str,
+def explain(
     rules: ScoringRules,
+    contact: ContactToExplain,
     *,
     now: datetime,
     as_of: datetime | None = None,
 ) -> Explanation:
-    """Explain the contact with this e-mail as of ``now``, with the stage transitions the
-    next pass would record; or as it stood at ``as_of`` (later events and transitions
-    left out)."""
-    wanted = normalize_email(email)
-    contact_id = contact_id_for_email(connection, wanted)
-    if contact_id is None:
-        raise ContactNotFoundError(
-            f"no contact has the e-mail {wanted!r}",
-            hint="check the spelling, or ingest its events first",
-        )
-    contact = next(iter(contacts_to_score(connection, [contact_id])))
-    history = tuple(stage_history_of(connection, contact_id))
+    """Explain ``contact`` as of ``now``, with the stage transitions the next pass would
+    record; or as it stood at ``as_of`` (later events and transitions left out)."""
+    history = contact.history
     if as_of is not None:
         # As it stood then: the score from the events up to that time, the stage the
         # recorded history had reached by then (the machine is not run again).
@@ -128,7 +128,7 @@ def explain_contact(
         )
         stage = then[-1].to_stage if then else Stage.LEAD
         outcome = ContactOutcome(scored, LifecycleState(stage=stage))
-        return Explanation(wanted, contact_id, as_of, outcome, then)
+        return Explanation(contact.wanted, contact.contact_id, as_of, outcome, then)
     outcome = decide(
         Scorer(rules, as_of=now),
         contact.events,
@@ -138,4 +138,4 @@ def explain_contact(
         at=now,
         detailed=True,
     )
-    return Explanation(wanted, contact_id, now, outcome, history)
+    return Explanation(contact.wanted, contact.contact_id, now, outcome, history)

@@ -1,0 +1,104 @@
+"""`leadsync init` and `leadsync check`: write the config files, validate them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from sqlalchemy.engine import make_url
+
+from connector.cli.crm import check_crms_online
+from connector.cli.render import stdout
+from connector.cli.state import state_of
+from connector.config import check_rules, default_config_text, default_mapping_files, scoring_rules
+from connector.crm.mapping import check_mapping_routes, load_mapping
+from connector.errors import ConfigError
+from connector.plugins import installed_adapters, source_context
+from connector.scoring.settings import routes_built_in
+from connector.store.engine import create_store_engine, describe_url, store_revision
+
+__all__ = ["app"]
+
+app = typer.Typer()
+
+
+@app.command()
+def init(
+    directory: Annotated[
+        Path, typer.Argument(help="Where to write config.toml and mappings/.")
+    ] = Path(),
+    force: Annotated[bool, typer.Option("--force", help="Overwrite existing files.")] = False,
+) -> None:
+    """Write a commented config.toml and the default mapping files, ready to use."""
+    targets = {directory / "config.toml": default_config_text()}
+    for name, text in default_mapping_files().items():
+        targets[directory / "mappings" / name] = text
+    existing = [str(path) for path in targets if path.exists()]
+    if existing and not force:
+        raise ConfigError(
+            f"{', '.join(existing)} already exist(s)",
+            hint="pass --force to overwrite, or choose another folder",
+        )
+    for path, text in targets.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        stdout.print(f"wrote {path}")
+    stdout.print(f"next: leadsync --config {directory / 'config.toml'} check")
+
+
+@app.command()
+def check(
+    ctx: typer.Context,
+    online: Annotated[
+        bool,
+        typer.Option(
+            "--online",
+            help="Also check each configured CRM's mapping against the live portal "
+            "(properties and their options). Needs the CRM's token.",
+        ),
+    ] = False,
+) -> None:
+    """Validate the config, the mapping files, the sources and the store (changes nothing)."""
+    state = state_of(ctx)
+    settings = state.load()
+    if online:
+        check_crms_online(settings)
+    shown = str(settings.config_file) if settings.config_file else "(defaults: no config.toml)"
+    stdout.print(f"config     ok  {shown}")
+    mappings = [
+        (path, settings.resolve(path), load_mapping(settings.resolve(path), shown_as=str(path)))
+        for path in settings.mapping_paths()
+    ]
+    # Your rules first (their errors point into config.toml), then each mapping's table.
+    check_rules(settings, {str(path): frozenset(found.routes) for path, _, found in mappings})
+    for path, resolved, found in mappings:
+        check_mapping_routes(found, resolved, routes_built_in(settings.scoring), str(path))
+        stdout.print(f"mapping    ok  {path} ({found.crm}, {len(found.fields)} fields)")
+    rules = scoring_rules(settings)
+    stdout.print(
+        f"rules      ok  {len(rules.behaviour)} behaviour ({len(settings.scoring.behaviour)} "
+        f"yours), {len(rules.fit)} fit; bands: warm from {rules.bands.warm_from:g}, "
+        f"hot above {rules.bands.hot_above:g}"
+    )
+    for name, source in settings.sources.items():
+        adapter = installed_adapters().source(source.type, key=f"sources.{name}.type")
+        context = source_context(settings, name)
+        try:
+            described = adapter.check(source, context) if adapter.check else source.type
+        except ConfigError as error:
+            raise ConfigError(error.message, file=shown, key=error.key, hint=error.hint) from None
+        stdout.print(f"source     ok  {name} ({described})")
+    url = settings.store_url()
+    database = make_url(url).database
+    if make_url(url).drivername.startswith("sqlite") and database and not Path(database).exists():
+        # Connecting would create the file; check changes nothing.
+        stdout.print(f"store      ok  {describe_url(url)} (new: created on first use)")
+        return
+    current, head = store_revision(create_store_engine(url))
+    state_text = (
+        "up to date"
+        if current == head
+        else f"at {current or 'empty'}, will migrate to {head} on first use"
+    )
+    stdout.print(f"store      ok  {describe_url(url)} ({state_text})")

@@ -1,0 +1,41 @@
+"""`leadsync sync`: one pass of the whole job."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from connector.cli.render import print_json, stdout
+from connector.cli.state import state_of
+from connector.sync import sync_once
+
+__all__ = ["app"]
+
+app = typer.Typer()
+
+
+@app.command(name="sync")
+def sync_command(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Figures as JSON.")] = False,
+) -> None:
+    """One pass: pull the sources, read the CRMs, score what changed, push what changed."""
+    state = state_of(ctx)
+    settings = state.load()
+    summary = sync_once(state.store(), settings)
+    if as_json:
+        print_json(summary.as_dict())
+        return
+    pulled = sum(item.stored for item in summary.pulled)
+    read = sum(item.contacts_changed for item in summary.read)
+    scored = summary.scored.contacts_scored if summary.scored else 0
+    stdout.print(
+        f"sync: {pulled:,} new event(s) from {len(summary.pulled)} source(s), "
+        f"{read:,} contact(s) changed in the CRMs, {scored:,} rescored"
+    )
+    for pushed in summary.pushed:
+        stdout.print(
+            f"  {pushed.crm}: {pushed.written:,} written, {pushed.unchanged:,} unchanged, "
+            f"{pushed.rejected:,} rejected, {pushed.deferred:,} deferred"
+        )
