@@ -27,6 +27,7 @@ demo: install
 lint: install-dev
 	$(BIN)/ruff check connector adapters tests bench
 	$(BIN)/ruff format --check connector adapters tests bench
+	$(BIN)/lint-imports
 
 typecheck: install-dev
 	$(BIN)/mypy
@@ -41,4 +42,4 @@ bench: install
 	$(BIN)/python bench/score.py
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache demo-output
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .import_linter_cache demo-output

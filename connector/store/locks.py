@@ -1,20 +1,19 @@
 """One scoring pass at a time per store.
 
 Two passes reading the same previous stages would both record the same transitions.
-SQLite: an advisory lock on a file beside the database (released by the OS if the
-process dies). PostgreSQL: a session advisory lock keyed by the schema, released when
+SQLite: a lock on a file beside the database (``filelock``: flock on POSIX, the Windows
+lock elsewhere; released by the OS if the process dies). PostgreSQL: a session advisory lock keyed by the schema, released when
 the connection closes, so a killed pass never leaves it held.
 """
 
 from __future__ import annotations
 
-import fcntl
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import sqlalchemy as sa
+from filelock import FileLock, Timeout
 from sqlalchemy.engine import Engine
 
 from connector.errors import StoreError
@@ -57,13 +56,12 @@ def exclusive_pass(engine: Engine, what: str) -> Iterator[None]:
     if not database or database == ":memory:":
         yield  # one process, one connection: nothing else can run a pass
         return
-    lock_path = Path(f"{database}.{what.replace(' ', '-')}.lock")
-    descriptor = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+    lock = FileLock(Path(f"{database}.{what.replace(' ', '-')}.lock"), mode=0o600)
     try:
-        try:
-            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise _busy(what) from None
+        lock.acquire(timeout=0)
+    except Timeout:
+        raise _busy(what) from None
+    try:
         yield
     finally:
-        os.close(descriptor)  # closing releases the lock
+        lock.release()
