@@ -14,7 +14,6 @@ holds the stages reached.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -237,19 +236,15 @@ class _PassJob:
     rules_hash: str
     through: int
 
-    def __call__(self, low: int, high: int, count: Callable[[int], None]) -> RangeResult:
-        """Score contacts ``low..high`` in a worker process, on its own engine."""
-        parent = os.getppid()
-
-        def orphaned() -> bool:
-            # A worker whose parent was killed stops at its next chunk: the parent's lock
-            # is gone and another pass may start.
-            return os.getppid() != parent
-
+    def __call__(
+        self, low: int, high: int, count: Callable[[int], None], stopping: Callable[[], bool]
+    ) -> RangeResult:
+        """Score contacts ``low..high`` in a worker process, on its own engine; stop at the
+        next chunk once ``stopping()`` (another worker failed, or this one's parent died)."""
         engine = create_store_engine(self.url)
         try:
             return self.score_range_with(
-                engine, low, high, count, report_increments=True, stop_if=orphaned
+                engine, low, high, count, report_increments=True, stop_if=stopping
             )
         finally:
             engine.dispose()
@@ -276,7 +271,7 @@ class _PassJob:
             )
             for chunk in _chunks(found):
                 if stop_if is not None and stop_if():
-                    raise FatalError("the scoring pass that started this worker is gone")
+                    raise FatalError("the scoring pass this worker belongs to has stopped")
                 transitions += self._store(engine, scorer, writer, chunk)
                 scored += len(chunk)
                 progress(len(chunk) if report_increments else scored)

@@ -10,20 +10,23 @@ dies leaves work for the next pass, never a gap.
 from __future__ import annotations
 
 import multiprocessing
-import queue
+import os
 import sys
-import time
 from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from connector.errors import FatalError
 from connector.runners._child_failure import ChildFailure
 from connector.runners._gc import paused_gc
 
-__all__ = ["RangeResult", "run_in_workers"]
+__all__ = ["RangeResult", "ScoreRange", "run_in_workers"]
 
 _POLL_S = 0.2
+# How long the other workers get to stop at their next chunk once one has failed.
+_STOP_WAIT_S = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,83 +35,106 @@ class RangeResult:
     transitions: int
 
 
-def _work(
-    score_range: Callable[[int, int, Callable[[int], None]], RangeResult],
-    low: int,
-    high: int,
-    done: Any,
-    results: multiprocessing.Queue[object],
-) -> None:
+class ScoreRange(Protocol):
+    def __call__(
+        self, low: int, high: int, count: Callable[[int], None], stopping: Callable[[], bool]
+    ) -> RangeResult:
+        """Score the contacts ``low..high``, reporting them through ``count`` and
+        stopping at the next chunk once ``stopping()`` says so."""
+        ...
+
+
+# Set in each worker by the pool's initializer: synchronised objects cross into a process
+# only when it starts, not as arguments of a task.
+_shared: dict[str, Any] = {}
+
+
+def _start_worker(done: Any, stop: Any, parent: int) -> None:
+    _shared.update(done=done, stop=stop, parent=parent)
+
+
+def _orphaned() -> bool:
+    # The parent was killed: its lock on the store is gone and another pass may start.
+    parent: int = _shared["parent"]
+    return os.getppid() != parent
+
+
+def _work(score_range: ScoreRange, low: int, high: int) -> RangeResult | ChildFailure:
+    done, stop = _shared["done"], _shared["stop"]
+
     def count(contacts: int) -> None:
         with done.get_lock():
             done.value += contacts
 
+    def stopping() -> bool:
+        return bool(stop.is_set()) or _orphaned()
+
     try:
         with paused_gc():
-            results.put(score_range(low, high, count))
+            return score_range(low, high, count, stopping)
     except BaseException as error:  # handed to the parent, raised there
-        results.put(ChildFailure.of(error, doing="a scoring worker"))
+        if _orphaned():
+            # Nobody will read the answer, and a pool worker would wait for its next
+            # task for ever: end here.
+            os._exit(1)
+        return ChildFailure.of(error, doing="a scoring worker")
 
 
 def run_in_workers(
-    score_range: Callable[[int, int, Callable[[int], None]], RangeResult],
+    score_range: ScoreRange,
     ranges: list[tuple[int, int]],
     on_progress: Callable[[int], None] | None,
 ) -> RangeResult:
-    """Run ``score_range(low, high, count)`` for each range in its own process.
+    """Run ``score_range(low, high, count, stopping)`` for each range in its own process.
 
     ``score_range`` must open its own database connections: connections do not survive
-    a fork. It reports progress through ``count``.
+    a fork. It reports progress through ``count``. When one range fails, the others stop
+    at their next chunk and the failure is raised.
     """
     # fork re-imports nothing and starts at once. The parent holds no pooled connection
     # (the caller disposed of its pool); a progress bar's refresh thread may run, which
-    # the workers never touch (they neither print nor log: results go through the queue).
+    # the workers never touch (they neither print nor log: results come back as values).
     # Linux only: elsewhere (macOS) fork is unsafe with system frameworks, and spawn
     # (the job pickles) is the platform's default.
     method = "fork" if sys.platform.startswith("linux") else "spawn"
     context: Any = multiprocessing.get_context(method)
-    done = context.Value("q", 0)
-    results: multiprocessing.Queue[object] = context.Queue()
-    workers = [
-        context.Process(
-            target=_work,
-            args=(score_range, low, high, done, results),
-            name=f"leadsync-score-{index}",
-            daemon=True,
-        )
-        for index, (low, high) in enumerate(ranges)
-    ]
-    for worker in workers:
-        worker.start()
+    done, stop = context.Value("q", 0), context.Event()
+    pool = ProcessPoolExecutor(
+        max_workers=len(ranges),
+        mp_context=context,
+        initializer=_start_worker,
+        initargs=(done, stop, os.getpid()),
+    )
+    pending: set[Future[RangeResult | ChildFailure]] = {
+        pool.submit(_work, score_range, low, high) for low, high in ranges
+    }
     finished: list[RangeResult] = []
     try:
-        while len(finished) < len(workers):
-            try:
-                item = results.get(timeout=_POLL_S)
-            except queue.Empty:
-                if on_progress is not None:
-                    on_progress(int(done.value))
-                if not any(worker.is_alive() for worker in workers) and results.empty():
-                    codes = ", ".join(str(worker.exitcode) for worker in workers)
-                    raise FatalError(
-                        f"a scoring worker stopped before it finished (exit codes {codes}); "
-                        "nothing is lost: the next `leadsync score` redoes the pass"
-                    ) from None
-                continue
-            if isinstance(item, ChildFailure):
-                raise item.error
-            if not isinstance(item, RangeResult):  # pragma: no cover - only we write here
-                raise FatalError(f"unexpected item from a worker: {type(item).__name__}")
-            finished.append(item)
+        while pending:
+            completed, pending = wait(pending, timeout=_POLL_S, return_when=FIRST_COMPLETED)
             if on_progress is not None:
                 on_progress(int(done.value))
+            for future in completed:
+                try:
+                    item = future.result()
+                except BrokenProcessPool:
+                    raise FatalError(
+                        "a scoring worker stopped before it finished; nothing is lost: "
+                        "the next `leadsync score` redoes the pass"
+                    ) from None
+                if isinstance(item, ChildFailure):
+                    raise item.error
+                finished.append(item)
     finally:
-        deadline = time.monotonic() + 5
-        for worker in workers:
-            if worker.is_alive() and len(finished) < len(workers):
-                worker.terminate()
-            worker.join(timeout=max(deadline - time.monotonic(), 0.1))
-        results.close()
+        if pending:
+            stop.set()
+            pending = wait(pending, timeout=_STOP_WAIT_S).not_done
+        if pending:
+            # A worker stuck past its chunk (a lock wait, say): end it. The executor has
+            # no public way to (terminate_workers arrives in Python 3.14).
+            for process in list(getattr(pool, "_processes", {}).values()):
+                process.terminate()
+        pool.shutdown(wait=True, cancel_futures=True)
     return RangeResult(
         sum(result.contacts_scored for result in finished),
         sum(result.transitions for result in finished),

@@ -2,8 +2,9 @@
 
 Two passes reading the same previous stages would both record the same transitions.
 SQLite: a lock on a file beside the database (``filelock``: flock on POSIX, the Windows
-lock elsewhere; released by the OS if the process dies). PostgreSQL: a session advisory lock keyed by the schema, released when
-the connection closes, so a killed pass never leaves it held.
+lock elsewhere; released by the OS if the process dies). PostgreSQL: a session advisory
+lock keyed by the schema, released when the connection closes, so a killed pass never
+leaves it held.
 """
 
 from __future__ import annotations
