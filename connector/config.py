@@ -314,7 +314,7 @@ def _describe(error: Any) -> str:
 
 def check_rules(settings: Settings, routes_by_mapping: Mapping[str, frozenset[str]]) -> None:
     """Raise a ConfigError naming file, line and key for the first contradiction among
-    the scoring rules (``connector.rules_config.contradictions``)."""
+    the scoring rules (``connector.scoring.settings.contradictions``)."""
     problems = contradictions(settings.scoring, routes_by_mapping)
     if not problems:
         return

@@ -3,7 +3,7 @@
 ``Event`` is a ``NamedTuple`` rather than a pydantic model or a frozen dataclass on
 purpose: ingest builds a hundred thousand a second, and those cost 3 to 10 times more to
 construct (measured: 3.2 µs for a frozen slotted dataclass, the whole per-event budget
-is 10 µs). Events are validated once, where they enter (``connector.canonical``), and
+is 10 µs). Events are validated once, where they enter (``connector.ingest.canonical``), and
 trusted after that.
 """
 
@@ -155,7 +155,7 @@ class ContactScore(NamedTuple):
 
     ``score`` is the sum of the lines' points: ``behaviour_score`` (event lines) plus
     ``fit_score`` (fit lines). The stage is not here: it also depends on the contact's
-    history and the CRM (``connector.lifecycle``).
+    history and the CRM (``connector.scoring.lifecycle``).
     """
 
     score: float

@@ -46,7 +46,7 @@ def check_crms_online(settings: Settings) -> None:
         stdout.print(f"online     ok  {name}: every mapped field and value exists")
 
 
-_CRM_NAME = typer.Argument(help="The CRM: NAME of a [crm.NAME] table (hubspot, salesforce...).")
+_CRM_NAME = typer.Argument(help="The CRM: NAME of a [crm.NAME] table.")
 
 
 @app.command()

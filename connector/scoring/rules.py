@@ -1,7 +1,7 @@
 """Scoring rules as data: what an event or a profile field must look like to earn points.
 
-Pure and vendor-free. ``connector.rules_config`` builds these from ``config.toml``;
-``connector.scoring`` applies them.
+Pure and vendor-free. ``connector.scoring.settings`` builds these from ``config.toml``;
+``connector.scoring.scorer`` applies them.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Events as the ledger writes them: flat tuples of text.
 
 Encoding happens where the page is read, possibly in another process (see
-``connector/_pipeline.py``): a tuple of strings crosses a process boundary about ten times
+``connector/runners/pipeline.py``): a tuple of strings crosses a process boundary about ten times
 cheaper than an ``Event`` with its datetime, enum and dicts (measured: 10 µs to pickle and
 unpickle an ``Event``), and the writer, the bottleneck, keeps only the database work.
 """

@@ -135,7 +135,7 @@ scores = sa.Table(
     sa.Column("scored_at", UtcDateTime(), nullable=False),
     # The optional 0-100 score ([scoring] normalised = true).
     sa.Column("normalised_score", sa.Float()),
-    # The lifecycle machine's memory (connector.lifecycle.LifecycleState).
+    # The lifecycle machine's memory (connector.model.LifecycleState).
     sa.Column("stage_since", UtcDateTime()),
     sa.Column("recycled_at", UtcDateTime()),
     sa.Column("seen_sales_status", sa.String(16)),
