@@ -23,7 +23,7 @@ from connector.runners import rescore as rescore_module
 from connector.runners.crm_read import read_crm
 from connector.runners.ingest import ingest
 from connector.runners.rescore import rescore
-from connector.scoring.explain import explain_contact
+from connector.runners.explain import explain_contact
 from connector.scoring.lifecycle import Bands
 from connector.scoring.rules import ScoringRules
 from connector.store.locks import exclusive_pass
