@@ -419,7 +419,7 @@ def _check(settings: SourceSettings, context: SourceContext) -> str:
     own = settings_of(settings, FileSourceSettings)
     if not context.resolve(own.path).is_file():
         raise ConfigError(
-            f"[sources.{context.name}] path {str(own.path)!r} does not exist",
+            f"path {str(own.path)!r} does not exist",
             key=f"sources.{context.name}.path",
             hint="fix the path (relative paths start at the config file's folder)",
         )

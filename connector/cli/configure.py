@@ -11,7 +11,14 @@ from sqlalchemy.engine import make_url
 from connector.cli.crm import check_crms_online
 from connector.cli.render import stdout
 from connector.cli.state import state_of
-from connector.config import check_rules, default_config_text, default_mapping_files, scoring_rules
+from connector.config import (
+    KeyLines,
+    Settings,
+    check_rules,
+    default_config_text,
+    default_mapping_files,
+    scoring_rules,
+)
 from connector.crm.mapping import check_mapping_routes, load_mapping
 from connector.errors import ConfigError
 from connector.plugins import installed_adapters, source_context
@@ -87,7 +94,14 @@ def check(
         try:
             described = adapter.check(source, context) if adapter.check else source.type
         except ConfigError as error:
-            raise ConfigError(error.message, file=shown, key=error.key, hint=error.hint) from None
+            # The adapter knows the key; the file and its line are the config's.
+            raise ConfigError(
+                error.message,
+                file=shown,
+                line=_line_of(settings, error.key),
+                key=error.key,
+                hint=error.hint,
+            ) from None
         stdout.print(f"source     ok  {name} ({described})")
     url = settings.store_url()
     database = make_url(url).database
@@ -102,3 +116,9 @@ def check(
         else f"at {current or 'empty'}, will migrate to {head} on first use"
     )
     stdout.print(f"store      ok  {describe_url(url)} ({state_text})")
+
+
+def _line_of(settings: Settings, key: str | None) -> int | None:
+    if key is None or settings.config_file is None:
+        return None
+    return KeyLines(settings.config_file.read_text(encoding="utf-8")).line_of(key.split("."))

@@ -1,0 +1,69 @@
+"""`leadsync check` on the sources: each adapter's own offline check, errors at their line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from connector.errors import ExitCode
+from tests.test_cli import assert_clean_failure, leadsync
+
+
+def _initialised_with(folder: Path, tables: str) -> int:
+    """A folder `leadsync init` wrote, with ``tables`` appended to its config.toml; the
+    number of the last line appended."""
+    assert leadsync("init", folder, cwd=folder).returncode == 0
+    config = folder / "config.toml"
+    text = config.read_text(encoding="utf-8") + "\n" + tables
+    config.write_text(text, encoding="utf-8")
+    return len(text.splitlines())
+
+
+def test_check_names_a_file_source_whose_path_is_missing_at_its_line(tmp_path: Path) -> None:
+    line = _initialised_with(tmp_path, '[sources.fair]\ntype = "file"\npath = "gone.jsonl"\n')
+    result = leadsync("check", cwd=tmp_path)
+    assert_clean_failure(result, ExitCode.CONFIG)
+    assert result.stderr.splitlines()[0] == (
+        f"error: config.toml:{line}: [sources.fair.path] path 'gone.jsonl' does not exist; "
+        "fix the path (relative paths start at the config file's folder)"
+    )
+
+
+def test_check_describes_each_source_through_its_adapter(tmp_path: Path) -> None:
+    (tmp_path / "fair.jsonl").write_text("", encoding="utf-8")
+    _initialised_with(tmp_path, '[sources.fair]\ntype = "file"\npath = "fair.jsonl"\n')
+    result = leadsync("check", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "source     ok  fair (file: fair.jsonl)" in result.stdout.splitlines()
+
+
+def test_an_unknown_source_type_lists_the_installed_ones(tmp_path: Path) -> None:
+    (tmp_path / "config.toml").write_text(
+        '[sources.fair]\ntype = "ftp"\npath = "fair.jsonl"\n', encoding="utf-8"
+    )
+    result = leadsync("check", cwd=tmp_path)
+    assert_clean_failure(result, ExitCode.CONFIG)
+    assert result.stderr.splitlines()[0] == (
+        "error: config.toml:2: [sources.fair.type] has an unknown \"type\" 'ftp'; the source "
+        'types installed are: "file"'
+    )
+
+
+def test_an_unknown_crm_type_lists_the_installed_ones(tmp_path: Path) -> None:
+    (tmp_path / "config.toml").write_text("[crm.pipedrive]\n", encoding="utf-8")
+    result = leadsync("check", cwd=tmp_path)
+    assert_clean_failure(result, ExitCode.CONFIG)
+    assert result.stderr.splitlines()[0] == (
+        "error: config.toml:1: [crm.pipedrive.type] has an unknown \"type\" 'pipedrive'; "
+        'the crm types installed are: "hubspot", "salesforce"'
+    )
+
+
+def test_a_crm_table_is_checked_against_its_adapters_settings_model(tmp_path: Path) -> None:
+    (tmp_path / "config.toml").write_text(
+        '[crm.hubspot]\nbase_url = "https://api.hubapi.com"\nbatch_size = 500\n',
+        encoding="utf-8",
+    )
+    result = leadsync("check", cwd=tmp_path)
+    assert_clean_failure(result, ExitCode.CONFIG)
+    assert result.stderr.startswith("error: config.toml:3: [crm.hubspot.batch_size] ")
+    assert "100" in result.stderr.splitlines()[0]
