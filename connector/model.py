@@ -1,4 +1,5 @@
-"""The words of the domain as types: events, contacts' scores, temperatures, stages.
+"""The words of the domain as types, shared by every package and adapter: events, scores,
+temperatures, stages, what sales said, a contact's lifecycle state and its decided outcome.
 
 ``Event`` is a ``NamedTuple`` rather than a pydantic model or a frozen dataclass on
 purpose: ingest builds a hundred thousand a second, and those cost 3 to 10 times more to
