@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -21,7 +22,7 @@ from connector.config import (
 )
 from connector.crm.mapping import check_mapping_routes, load_mapping
 from connector.errors import ConfigError
-from connector.plugins import installed_adapters, source_context
+from connector.plugins import crm_adapter_of, installed_adapters, source_context
 from connector.scoring.settings import routes_built_in
 from connector.store.engine import create_store_engine, describe_url, store_revision
 
@@ -103,6 +104,12 @@ def check(
                 hint=error.hint,
             ) from None
         stdout.print(f"source     ok  {name} ({described})")
+    for name, crm in settings.crm.items():
+        declared = crm_adapter_of(settings, name)
+        stdout.print(
+            f"crm        ok  {name} ({declared.type_name}, {crm.mapping}; "
+            f"{_secrets_text(declared.secrets)})"
+        )
     url = settings.store_url()
     database = make_url(url).database
     if make_url(url).drivername.startswith("sqlite") and database and not Path(database).exists():
@@ -122,3 +129,14 @@ def _line_of(settings: Settings, key: str | None) -> int | None:
     if key is None or settings.config_file is None:
         return None
     return KeyLines(settings.config_file.read_text(encoding="utf-8")).line_of(key.split("."))
+
+
+def _secrets_text(names: tuple[str, ...]) -> str:
+    """Which of an adapter's secret variables are set (offline: whether they work is
+    `check --online`'s business)."""
+    if not names:
+        return "no secrets"
+    found = [name for name in names if os.environ.get(name) or os.environ.get(f"{name}_FILE")]
+    if not found:
+        return f"none of {', '.join(names)} set"
+    return f"{', '.join(found)} set"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from connector.errors import ExitCode
-from tests.test_cli import assert_clean_failure, leadsync
+from tests.test_cli import assert_clean_failure, clean_env, leadsync
 
 
 def _initialised_with(folder: Path, tables: str) -> int:
@@ -67,3 +67,17 @@ def test_a_crm_table_is_checked_against_its_adapters_settings_model(tmp_path: Pa
     assert_clean_failure(result, ExitCode.CONFIG)
     assert result.stderr.startswith("error: config.toml:3: [crm.hubspot.batch_size] ")
     assert "100" in result.stderr.splitlines()[0]
+
+
+def test_check_lists_each_crm_with_its_adapter_and_which_secrets_are_set(tmp_path: Path) -> None:
+    _initialised_with(tmp_path, "[crm.salesforce]\n")
+    token_file = tmp_path / "token"
+    token_file.write_text("not-a-real-token\n", encoding="utf-8")
+    env = clean_env(SALESFORCE_ACCESS_TOKEN_FILE=str(token_file))
+    result = leadsync("check", cwd=tmp_path, env=env)
+    assert result.returncode == 0, result.stderr
+    assert (
+        "crm        ok  salesforce (salesforce, mappings/salesforce.toml; "
+        "SALESFORCE_ACCESS_TOKEN set)"
+    ) in result.stdout.splitlines()
+    assert "not-a-real-token" not in result.stdout + result.stderr
