@@ -27,8 +27,15 @@ SECRET = "S3cr3t-Pa55word"
 UNREACHABLE = f"postgresql+psycopg://leadsync:{SECRET}@127.0.0.1:1/nowhere"
 
 
+# A developer's own settings and CRM tokens never reach a process under test: a test that
+# needs a token passes it in ``extra``.
+_KEPT_OUT = ("LEADSYNC_", "HUBSPOT_", "SALESFORCE_")
+
+
 def clean_env(**extra: str) -> dict[str, str]:
-    env = {name: value for name, value in os.environ.items() if not name.startswith("LEADSYNC_")}
+    """This process's environment without leadsync's variables and CRM tokens, plus
+    ``extra``."""
+    env = {name: value for name, value in os.environ.items() if not name.startswith(_KEPT_OUT)}
     env.update(extra)
     return env
 
@@ -73,6 +80,28 @@ def write_jsonl(path: Path, records: list[dict[str, object]], mode: str = "w") -
     with path.open(mode, encoding="utf-8") as stream:
         for record in records:
             stream.write(json.dumps(record) + "\n")
+
+
+def test_processes_under_test_get_no_crm_token_or_leadsync_setting_but_those_given(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``clean_env`` keeps a developer's tokens and settings out and passes ``extra`` in."""
+    for name in (
+        "HUBSPOT_ACCESS_TOKEN",
+        "HUBSPOT_ACCESS_TOKEN_FILE",
+        "SALESFORCE_ACCESS_TOKEN",
+        "SALESFORCE_INSTANCE_URL",
+        "LEADSYNC_STORE_URL",
+    ):
+        monkeypatch.setenv(name, "the developer's own")
+
+    env = clean_env(SALESFORCE_ACCESS_TOKEN="the test's")
+
+    kept_out = ("LEADSYNC_", "HUBSPOT_", "SALESFORCE_")
+    assert {name: value for name, value in env.items() if name.startswith(kept_out)} == {
+        "SALESFORCE_ACCESS_TOKEN": "the test's"
+    }
+    assert env["PATH"] == os.environ["PATH"]
 
 
 # -- init / check ------------------------------------------------------------------------------

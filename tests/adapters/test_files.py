@@ -162,6 +162,8 @@ def test_jsonl_blank_lines_are_skipped_but_counted(tmp_path: Path) -> None:
 def test_cli_ingest_counts_rejects_and_rejects_json_lists_location_line_and_reason(
     tmp_path: Path,
 ) -> None:
+    from tests.test_cli import clean_env
+
     leadsync = Path(sys.executable).parent / "leadsync"
     cfg = tmp_path / "config.toml"
     store = tmp_path / "store.db"
@@ -179,6 +181,7 @@ def test_cli_ingest_counts_rejects_and_rejects_json_lists_location_line_and_reas
         [str(leadsync), "--config", str(cfg), "ingest", str(data)],
         capture_output=True,
         text=True,
+        env=clean_env(),
         check=False,
     )
     assert ingested.returncode == 0, ingested.stderr
@@ -190,6 +193,7 @@ def test_cli_ingest_counts_rejects_and_rejects_json_lists_location_line_and_reas
         [str(leadsync), "--config", str(cfg), "rejects", "--json"],
         capture_output=True,
         text=True,
+        env=clean_env(),
         check=False,
     )
     assert listed.returncode == 0, listed.stderr

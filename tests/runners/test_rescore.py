@@ -21,9 +21,9 @@ from connector.model import SalesSignals, SalesStatus, Stage
 from connector.ports import ProfileSnapshot, SnapshotPage
 from connector.runners import rescore as rescore_module
 from connector.runners.crm_read import read_crm
+from connector.runners.explain import explain_contact
 from connector.runners.ingest import ingest
 from connector.runners.rescore import rescore
-from connector.runners.explain import explain_contact
 from connector.scoring.lifecycle import Bands
 from connector.scoring.rules import ScoringRules
 from connector.store.locks import exclusive_pass

@@ -1,0 +1,286 @@
+"""The push core (``connector.runners.push``) through the in-memory writer, on both stores:
+what it plans, sends and records, with no vendor spec needed."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from datetime import UTC, timedelta
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from connector.config import Settings, scoring_rules
+from connector.crm.mapping import CrmMapping
+from connector.crm.plan import MISSING_MARK, CreatePolicy
+from connector.errors import LimitReachedError, RetriableError
+from connector.model import SalesSignals, SalesStatus
+from connector.ports import CrmRecordWrite, CrmValue, ProfileSnapshot, SnapshotPage
+from connector.runners.crm_read import read_crm
+from connector.runners.push import PushSummary, push
+from connector.runners.rescore import rescore
+from connector.store.schema import contacts, identities, pushed_state, rejects
+from connector.store.scores import list_scores
+from tests.adapters.scored_people import DAY0, scored_people
+from tests.crm.memory_writer import MemoryCrm
+
+MAPPING = CrmMapping(
+    crm="memory",
+    fields={
+        "score": "score",
+        "behaviour_score": "behaviour_score",
+        "fit_score": "fit_score",
+        "temperature": "temperature",
+        "route": "route",
+        "treatment": "treatment",
+        "reasons": "reasons",
+        "scored_at": "scored_at",
+        "stage": "stage",
+    },
+    # In funnel order; a recycled lead goes back to "lead", a move back down the funnel.
+    stages={
+        "lead": "lead",
+        "mql": "mql",
+        "sql": "sql",
+        "customer": "customer",
+        "nurturing": "lead",
+        "disqualified": "other",
+    },
+    temperatures={"cold": "cold", "warm": "warm", "hot": "hot"},
+    routes={"telemarketing": "telemarketing", "sales": "sales"},
+)
+
+
+@pytest.fixture
+def crm() -> MemoryCrm:
+    return MemoryCrm()
+
+
+def _push(engine: Engine, crm: MemoryCrm, *, create: CreatePolicy = "always") -> PushSummary:
+    return push(engine, crm, MAPPING, create=create)
+
+
+def _scored_at(engine: Engine, email: str) -> str:
+    """The scored_at the store holds for ``email``, as the mapping writes it."""
+    with engine.connect() as connection:
+        (score,) = [score for score in list_scores(connection) if score.email == email]
+    return score.scored_at.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _contact_ids(engine: Engine) -> dict[str, int]:
+    with engine.connect() as connection:
+        return {
+            str(email): int(contact_id)
+            for contact_id, email in connection.execute(sa.select(contacts.c.id, contacts.c.email))
+        }
+
+
+def _pushed(engine: Engine) -> dict[int, dict[str, CrmValue]]:
+    with engine.connect() as connection:
+        return {
+            int(contact_id): dict(fields)
+            for contact_id, fields in connection.execute(
+                sa.select(pushed_state.c.contact_id, pushed_state.c.fields).where(
+                    pushed_state.c.crm == "memory"
+                )
+            )
+        }
+
+
+def _links(engine: Engine) -> dict[int, str]:
+    with engine.connect() as connection:
+        return {
+            int(contact_id): str(value)
+            for contact_id, value in connection.execute(
+                sa.select(identities.c.contact_id, identities.c.value).where(
+                    identities.c.namespace == "memory"
+                )
+            )
+        }
+
+
+def _writes_per_email(crm: MemoryCrm) -> Counter[str]:
+    """How many times each record was written (its field writes, not the calls)."""
+    return Counter(str(crm.records[crm_id]["email"]) for crm_id, _ in crm.applied)
+
+
+class TestChangedOnly:
+    def test_a_second_push_with_nothing_changed_makes_no_call(
+        self, crm: MemoryCrm, engine: Engine, tmp_path: Path
+    ) -> None:
+        """What was written is not written again: the second push calls the writer not at all."""
+        emails = scored_people(engine, tmp_path, 3)
+
+        first = _push(engine, crm)
+        again = _push(engine, crm)
+
+        assert (first.written, first.unchanged) == (3, 0)
+        assert (again.planned, again.written, again.unchanged) == (0, 0, 3)
+        assert [[record.email for record in call] for call in crm.calls] == [emails]
+
+    def test_a_rescore_of_one_contact_sends_only_it_and_only_its_changed_fields(
+        self, crm: MemoryCrm, engine: Engine, tmp_path: Path
+    ) -> None:
+        """One contact's new event: one record, with the fields that changed (and scored_at)."""
+        emails = scored_people(engine, tmp_path, 3)
+        _push(engine, crm)
+        crm_id = crm.by_email(emails[0])
+        scored_people(engine, tmp_path, 1, kind="callback_request")  # p0 only
+
+        summary = _push(engine, crm)
+
+        assert (summary.written, summary.unchanged) == (1, 2)
+        assert crm.calls[-1] == [
+            CrmRecordWrite(
+                contact_id=_contact_ids(engine)[emails[0]],
+                email=emails[0],
+                crm_id=crm_id,
+                fields={
+                    "score": 30.0,
+                    "behaviour_score": 30.0,
+                    "temperature": "hot",
+                    "reasons": "quote_request ×1 (+20); callback_request ×1 (+10)",
+                    "scored_at": _scored_at(engine, emails[0]),
+                },
+                may_create=True,
+            )
+        ]
+        assert crm.records[crm_id or ""]["score"] == 30.0
+        assert [crm.records[crm.by_email(email) or ""]["score"] for email in emails[1:]] == [
+            20.0,
+            20.0,
+        ]
+
+    def test_a_stage_moving_back_down_the_funnel_is_cleared_before_it_is_set(
+        self, crm: MemoryCrm, engine: Engine, tmp_path: Path
+    ) -> None:
+        """An MQL recycled to nurturing: the stage is blanked, then set to "lead"."""
+        (email,) = scored_people(engine, tmp_path, 1)
+        _push(engine, crm)
+        crm_id = crm.by_email(email) or ""
+
+        class SalesSaidNotNow:
+            name = "crm"
+
+            def read_changes(self, cursor: str | None) -> Iterator[SnapshotPage]:
+                yield SnapshotPage(
+                    [
+                        ProfileSnapshot(
+                            "crm",
+                            DAY0 + timedelta(days=3),
+                            email,
+                            sales=SalesSignals(status=SalesStatus.NOT_NOW),
+                        )
+                    ]
+                )
+
+        read_crm(engine, SalesSaidNotNow())
+        rescore(engine, scoring_rules(Settings()))
+        applied_before = len(crm.applied)
+
+        assert _push(engine, crm).written == 1
+
+        (record,) = crm.calls[-1]
+        assert (record.clear_first, record.fields["stage"]) == (("stage",), "lead")
+        assert [(written_to, fields.get("stage")) for written_to, fields in crm.applied][
+            applied_before:
+        ] == [(crm_id, None), (crm_id, "lead")]
+        assert crm.records[crm_id]["stage"] == "lead"
+
+
+class TestResults:
+    def test_each_result_is_recorded_written_linked_or_remembered_as_missing(
+        self, crm: MemoryCrm, engine: Engine, tmp_path: Path
+    ) -> None:
+        """Two contacts found by e-mail are written and linked; the third, not to be
+        created, is remembered as missing."""
+        emails = scored_people(engine, tmp_path, 3)
+        known = [crm.add(email) for email in emails[:2]]
+
+        summary = _push(engine, crm, create="never")
+
+        ids = _contact_ids(engine)
+        assert (summary.written, summary.deferred, summary.rejected) == (2, 1, 0)
+        assert _links(engine) == {ids[emails[0]]: known[0], ids[emails[1]]: known[1]}
+        pushed = _pushed(engine)
+        assert sorted(pushed) == sorted(ids.values())
+        for email, crm_id in zip(emails[:2], known, strict=True):
+            assert pushed[ids[email]] == {
+                name: value for name, value in crm.records[crm_id].items() if name != "email"
+            }
+        assert list(pushed[ids[emails[2]]]) == [MISSING_MARK]
+
+    def test_a_refused_record_lands_in_rejects_with_the_reason_and_is_sent_again_next_push(
+        self, crm: MemoryCrm, engine: Engine, tmp_path: Path
+    ) -> None:
+        """The refusal is a reject with the CRM's reason; the record is not marked written,
+        so the next push sends it (alone) again, and a fixed record is then written."""
+        emails = scored_people(engine, tmp_path, 3)
+        crm.refused[emails[1]] = "memory CRM: the e-mail is on the block list"
+
+        summary = _push(engine, crm)
+        retried = _push(engine, crm)
+
+        assert (summary.written, summary.rejected) == (2, 1)
+        assert summary.rejected_reasons == {"memory CRM: the e-mail is on the block list": 1}
+        with engine.connect() as connection:
+            stored = connection.execute(
+                sa.select(rejects.c.source, rejects.c.location, rejects.c.reason)
+            ).all()
+        # The same refusal seen by two pushes is one reject.
+        assert [tuple(row) for row in stored] == [
+            ("push:memory", f"contact {emails[1]}", "memory CRM: the e-mail is on the block list")
+        ]
+        assert _contact_ids(engine)[emails[1]] not in _pushed(engine)
+        assert (retried.written, retried.rejected, retried.unchanged) == (0, 1, 2)
+        assert [record.email for record in crm.calls[-1]] == [emails[1]]
+
+        del crm.refused[emails[1]]
+        fixed = _push(engine, crm)
+        assert (fixed.written, fixed.unchanged) == (1, 2)
+        assert _writes_per_email(crm) == dict.fromkeys(emails, 1)
+
+
+class TestStops:
+    def test_a_limit_stop_keeps_what_was_written_and_the_next_push_sends_exactly_the_rest(
+        self, crm: MemoryCrm, engine: Engine, tmp_path: Path
+    ) -> None:
+        """Stopped after two of five: those two are recorded, the next push sends the
+        other three, and each record is written exactly once."""
+        emails = scored_people(engine, tmp_path, 5)
+        crm.limit_after = 2
+
+        with pytest.raises(LimitReachedError, match="2 written, 3 kept for the next push"):
+            _push(engine, crm)
+        ids = _contact_ids(engine)
+        assert sorted(_pushed(engine)) == sorted(ids[email] for email in emails[:2])
+
+        crm.limit_after = None
+        resumed = _push(engine, crm)
+
+        assert (resumed.written, resumed.unchanged) == (3, 2)
+        assert [record.email for record in crm.calls[-1]] == emails[2:]
+        assert _writes_per_email(crm) == dict.fromkeys(emails, 1)
+
+    def test_an_interruption_keeps_what_was_written_and_raises_its_cause(
+        self, crm: MemoryCrm, engine: Engine, tmp_path: Path
+    ) -> None:
+        """The connection lost after two of five: those two are recorded, the cause (not
+        the wrapper) reaches the caller, and the next push sends the other three."""
+        emails = scored_people(engine, tmp_path, 5)
+        crm.interrupt_after = 2
+
+        with pytest.raises(RetriableError, match="the memory CRM stopped answering") as raised:
+            _push(engine, crm)
+        assert type(raised.value) is RetriableError
+        ids = _contact_ids(engine)
+        assert sorted(_pushed(engine)) == sorted(ids[email] for email in emails[:2])
+
+        crm.interrupt_after = None
+        resumed = _push(engine, crm)
+
+        assert (resumed.written, resumed.unchanged) == (3, 2)
+        assert [record.email for record in crm.calls[-1]] == emails[2:]
+        assert _writes_per_email(crm) == dict.fromkeys(emails, 1)
