@@ -3,7 +3,8 @@
 One retry layer: urllib3's ``Retry`` inside the client retries 429 and 5xx (every
 method: batch calls are POSTs, and repeating an update by id is safe), honouring
 ``Retry-After``. ``Caller`` paces each call, reads answers as raw JSON and turns
-HubSpot's errors into ``connector.errors`` at this boundary.
+HubSpot's failures into ``connector.errors`` at this boundary, as the table in
+``adapters.hubspot.errors`` says.
 """
 
 from __future__ import annotations
@@ -18,20 +19,30 @@ from hubspot.crm.contacts.exceptions import ApiException as ContactsApiException
 from hubspot.crm.properties.exceptions import ApiException as PropertiesApiException
 from urllib3.util.retry import Retry
 
+from adapters.hubspot.errors import RETRIED_STATUSES, RETURNED_STATUSES, error_for
 from adapters.hubspot.pacing import Pacer
-from connector.errors import ConfigError, FatalError, RetriableError
+from connector.errors import ConfigError
 from connector.secrets import read_secret
 
 __all__ = ["TOKEN_ENV", "Caller", "hubspot_client", "message_of"]
 
 from adapters.hubspot.settings import TOKEN_ENV
 
-RETRIED_STATUSES = (429, 500, 502, 503, 504)
+# urllib3 waits 0, 2, 4, 8 and 16 times this between its attempts (or what Retry-After
+# says, on 429 and 503).
+RETRY_BACKOFF_S = 0.5
 # Each API module of the generated client has its own exception class.
 _API_ERRORS = (ContactsApiException, PropertiesApiException)
 
 
-def hubspot_client(base_url: str, *, pool_size: int = 4) -> HubSpot:
+def hubspot_client(
+    base_url: str, *, pool_size: int = 4, retry_backoff_s: float = RETRY_BACKOFF_S
+) -> HubSpot:
+    """The official client for ``base_url``, its token read from the environment.
+
+    Raises:
+        ConfigError: the token variable is not set.
+    """
     token = read_secret(TOKEN_ENV)
     if token is None:
         raise ConfigError(
@@ -42,7 +53,7 @@ def hubspot_client(base_url: str, *, pool_size: int = 4) -> HubSpot:
         )
     retry = Retry(
         total=5,
-        backoff_factor=0.5,
+        backoff_factor=retry_backoff_s,
         status_forcelist=RETRIED_STATUSES,
         allowed_methods=None,
         respect_retry_after_header=True,
@@ -62,6 +73,14 @@ def message_of(body: Mapping[str, Any]) -> str:
     return f"HubSpot {category}: {body.get('message') or 'no message'}"
 
 
+def _retry_after_s(headers: Mapping[str, str]) -> float | None:
+    lowered = {name.lower(): value for name, value in headers.items()}
+    try:
+        return float(lowered["retry-after"])
+    except (KeyError, ValueError):
+        return None
+
+
 def _json(data: bytes | str | None) -> dict[str, Any]:
     if not data:
         return {}
@@ -75,46 +94,41 @@ def _json(data: bytes | str | None) -> dict[str, Any]:
 class Caller:
     """Paced calls answering (status, JSON body).
 
-    2xx (207 included) return; 400 and 409 return for the caller to handle (a batch to
-    split, an object that exists); 401/403 raise FatalError; 429 and 5xx still failing
-    after the client's retries raise RetriableError, as does an unreachable server.
+    2xx (207 included) return, and so do 400 and 409 for the caller to handle (a batch
+    to split, an object that exists); any other status, or no answer, raises the error
+    ``adapters.hubspot.errors`` maps it to (429 and 5xx only once the client's retries
+    are spent).
     """
 
     def __init__(self, pacer: Pacer) -> None:
         self._pacer = pacer
 
     def call(self, send: Callable[[], Any]) -> tuple[int, dict[str, Any]]:
+        """Send one call through ``send`` in its turn.
+
+        Raises:
+            ConfigError: HubSpot refused the token (401).
+            RetriableError: 429 or 5xx after the retries, or HubSpot did not answer.
+            FatalError: any other refusal (403, 404, ...).
+        """
         self._pacer.before_call()
         try:
             response = send()
             status, data = int(response.status), response.data  # the body, read here too
         except _API_ERRORS as error:
-            self._pacer.after_response(dict(error.headers or {}))
+            headers = dict(error.headers or {})
+            self._pacer.after_response(headers)
             if not error.status:  # the client's own transport error (TLS, connection)
-                raise RetriableError(
-                    f"HubSpot unreachable: {error.reason}",
-                    hint="check [crm.hubspot] base_url and the network",
-                ) from None
+                raise error_for(None, str(error.reason)) from None
             body = _json(error.body)
-            if error.status in (400, 409):
+            if error.status in RETURNED_STATUSES:
                 return int(error.status), body
-            if error.status in (401, 403):
-                raise FatalError(
-                    f"HubSpot refused the access token ({error.status}: {message_of(body)})",
-                    hint=f"check {TOKEN_ENV} (or {TOKEN_ENV}_FILE): a private-app token with "
-                    "the crm.objects.contacts.read and .write and crm.schemas.contacts "
-                    "scopes",
-                ) from None
-            if error.status in RETRIED_STATUSES:
-                raise RetriableError(
-                    f"HubSpot kept answering {error.status} after retries: {message_of(body)}",
-                    hint="try again later; lower [crm.hubspot] requests_per_10s if it is 429",
-                ) from None
-            raise FatalError(f"HubSpot answered {error.status}: {message_of(body)}") from None
-        except urllib3.exceptions.HTTPError as error:
-            raise RetriableError(
-                f"HubSpot unreachable after retries: {type(error).__name__}",
-                hint="check [crm.hubspot] base_url and the network",
+            raise error_for(
+                int(error.status), message_of(body), retry_after_s=_retry_after_s(headers)
             ) from None
+        except urllib3.exceptions.HTTPError as error:
+            # MaxRetryError wraps what the last attempt met (NewConnectionError...).
+            cause = getattr(error, "reason", None) or error
+            raise error_for(None, f"{type(cause).__name__} after retries") from None
         self._pacer.after_response(dict(response.headers))
         return status, _json(data)

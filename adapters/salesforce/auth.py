@@ -30,6 +30,7 @@ from requests.adapters import HTTPAdapter
 from simple_salesforce.api import Salesforce
 from simple_salesforce.exceptions import SalesforceAuthenticationFailed
 
+from adapters.salesforce.errors import error_for
 from adapters.salesforce.settings import (
     ACCESS_TOKEN_ENV,
     CONSUMER_KEY_ENV,
@@ -127,8 +128,13 @@ def session_with_timeout(timeout_s: float) -> requests.Session:
 def connect(
     *, domain: str, api_version: str, session: requests.Session | None = None
 ) -> Salesforce:
-    """A client logged in as the environment says; a ConfigError, without any secret,
-    when Salesforce refuses the login."""
+    """A client logged in as the environment says.
+
+    Raises:
+        ConfigError: a variable is missing or wrong, or Salesforce refused the login (the
+            message names no secret).
+        RetriableError: Salesforce could not be reached to log in.
+    """
     mode = login_mode()
     # simple-salesforce warns with the consumer key in a URL when a connected app is not
     # approved: the warning is logged here, redacted, instead of going to stderr as is.
@@ -212,8 +218,5 @@ def _connect(
             f"({domain!r}: login for production, test for a sandbox, or your My Domain)",
         ) from None
     except requests.RequestException as exc:
-        raise ConfigError(
-            f"cannot reach Salesforce to log in ({mode.name}): {redact(type(exc).__name__)}",
-            key="crm.salesforce.domain",
-            hint=f"check the network and [crm.salesforce] domain ({domain!r})",
-        ) from None
+        # As for any call: no answer is worth another run (adapters.salesforce.errors).
+        raise error_for(exc, f"the {mode.name} login") from None

@@ -26,6 +26,7 @@ import structlog
 from simple_salesforce.bulk2 import JobState, Operation, ResultsType, _Bulk2Client
 
 from adapters.salesforce.client import SalesforceApi
+from adapters.salesforce.errors import RESENT_CODES
 from connector.ports import CrmValue
 from connector.secrets import redact
 
@@ -38,16 +39,6 @@ _NULL = "#N/A"
 # again next push (the same values: harmless).
 BULK_TIMEOUT_S = 3_600.0
 _DONE = frozenset({JobState.job_complete, JobState.failed, JobState.aborted})
-# Failed rows the writer deals with as it does in collections: sent again, followed to the
-# converted Lead's Contact, or looked up again by e-mail.
-_HANDED_BACK = frozenset(
-    {
-        "UNABLE_TO_LOCK_ROW",
-        "CANNOT_UPDATE_CONVERTED_LEAD",
-        "ENTITY_IS_DELETED",
-        "INVALID_CROSS_REFERENCE_KEY",
-    }
-)
 
 
 class BulkRow(NamedTuple):
@@ -87,8 +78,9 @@ def bulk_update(
     sleep: Callable[[float], None],
 ) -> Iterator[tuple[BulkRow, str, str | None]]:
     """(row, outcome, reason) per row, outcome being ``ok``, ``rejected``, ``deferred`` or
-    the error code of a row handed back to the writer (``_HANDED_BACK``). Results come
-    as each object's job ends; ``LimitReachedError`` or a ``FatalError`` may stop it in between."""
+    the error code of a row handed back to the writer (one of ``RESENT_CODES``, which it
+    deals with as it does in collections). Results come as each object's job ends; a
+    ``LimitReachedError``, ``RetriableError`` or ``FatalError`` may stop it in between."""
     by_object: dict[str, list[BulkRow]] = {}
     for row in rows:
         by_object.setdefault(row.sobject, []).append(row)
@@ -162,7 +154,7 @@ def _one_job(
         done.add(row.crm_id)
         error = redact(line.get("sf__Error") or "failed in a Bulk API job")
         code = error.split(":", 1)[0].strip()
-        if code in _HANDED_BACK:
+        if code in RESENT_CODES:
             yield row, code, error
         else:
             yield row, "rejected", error

@@ -5,54 +5,24 @@ the use in each answer's ``Sforce-Limit-Info`` header (simple-salesforce keeps i
 ``api_usage``). ``SalesforceApi`` checks it before each call: at ``api_share`` of the
 allowance, or when Salesforce answers ``REQUEST_LIMIT_EXCEEDED``, it raises
 ``LimitReachedError`` and makes no further call. Bulk API 2.0 calls, which report no usage,
-go through the same check (``run``). Salesforce's other errors become ``connector.errors``
-here, their text cut to the codes and messages (a URL may carry e-mails of a look-up).
+go through the same check (``run``). Every failure of a call becomes a ``connector.errors``
+error here, as the table in ``adapters.salesforce.errors`` says.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-import requests
 from simple_salesforce.api import Salesforce
-from simple_salesforce.exceptions import (
-    SalesforceError,
-    SalesforceExpiredSession,
-    SalesforceOperationError,
-    SalesforceRefusedRequest,
-)
 
-from connector.errors import ConfigError, FatalError, LimitReachedError
-from connector.secrets import redact
+from adapters.salesforce.errors import RETRY_LIMIT_AFTER, VENDOR, VENDOR_ERRORS, error_for
+from connector.errors import LimitReachedError
 
-__all__ = ["LIMIT_CODE", "SalesforceApi", "errors_of"]
+__all__ = ["SalesforceApi"]
 
 T = TypeVar("T")
-LIMIT_CODE = "REQUEST_LIMIT_EXCEEDED"
-# The allowance is a rolling 24-hour window: an hour later part of it is free again.
-RETRY_LIMIT_AFTER = timedelta(hours=1)
-
-
-def errors_of(content: Any) -> list[tuple[str, str]]:
-    """(errorCode, message) pairs of a Salesforce error body (a JSON array), or of one
-    record's ``errors`` (statusCode, message)."""
-    if isinstance(content, Mapping):
-        content = [content]
-    found: list[tuple[str, str]] = []
-    if isinstance(content, list):
-        for item in content:
-            if isinstance(item, Mapping):
-                code = str(item.get("errorCode") or item.get("statusCode") or "ERROR")
-                found.append((code, str(item.get("message") or "")))
-    if not found and content:
-        found.append(("ERROR", str(content)[:300]))
-    return found
-
-
-def _described(content: Any) -> str:
-    return redact("; ".join(f"{code}: {message}" for code, message in errors_of(content)))
 
 
 class SalesforceApi:
@@ -81,7 +51,7 @@ class SalesforceApi:
                 f"the org has used {usage[0]:,} of its {usage[1]:,} daily API requests, "
                 f"[crm.salesforce] api_share {self._api_share:g} of them",
                 retry_after=datetime.now(UTC) + RETRY_LIMIT_AFTER,
-                vendor="salesforce",
+                vendor=VENDOR,
             )
             raise self._limit
 
@@ -92,41 +62,23 @@ class SalesforceApi:
         return self.run(what, lambda: method(*args, timeout=self._timeout_s, **kwargs))
 
     def run(self, what: str, call: Callable[[], T]) -> T:
-        """``call`` (one request to Salesforce) within the budget, its errors ours."""
+        """``call`` (one request to Salesforce) within the budget, its errors ours.
+
+        Raises:
+            LimitReachedError: the budget is spent, or Salesforce said so; no call follows.
+            RetriableError: 429 or 5xx, or no answer.
+            ConfigError: Salesforce refused the session (401).
+            FatalError: any other refusal.
+        """
         self._check_budget()
         self.calls += 1
         try:
             return call()
-        except SalesforceRefusedRequest as exc:
-            if any(code == LIMIT_CODE for code, _ in errors_of(exc.content)):
-                self._limit = LimitReachedError(
-                    f"Salesforce answered {LIMIT_CODE} ({_described(exc.content)})",
-                    retry_after=datetime.now(UTC) + RETRY_LIMIT_AFTER,
-                    vendor="salesforce",
-                )
-                raise self._limit from None
-            raise FatalError(
-                f"Salesforce refused {what}: {_described(exc.content)}",
-                hint="check the integration user's permissions on Lead and Contact",
-            ) from None
-        except SalesforceExpiredSession as exc:
-            raise ConfigError(
-                f"Salesforce refused the session ({_described(exc.content)})",
-                key="crm.salesforce",
-                hint="the access token has expired or was revoked: get a new one "
-                "(`sf org display`) or use a login mode that renews itself",
-            ) from None
-        except SalesforceError as exc:
-            raise FatalError(
-                f"Salesforce answered {exc.status} to {what}: {_described(exc.content)}"
-            ) from None
-        except SalesforceOperationError as exc:
-            raise FatalError(f"Salesforce failed {what}: {redact(str(exc))[:300]}") from None
-        except requests.RequestException as exc:
-            raise FatalError(
-                f"cannot reach Salesforce for {what}: {redact(type(exc).__name__)}",
-                hint="check the network; the next run starts again where this one stopped",
-            ) from None
+        except VENDOR_ERRORS as exc:
+            error = error_for(exc, what)
+            if isinstance(error, LimitReachedError):
+                self._limit = error  # no further call: each would be refused the same way
+            raise error from None
 
     def query_pages(self, soql: str) -> Iterator[list[dict[str, Any]]]:
         """The records of ``soql`` page by page (2,000 a page), following

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 
 from connector.ports import CrmValue
 
-__all__ = ["KNOWN_OBJECTS", "fields_for", "object_of", "soql_quoted"]
+__all__ = ["KNOWN_OBJECTS", "fields_for", "object_of"]
 
 # Record ids start with their object's key prefix (fixed for standard objects).
 _PREFIXES = {"00Q": "Lead", "003": "Contact"}
@@ -29,8 +29,3 @@ def fields_for(sobject: str, fields: Mapping[str, CrmValue]) -> dict[str, CrmVal
         elif owner == sobject:
             chosen[field] = value
     return chosen
-
-
-def soql_quoted(value: str) -> str:
-    """A SOQL string literal (backslash and quote escaped)."""
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"

@@ -28,9 +28,12 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
+from simple_salesforce.format import format_soql, quote_soql_value
+
 from adapters.salesforce.bulk import BulkRow, bulk_update
-from adapters.salesforce.client import SalesforceApi, errors_of
-from adapters.salesforce.records import KNOWN_OBJECTS, fields_for, object_of, soql_quoted
+from adapters.salesforce.client import SalesforceApi
+from adapters.salesforce.errors import CONVERTED_CODE, GONE_CODES, LOCKED_CODE, errors_of
+from adapters.salesforce.records import KNOWN_OBJECTS, fields_for, object_of
 from connector.errors import LeadsyncError, LimitReachedError, WriteInterruptedError
 from connector.ports import (
     RECORDS_PER_WRITE,
@@ -48,11 +51,6 @@ COLLECTION_SIZE = 200  # records per sObject Collections call (Salesforce's limi
 BULK_CHUNK = 100_000
 # Salesforce refuses a request URI over 16,384 bytes; a look-up stays at half of it.
 _QUERY_URI_BUDGET = 8_000
-_LOCKED = "UNABLE_TO_LOCK_ROW"
-_CONVERTED = "CANNOT_UPDATE_CONVERTED_LEAD"
-# The record a linked id named is gone (deleted, or merged into another): found again by
-# e-mail.
-_GONE = frozenset({"ENTITY_IS_DELETED", "INVALID_CROSS_REFERENCE_KEY"})
 # Web-to-lead's own placeholder for a company nobody gave (Company is required on Leads).
 _NO_COMPANY = "[not provided]"
 
@@ -76,7 +74,8 @@ def email_batches(emails: Sequence[str], select: str) -> Iterator[list[str]]:
     batch: list[str] = []
     size = len(quote(select))
     for email in emails:
-        cost = len(quote(soql_quoted(email) + ","))
+        # Quoted as ``_email_query`` quotes it: what is counted is what is sent.
+        cost = len(quote(quote_soql_value(email) + ","))
         if batch and size + cost > _QUERY_URI_BUDGET:
             yield batch
             batch, size = [], len(quote(select))
@@ -84,6 +83,16 @@ def email_batches(emails: Sequence[str], select: str) -> Iterator[list[str]]:
         size += cost
     if batch:
         yield batch
+
+
+def _email_query(select: str, emails: Sequence[str], order: str) -> str:
+    """``select`` (ending ``Email IN ()``) for ``emails``, then ``order``."""
+    return format_soql(
+        "{select:literal}{emails} {order:literal}",
+        select=select.removesuffix("()"),
+        emails=list(emails),
+        order=order,
+    )
 
 
 def _reason(errors: Any) -> str:
@@ -227,14 +236,18 @@ class SalesforceWriter:
             update = by_contact[row.contact_id]
             if outcome == "ok":
                 results[row.contact_id] = WriteResult(row.contact_id, "ok", crm_id=row.crm_id)
-            elif outcome == _LOCKED:
+            elif outcome == LOCKED_CODE:
                 locked.append(update)
-            elif outcome == _CONVERTED and update.sobject == "Lead":
+            elif outcome == CONVERTED_CODE and update.sobject == "Lead":
                 converted.append(update)
-            elif outcome in _GONE and update.email:
+            elif outcome in GONE_CODES and update.email:
                 gone.append((update, reason or outcome))
             else:
-                status = "rejected" if outcome in ("rejected", *_GONE, _CONVERTED) else "deferred"
+                status = (
+                    "rejected"
+                    if outcome in ("rejected", *GONE_CODES, CONVERTED_CODE)
+                    else "deferred"
+                )
                 results[row.contact_id] = WriteResult(
                     row.contact_id, status, crm_id=row.crm_id, reason=reason
                 )
@@ -273,8 +286,7 @@ class SalesforceWriter:
     ) -> Iterator[dict[str, Any]]:
         """``select`` (ending ``Email IN ()``) for ``emails``, in lists under the URI limit."""
         for batch in email_batches(emails, select):
-            listed = ",".join(soql_quoted(email) for email in batch)
-            yield from self._api.query(f"{select[:-2]}({listed}) {order}")
+            yield from self._api.query(_email_query(select, batch, order))
 
     # -- writes --------------------------------------------------------------------------
 
@@ -358,7 +370,7 @@ class SalesforceWriter:
                         update.contact_id,
                         "deferred",
                         crm_id=update.crm_id,
-                        reason=f"{_LOCKED} after {attempt + 1} attempts: sent again next push",
+                        reason=f"{LOCKED_CODE} after {attempt + 1} attempts: sent again next push",
                     )
                 locked = []
             if locked:
@@ -389,11 +401,11 @@ class SalesforceWriter:
         codes = _codes(item.get("errors"))
         if item.get("success"):
             results[update.contact_id] = WriteResult(update.contact_id, "ok", crm_id=update.crm_id)
-        elif _LOCKED in codes:
+        elif LOCKED_CODE in codes:
             locked.append(update)
-        elif _CONVERTED in codes and update.sobject == "Lead":
+        elif CONVERTED_CODE in codes and update.sobject == "Lead":
             converted.append(update)
-        elif codes & _GONE and update.email:
+        elif codes & GONE_CODES and update.email:
             gone.append((update, _reason(item.get("errors"))))
         else:
             results[update.contact_id] = WriteResult(
@@ -473,10 +485,10 @@ class SalesforceWriter:
         contact_of: dict[str, Any] = {}
         if "Contact" in self._objects:
             for batch in _id_batches([update.crm_id for update in converted]):
-                ids = ",".join(soql_quoted(crm_id) for crm_id in batch)
-                for row in self._api.query(
-                    f"SELECT Id, ConvertedContactId FROM Lead WHERE Id IN ({ids})"
-                ):
+                soql = format_soql(
+                    "SELECT Id, ConvertedContactId FROM Lead WHERE Id IN {ids}", ids=list(batch)
+                )
+                for row in self._api.query(soql):
                     contact_of[str(row["Id"])] = row.get("ConvertedContactId")
         followed: list[_Update] = []
         for update in converted:

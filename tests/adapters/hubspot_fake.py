@@ -19,6 +19,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 
@@ -81,6 +82,11 @@ class FakeHubSpot:
     refuse_property: str | None = None  # a 207 error for inputs that set this property
     missing_property: str | None = None  # a 400 for a batch that sets this property
     answer_429_times: int = 0
+    fail_status: int | None = None  # every call answered this status, in HubSpot's error shape
+    failed_answers: int = 0  # how many calls were answered fail_status
+    # Calls answered before the token is refused (401): a token revoked part-way through a
+    # push. Unlike a 429 or a 5xx the client does not retry it, so a test needs no waiting.
+    revoke_token_after_calls: int | None = None
     retry_after_s: int = 1
     calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     received_429: int = 0
@@ -111,13 +117,27 @@ class FakeHubSpot:
     # -- the server ------------------------------------------------------------------------
 
     def handle(self, request: Request) -> Response:
-        if request.headers.get("Authorization") != f"Bearer {self.token}":
+        revoked = (
+            self.revoke_token_after_calls is not None
+            and len(self.calls) >= self.revoke_token_after_calls
+        )
+        if revoked or request.headers.get("Authorization") != f"Bearer {self.token}":
             return self._json(
                 401,
                 {
                     "status": "error",
                     "message": "Authentication credentials not found.",
                     "category": "INVALID_AUTHENTICATION",
+                    "correlationId": "00000000-0000-0000-0000-000000000000",
+                },
+            )
+        if self.fail_status is not None:
+            self.failed_answers += 1
+            return self._json(
+                self.fail_status,
+                {
+                    "status": "error",
+                    "message": f"{HTTPStatus(self.fail_status).phrase} (the test's failure)",
                     "correlationId": "00000000-0000-0000-0000-000000000000",
                 },
             )

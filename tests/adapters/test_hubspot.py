@@ -240,7 +240,7 @@ def test_the_token_never_shows_in_logs_or_errors(
         _push(httpserver, engine)
         _people(engine, tmp_path, 2, kind="callback_request")  # something to write
         monkeypatch.setenv("HUBSPOT_ACCESS_TOKEN", TOKEN + "-revoked")
-        with pytest.raises(FatalError) as refused:
+        with pytest.raises(ConfigError) as refused:
             _push(httpserver, engine, create="always")
     finally:
         structlog.reset_defaults()
@@ -284,8 +284,7 @@ def test_push_command_dry_run_needs_no_token_and_a_push_prints_the_figures(
     assert "hubspot: 2 would write, 0 unchanged" in planned.stdout
     assert fake.calls == []
 
-    without_token = {k: v for k, v in clean_env().items() if not k.startswith("HUBSPOT_")}
-    no_token = leadsync("--config", config, "push", cwd=folder, env=without_token)
+    no_token = leadsync("--config", config, "push", cwd=folder)  # clean_env(): no token
     assert no_token.returncode == 3 and "HUBSPOT_ACCESS_TOKEN is not set" in no_token.stderr
 
     pushed = leadsync(
@@ -314,10 +313,11 @@ def _project(tmp_path: Path, httpserver: HTTPServer) -> Path:
 def test_crm_setup_creates_the_group_and_properties_once_and_check_online_agrees(
     httpserver: HTTPServer, fake: FakeHubSpot, tmp_path: Path
 ) -> None:
-    from tests.test_cli import assert_clean_failure, leadsync
+    from tests.test_cli import assert_clean_failure, clean_env, leadsync
 
     config = _project(tmp_path, httpserver)
-    missing = leadsync("--config", config, "check", "--online", cwd=config.parent)
+    env = clean_env(HUBSPOT_ACCESS_TOKEN=TOKEN)
+    missing = leadsync("--config", config, "check", "--online", cwd=config.parent, env=env)
     assert_clean_failure(missing, ExitCode.CONFIG)
     line = (config.parent / "mappings" / "hubspot.toml").read_text().splitlines().index(
         'score              = "leadsync_score"'
@@ -326,7 +326,7 @@ def test_crm_setup_creates_the_group_and_properties_once_and_check_online_agrees
         missing.stderr
     )
 
-    first = leadsync("--config", config, "crm", "setup", "hubspot", cwd=config.parent)
+    first = leadsync("--config", config, "crm", "setup", "hubspot", cwd=config.parent, env=env)
     assert first.returncode == 0, first.stderr
     assert "property group leadsync created" in first.stdout
     assert fake.properties["leadsync_score"]["type"] == "number"
@@ -341,24 +341,24 @@ def test_crm_setup_creates_the_group_and_properties_once_and_check_online_agrees
     assert "lifecyclestage" not in first.stdout.split("created:")[1].split("\n")[0]
 
     creations = sum(1 for path, body in fake.calls if body.get("method") == "post")
-    again = leadsync("--config", config, "crm", "setup", "hubspot", cwd=config.parent)
+    again = leadsync("--config", config, "crm", "setup", "hubspot", cwd=config.parent, env=env)
     assert again.returncode == 0 and "created: none" in again.stdout
     assert sum(1 for path, body in fake.calls if body.get("method") == "post") == creations
 
-    online = leadsync("--config", config, "check", "--online", cwd=config.parent)
+    online = leadsync("--config", config, "check", "--online", cwd=config.parent, env=env)
     assert online.returncode == 0, online.stderr
     assert "online     ok  hubspot" in online.stdout
 
     # A property an admin recreated with another type: named, with what to do.
     fake.properties["leadsync_scored_at"]["type"] = "date"
-    retyped = leadsync("--config", config, "check", "--online", cwd=config.parent)
+    retyped = leadsync("--config", config, "check", "--online", cwd=config.parent, env=env)
     assert_clean_failure(retyped, ExitCode.CONFIG)
     assert "'leadsync_scored_at' is of type 'date', leadsync writes 'datetime'" in retyped.stderr
     fake.properties["leadsync_scored_at"]["type"] = "datetime"
 
     # A portal without one of the lead statuses the mapping reads: named at its line.
     fake.define("hs_lead_status", "enumeration", ("NEW", "OPEN", "UNQUALIFIED"))
-    statuses = leadsync("--config", config, "check", "--online", cwd=config.parent)
+    statuses = leadsync("--config", config, "check", "--online", cwd=config.parent, env=env)
     assert_clean_failure(statuses, ExitCode.CONFIG)
     line = (config.parent / "mappings" / "hubspot.toml").read_text().splitlines().index(
         'IN_PROGRESS          = "open"'
@@ -371,7 +371,7 @@ def test_crm_setup_creates_the_group_and_properties_once_and_check_online_agrees
 
     # A portal whose lifecycle stages were customised: the stage option is named.
     fake.define("lifecyclestage", "enumeration", ("lead", "customer"))
-    customised = leadsync("--config", config, "check", "--online", cwd=config.parent)
+    customised = leadsync("--config", config, "check", "--online", cwd=config.parent, env=env)
     assert_clean_failure(customised, ExitCode.CONFIG)
     assert "[stages.mql] 'lifecyclestage' has no option 'marketingqualifiedlead'" in (
         customised.stderr
@@ -468,9 +468,10 @@ def test_sales_answers_read_from_hubspot_move_the_stage(
 def test_sync_pulls_reads_scores_and_pushes_in_one_pass(
     httpserver: HTTPServer, fake: FakeHubSpot, tmp_path: Path
 ) -> None:
-    from tests.test_cli import leadsync, write_jsonl
+    from tests.test_cli import clean_env, leadsync, write_jsonl
 
     config = _project(tmp_path, httpserver)
+    env = clean_env(HUBSPOT_ACCESS_TOKEN=TOKEN)
     write_jsonl(
         config.parent / "events.jsonl",
         [
@@ -485,13 +486,13 @@ def test_sync_pulls_reads_scores_and_pushes_in_one_pass(
     )
     ann = fake.add_contact("ann@acme.example")
     fake.modified(ann, DAY0, jobtitle="CTO")
-    first = leadsync("--config", config, "sync", cwd=config.parent)
+    first = leadsync("--config", config, "sync", cwd=config.parent, env=env)
     assert first.returncode == 0, first.stderr
     assert "sync: 2 new event(s) from 1 source(s), 1 contact(s) changed in the CRMs" in first.stdout
     assert "hubspot: 1 written, 0 unchanged, 0 rejected, 1 deferred" in first.stdout
     assert fake.contacts[ann]["lifecyclestage"] == "marketingqualifiedlead"
 
-    second = leadsync("--config", config, "sync", cwd=config.parent)
+    second = leadsync("--config", config, "sync", cwd=config.parent, env=env)
     assert second.returncode == 0, second.stderr
     assert "sync: 0 new event(s)" in second.stdout
     assert "hubspot: 0 written, 1 unchanged, 0 rejected, 1 deferred" in second.stdout

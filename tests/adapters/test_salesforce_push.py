@@ -18,6 +18,7 @@ from adapters.salesforce.client import SalesforceApi
 from adapters.salesforce.writer import SalesforceWriter, email_batches
 from connector.crm.mapping import load_mapping
 from connector.errors import ExitCode, LimitReachedError
+from connector.ports import CrmRecordWrite, WriteResult
 from connector.runners.push import PushSummary, push
 from connector.store.schema import identities, rejects
 from tests.adapters.salesforce_fake import (
@@ -302,6 +303,62 @@ def test_email_look_ups_stay_well_under_the_uri_limit() -> None:
         assert len(url) < 16_384 // 2 + 200
 
 
+def test_an_apostrophe_in_an_email_is_escaped_in_the_look_up_as_soql_wants() -> None:
+    """The look-up's IN list quotes each address with SOQL's escapes (o\\'brien): the
+    Contact is found and written, the other address is looked up among Leads."""
+    contact_id = "003000000000001AAA"
+    query_url = f"{INSTANCE}/services/data/v{VERSION}/query/"
+    no_records = {"totalSize": 0, "done": True, "records": []}
+    sf = Salesforce(instance_url=INSTANCE, session_id="00Dxx!look-up-token", version=VERSION)
+    records = [
+        CrmRecordWrite(1, "O'Brien@example.com", None, {"LeadSync_Score__c": 20.0}),
+        CrmRecordWrite(2, "ada@example.com", None, {"LeadSync_Score__c": 20.0}),
+    ]
+    with responses.RequestsMock(assert_all_requests_are_fired=True) as mocked:
+        for soql, answer in (
+            (
+                "SELECT Id, Email FROM Contact WHERE Email IN "
+                "('ada@example.com','o\\'brien@example.com') ORDER BY CreatedDate",
+                {
+                    "totalSize": 1,
+                    "done": True,
+                    "records": [
+                        {
+                            "attributes": {"type": "Contact"},
+                            "Id": contact_id,
+                            "Email": "o'brien@example.com",
+                        }
+                    ],
+                },
+            ),
+            (
+                "SELECT Id, Email, IsConverted, ConvertedContactId FROM Lead WHERE Email IN "
+                "('ada@example.com') ORDER BY IsConverted, CreatedDate",
+                no_records,
+            ),
+        ):
+            mocked.get(
+                query_url,
+                match=[responses.matchers.query_param_matcher({"q": soql})],
+                json=answer,
+            )
+        mocked.patch(
+            f"{INSTANCE}/services/data/v{VERSION}/composite/sobjects",
+            json=[{"id": contact_id, "success": True, "errors": []}],
+        )
+
+        results = SalesforceWriter(SalesforceApi(sf), sleep=lambda _: None).write(records)
+
+    assert results == [
+        WriteResult(1, "ok", crm_id=contact_id),
+        WriteResult(
+            2,
+            "deferred",
+            reason="not in Salesforce and [crm.salesforce] create does not allow creating it",
+        ),
+    ]
+
+
 def test_the_cli_pushes_over_tls_and_stops_on_the_limit_with_no_secret_in_its_output(
     tmp_path: Path,
 ) -> None:
@@ -551,7 +608,7 @@ def test_the_limit_on_the_first_look_up_stops_the_push_before_any_write(
 def test_a_server_error_mid_push_keeps_what_salesforce_took(
     org: FakeOrg, engine: Engine, tmp_path: Path
 ) -> None:
-    from connector.errors import FatalError
+    from connector.errors import RetriableError
 
     emails = _people(engine, tmp_path, 450)
     _link_all(engine, org, emails, "Contact")
@@ -559,7 +616,7 @@ def test_a_server_error_mid_push_keeps_what_salesforce_took(
     _people(engine, tmp_path, 450, kind="document_download")
     org.server_error_at = len(org.calls) + 2  # the second of three writes
 
-    with pytest.raises(FatalError, match="answered 500"):
+    with pytest.raises(RetriableError, match="answered 500"):
         _push(org, engine)
     org.server_error_at = None
     resumed = _push(org, engine)
