@@ -419,8 +419,8 @@ def _check(settings: SourceSettings, context: SourceContext) -> str:
     own = settings_of(settings, FileSourceSettings)
     if not context.resolve(own.path).is_file():
         raise ConfigError(
-            f"path {str(own.path)!r} does not exist",
-            key=f"sources.{context.name}.path",
+            f"[sources.{context.name}] path {str(own.path)!r} does not exist",
+            key=f"sources.{context.name}",
             hint="fix the path (relative paths start at the config file's folder)",
         )
     return f"file: {own.path}"

@@ -18,12 +18,12 @@ def _initialised_with(folder: Path, tables: str) -> int:
     return len(text.splitlines())
 
 
-def test_check_names_a_file_source_whose_path_is_missing_at_its_line(tmp_path: Path) -> None:
-    line = _initialised_with(tmp_path, '[sources.fair]\ntype = "file"\npath = "gone.jsonl"\n')
+def test_check_names_a_file_source_whose_path_is_missing_at_its_table(tmp_path: Path) -> None:
+    last = _initialised_with(tmp_path, '[sources.fair]\ntype = "file"\npath = "gone.jsonl"\n')
     result = leadsync("check", cwd=tmp_path)
     assert_clean_failure(result, ExitCode.CONFIG)
     assert result.stderr.splitlines()[0] == (
-        f"error: config.toml:{line}: [sources.fair.path] path 'gone.jsonl' does not exist; "
+        f"error: config.toml:{last - 2}: [sources.fair] path 'gone.jsonl' does not exist; "
         "fix the path (relative paths start at the config file's folder)"
     )
 
