@@ -45,6 +45,7 @@ __all__ = [
     "SourceSettings",
     "WriteResult",
     "WritesInChunks",
+    "crm_number_text",
     "linked_to_another",
     "settings_of",
 ]
@@ -138,6 +139,12 @@ CrmValue = str | float | None
 # Records the core hands a writer at once, unless it says otherwise (``WritesInChunks``):
 # each chunk is recorded once written, so a crash resends at most one chunk.
 RECORDS_PER_WRITE = 1_000
+
+
+def crm_number_text(value: float) -> str:
+    """A number as a CRM takes it in text (a HubSpot property, a Bulk API CSV cell): two
+    decimals at most, no trailing zeros (20.0 -> "20", 12.5 -> "12.5")."""
+    return f"{value:.2f}".rstrip("0").rstrip(".")
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,7 +34,13 @@ from hubspot.crm.contacts import (
 from adapters.hubspot.client import Caller, hubspot_client, message_of
 from adapters.hubspot.pacing import Pacer
 from connector.errors import FatalError
-from connector.ports import CrmRecordWrite, CrmValue, WriteResult, linked_to_another
+from connector.ports import (
+    CrmRecordWrite,
+    CrmValue,
+    WriteResult,
+    crm_number_text,
+    linked_to_another,
+)
 
 __all__ = ["HubSpotWriter", "hubspot_writer"]
 
@@ -44,7 +50,7 @@ def _text(value: CrmValue) -> str:
     if value is None:
         return ""
     if isinstance(value, float):
-        return f"{value:.2f}".rstrip("0").rstrip(".")
+        return crm_number_text(value)
     return str(value)
 
 

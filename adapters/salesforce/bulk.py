@@ -27,7 +27,7 @@ from simple_salesforce.bulk2 import JobState, Operation, ResultsType, _Bulk2Clie
 
 from adapters.salesforce.client import SalesforceApi
 from adapters.salesforce.errors import RESENT_CODES
-from connector.ports import CrmValue
+from connector.ports import CrmValue, crm_number_text
 from connector.secrets import redact
 
 __all__ = ["BULK_TIMEOUT_S", "BulkRow", "bulk_update", "csv_value"]
@@ -52,7 +52,7 @@ def csv_value(value: CrmValue) -> str:
     if value is None:
         return _NULL
     if isinstance(value, float):
-        return f"{value:.2f}".rstrip("0").rstrip(".")
+        return crm_number_text(value)
     return str(value)
 
 
