@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from functools import cache
 from importlib.metadata import entry_points
 from pathlib import Path
+from typing import TypeVar
 
 from connector.config import Settings
 from connector.crm.mapping import CrmMapping, load_mapping
@@ -56,25 +57,27 @@ class Adapters:
 
     def source(self, type_name: str, *, key: str | None = None) -> SourceAdapter:
         """The source adapter of ``type_name``; a ConfigError naming ``key`` if none."""
-        found = self.sources.get(type_name)
-        if found is None:
-            raise ConfigError(
-                f"no source adapter has the type {type_name!r}",
-                key=key,
-                hint=f"the source types installed are: {_listed(self.sources)}",
-            )
-        return found
+        return _find(self.sources, type_name, "source", key)
 
     def crm(self, type_name: str, *, key: str | None = None) -> CrmAdapter:
         """The CRM adapter of ``type_name``; a ConfigError naming ``key`` if none."""
-        found = self.crms.get(type_name)
-        if found is None:
-            raise ConfigError(
-                f"no CRM adapter has the type {type_name!r}",
-                key=key,
-                hint=f"the CRM types installed are: {_listed(self.crms)}",
-            )
-        return found
+        return _find(self.crms, type_name, "CRM", key)
+
+
+_Declared = TypeVar("_Declared", SourceAdapter, CrmAdapter)
+
+
+def _find(
+    declared: Mapping[str, _Declared], type_name: str, kind: str, key: str | None
+) -> _Declared:
+    found = declared.get(type_name)
+    if found is None:
+        raise ConfigError(
+            f"no {kind} adapter has the type {type_name!r}",
+            key=key,
+            hint=f"the {kind} types installed are: {_listed(declared)}",
+        )
+    return found
 
 
 def _listed(names: Mapping[str, object]) -> str:

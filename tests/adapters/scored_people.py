@@ -1,7 +1,9 @@
-"""Contacts scored in a store, for the CRM push tests: one event each, then a pass."""
+"""Contacts scored in a store, for the CRM push tests: one event each, then a pass; and
+what sales said of one of them, as a CRM reader would bring it."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -10,6 +12,8 @@ from sqlalchemy.engine import Engine
 
 from adapters.files import FileSource
 from connector.config import Settings, scoring_rules
+from connector.model import SalesSignals, SalesStatus
+from connector.ports import CrmReader, ProfileSnapshot, SnapshotPage
 from connector.runners.ingest import ingest
 from connector.runners.rescore import rescore
 
@@ -40,3 +44,21 @@ def scored_people(
     ingest(engine, FileSource(path.stem, path), command="ingest", resume=False)
     rescore(engine, RULES)
     return emails
+
+
+def sales_said(email: str, status: SalesStatus) -> CrmReader:
+    """A CRM reader bringing one answer of sales for ``email``, three days after DAY0."""
+
+    class SalesSaid:
+        name = "crm"
+
+        def read_changes(self, cursor: str | None) -> Iterator[SnapshotPage]:
+            yield SnapshotPage(
+                [
+                    ProfileSnapshot(
+                        "crm", DAY0 + timedelta(days=3), email, sales=SalesSignals(status=status)
+                    )
+                ]
+            )
+
+    return SalesSaid()

@@ -25,8 +25,7 @@ from connector.crm import plan as push_plan
 from connector.crm.mapping import load_mapping
 from connector.errors import ConfigError, ExitCode, FatalError
 from connector.logs import configure_logging
-from connector.model import SalesSignals, SalesStatus
-from connector.ports import CrmReader, ProfileSnapshot, SnapshotPage
+from connector.model import SalesStatus
 from connector.runners.crm_read import read_crm
 from connector.runners.push import CreatePolicy, PushSummary, push
 from connector.runners.rescore import rescore
@@ -38,6 +37,7 @@ from tests.adapters.hubspot_fake import (
     FakeHubSpot,
     SpecValidator,
 )
+from tests.adapters.scored_people import sales_said
 from tests.adapters.scored_people import scored_people as _people
 from tests.conftest import REPO_ROOT
 
@@ -167,22 +167,7 @@ def test_a_recycled_contact_is_cleared_then_set_back_in_separate_calls(
     _push(httpserver, engine)
     assert fake.contacts[crm_id]["lifecyclestage"] == "marketingqualifiedlead"
 
-    class SalesSaidNotNow:
-        name = "crm"
-
-        def read_changes(self, cursor: str | None) -> Iterator[SnapshotPage]:
-            yield SnapshotPage(
-                [
-                    ProfileSnapshot(
-                        "crm",
-                        DAY0 + timedelta(days=3),
-                        email,
-                        sales=SalesSignals(status=SalesStatus.NOT_NOW),
-                    )
-                ]
-            )
-
-    read_crm(engine, SalesSaidNotNow())
+    read_crm(engine, sales_said(email, SalesStatus.NOT_NOW))
     assert rescore(engine, RULES).transitions == 1  # mql -> nurturing
     before = len(fake.writes())
     summary = _push(httpserver, engine)
@@ -504,7 +489,7 @@ def test_a_recycle_refused_after_its_clear_sets_the_stage_back_alone(
     (email,) = _people(engine, tmp_path, 1)
     crm_id = fake.add_contact(email, lifecyclestage="lead")
     _push(httpserver, engine)
-    read_crm(engine, _said(email, SalesStatus.NOT_NOW))
+    read_crm(engine, sales_said(email, SalesStatus.NOT_NOW))
     rescore(engine, RULES)
     fake.refuse_property = "leadsync_route"  # the set input carries the route's change
     summary = _push(httpserver, engine)
@@ -539,22 +524,6 @@ def test_a_mapped_property_the_portal_lacks_stops_the_push_at_once(
         _push(httpserver, engine)
     assert "check --online" in (stopped.value.hint or "")
     assert len(fake.writes()) == 1  # no halving through 100 records
-
-
-def _said(email: str, status: SalesStatus) -> CrmReader:
-    class SalesSaid:
-        name = "crm"
-
-        def read_changes(self, cursor: str | None) -> Iterator[SnapshotPage]:
-            yield SnapshotPage(
-                [
-                    ProfileSnapshot(
-                        "crm", DAY0 + timedelta(days=3), email, sales=SalesSignals(status=status)
-                    )
-                ]
-            )
-
-    return SalesSaid()
 
 
 def test_a_stage_sales_set_that_the_mapping_does_not_know_is_left_alone(

@@ -4,8 +4,7 @@ what it plans, sends and records, with no vendor spec needed."""
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
-from datetime import UTC, timedelta
+from datetime import UTC
 from pathlib import Path
 
 import pytest
@@ -16,14 +15,14 @@ from connector.config import Settings, scoring_rules
 from connector.crm.mapping import CrmMapping
 from connector.crm.plan import MISSING_MARK, CreatePolicy
 from connector.errors import LimitReachedError, RetriableError
-from connector.model import SalesSignals, SalesStatus
-from connector.ports import CrmRecordWrite, CrmValue, ProfileSnapshot, SnapshotPage
+from connector.model import SalesStatus
+from connector.ports import CrmRecordWrite, CrmValue
 from connector.runners.crm_read import read_crm
 from connector.runners.push import PushSummary, push
 from connector.runners.rescore import rescore
 from connector.store.schema import contacts, identities, pushed_state, rejects
 from connector.store.scores import list_scores
-from tests.adapters.scored_people import DAY0, scored_people
+from tests.adapters.scored_people import sales_said, scored_people
 from tests.crm.memory_writer import MemoryCrm
 
 MAPPING = CrmMapping(
@@ -161,22 +160,7 @@ class TestChangedOnly:
         _push(engine, crm)
         crm_id = crm.by_email(email) or ""
 
-        class SalesSaidNotNow:
-            name = "crm"
-
-            def read_changes(self, cursor: str | None) -> Iterator[SnapshotPage]:
-                yield SnapshotPage(
-                    [
-                        ProfileSnapshot(
-                            "crm",
-                            DAY0 + timedelta(days=3),
-                            email,
-                            sales=SalesSignals(status=SalesStatus.NOT_NOW),
-                        )
-                    ]
-                )
-
-        read_crm(engine, SalesSaidNotNow())
+        read_crm(engine, sales_said(email, SalesStatus.NOT_NOW))
         rescore(engine, scoring_rules(Settings()))
         applied_before = len(crm.applied)
 
