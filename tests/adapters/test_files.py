@@ -162,7 +162,7 @@ def test_jsonl_blank_lines_are_skipped_but_counted(tmp_path: Path) -> None:
 def test_cli_ingest_counts_rejects_and_rejects_json_lists_location_line_and_reason(
     tmp_path: Path,
 ) -> None:
-    from tests.test_cli import clean_env
+    from tests.cli.test_cli import clean_env
 
     leadsync = Path(sys.executable).parent / "leadsync"
     cfg = tmp_path / "config.toml"

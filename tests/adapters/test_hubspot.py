@@ -243,7 +243,7 @@ def test_the_token_never_shows_in_logs_or_errors(
 def test_push_command_dry_run_needs_no_token_and_a_push_prints_the_figures(
     httpserver: HTTPServer, fake: FakeHubSpot, tmp_path: Path
 ) -> None:
-    from tests.test_cli import clean_env, leadsync, write_jsonl
+    from tests.cli.test_cli import clean_env, leadsync, write_jsonl
 
     folder = tmp_path / "project"
     assert leadsync("init", folder, cwd=tmp_path).returncode == 0
@@ -282,7 +282,7 @@ def test_push_command_dry_run_needs_no_token_and_a_push_prints_the_figures(
 
 
 def _project(tmp_path: Path, httpserver: HTTPServer) -> Path:
-    from tests.test_cli import leadsync
+    from tests.cli.test_cli import leadsync
 
     folder = tmp_path / "project"
     assert leadsync("init", folder, cwd=tmp_path).returncode == 0
@@ -298,7 +298,7 @@ def _project(tmp_path: Path, httpserver: HTTPServer) -> Path:
 def test_crm_setup_creates_the_group_and_properties_once_and_check_online_agrees(
     httpserver: HTTPServer, fake: FakeHubSpot, tmp_path: Path
 ) -> None:
-    from tests.test_cli import assert_clean_failure, clean_env, leadsync
+    from tests.cli.test_cli import assert_clean_failure, clean_env, leadsync
 
     config = _project(tmp_path, httpserver)
     env = clean_env(HUBSPOT_ACCESS_TOKEN=TOKEN)
@@ -453,7 +453,7 @@ def test_sales_answers_read_from_hubspot_move_the_stage(
 def test_sync_pulls_reads_scores_and_pushes_in_one_pass(
     httpserver: HTTPServer, fake: FakeHubSpot, tmp_path: Path
 ) -> None:
-    from tests.test_cli import clean_env, leadsync, write_jsonl
+    from tests.cli.test_cli import clean_env, leadsync, write_jsonl
 
     config = _project(tmp_path, httpserver)
     env = clean_env(HUBSPOT_ACCESS_TOKEN=TOKEN)

@@ -362,7 +362,7 @@ def test_an_apostrophe_in_an_email_is_escaped_in_the_look_up_as_soql_wants() -> 
 def test_the_cli_pushes_over_tls_and_stops_on_the_limit_with_no_secret_in_its_output(
     tmp_path: Path,
 ) -> None:
-    from tests.test_cli import clean_env, leadsync, write_jsonl
+    from tests.cli.test_cli import clean_env, leadsync, write_jsonl
 
     org = FakeOrg()
     server = TlsOrg(org, tmp_path)
@@ -444,7 +444,7 @@ def test_the_cli_pushes_over_tls_and_stops_on_the_limit_with_no_secret_in_its_ou
 def test_sync_reads_what_sales_said_in_salesforce_scores_and_writes_the_stages_back(
     tmp_path: Path,
 ) -> None:
-    from tests.test_cli import clean_env, leadsync, write_jsonl
+    from tests.cli.test_cli import clean_env, leadsync, write_jsonl
 
     org = FakeOrg()
     ann = org.add(

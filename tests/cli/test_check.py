@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from connector.errors import ExitCode
-from tests.test_cli import assert_clean_failure, clean_env, leadsync
+from tests.cli.test_cli import assert_clean_failure, clean_env, leadsync
 
 
 def _initialised_with(folder: Path, tables: str) -> int:

@@ -15,8 +15,8 @@ from connector.errors import ConfigError, ExitCode
 from connector.model import EventKind, ScoringEvent
 from connector.scoring.scorer import score_contact
 from connector.scoring.settings import BUILT_IN_ROUTES
+from tests.cli.test_cli import assert_clean_failure, cfg, leadsync, write_jsonl
 from tests.conftest import REPO_ROOT
-from tests.test_cli import assert_clean_failure, cfg, leadsync, write_jsonl
 from tests.test_config import config_error, write_config
 
 BOTH_MAPPINGS = {
