@@ -20,7 +20,7 @@ from connector.errors import RejectedRecordError
 from connector.ingest.identity import is_valid_email, valid_namespace
 from connector.model import Event, EventKind, JsonValue, ProfileValue
 
-__all__ = ["CANONICAL_FIELDS", "derive_event_id", "to_event"]
+__all__ = ["CANONICAL_FIELDS", "EARLIEST_TIME", "LATEST_TIME", "derive_event_id", "to_event"]
 
 CANONICAL_FIELDS = frozenset(
     {"source", "id", "kind", "occurred_at", "email", "ids", "url", "attributes", "profile"}
@@ -29,6 +29,11 @@ _KINDS: dict[str, EventKind] = {kind.value: kind for kind in EventKind}
 _KNOWN_KINDS_TEXT = ", ".join(sorted(_KINDS))
 _EMPTY: dict[str, str] = {}
 MAX_ID_LENGTH = 200
+# Events outside these years are refused: no marketing signal is that old or that far
+# ahead, and scoring windows and decay add days to event times, which must stay
+# representable (datetime ends in 9999).
+EARLIEST_TIME = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST_TIME = datetime(2200, 1, 1, tzinfo=UTC)
 
 
 def _text(record: Mapping[str, object], key: str) -> str | None:
@@ -53,7 +58,16 @@ def _parse_time(raw: str) -> datetime:
         raise RejectedRecordError(
             f"occurred_at has no timezone: {raw[:60]!r}; add Z (UTC) or an offset like +01:00"
         )
-    return moment.astimezone(UTC)
+    try:
+        utc = moment.astimezone(UTC)
+    except OverflowError:  # 9999-12-31T23:59:59-01:00 has no UTC time
+        utc = None
+    if utc is None or not EARLIEST_TIME <= utc < LATEST_TIME:
+        raise RejectedRecordError(
+            f"occurred_at {raw[:60]!r} is outside the years {EARLIEST_TIME.year} to "
+            f"{LATEST_TIME.year - 1}; a date that far off is a placeholder or a typo: fix it"
+        )
+    return utc
 
 
 def _object(value: object, key: str) -> dict[str, object]:

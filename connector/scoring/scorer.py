@@ -326,9 +326,16 @@ class Scorer:
         moments: list[datetime] = []
         if rule.window_days is not None:
             window = timedelta(days=rule.window_days)
+            # An event whose window ends past the last representable time never leaves
+            # it (events stored before times were bounded at validation may be that far).
+            last_start = datetime.max.replace(tzinfo=UTC) - window
             moments.extend(
                 expiry
-                for expiry in (as_utc_time(event[1]) + window for event in found)
+                for expiry in (
+                    occurred_at + window
+                    for occurred_at in (as_utc_time(event[1]) for event in found)
+                    if occurred_at <= last_start
+                )
                 if expiry > self.as_of
             )
         if rule.half_life_days is not None:

@@ -111,8 +111,9 @@ class BehaviourRuleSettings(_Section):
     attributes: dict[str, AttributeValues] = {}
     max_times: int | None = Field(default=None, ge=1)
     max_points: float | None = Field(default=None, gt=0)
-    window_days: float | None = Field(default=None, gt=0)
-    half_life_days: float | None = Field(default=None, gt=0)
+    # At most a century: longer would mean "for ever", which is no window at all.
+    window_days: float | None = Field(default=None, gt=0, le=36_500)
+    half_life_days: float | None = Field(default=None, gt=0, le=36_500)
 
     _name = field_validator("name")(_rule_name)
     _regex = field_validator("url_regex")(_compiles)
