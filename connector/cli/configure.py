@@ -42,7 +42,7 @@ def init(
     targets = {directory / "config.toml": default_config_text()}
     for name, text in default_mapping_files().items():
         targets[directory / "mappings" / name] = text
-    existing = [str(path) for path in targets if path.exists()]
+    existing = [str(path) for path in targets if path.exists() or path.is_symlink()]
     if existing and not force:
         raise ConfigError(
             f"{', '.join(existing)} already exist(s)",
@@ -50,6 +50,10 @@ def init(
         )
     for path, text in targets.items():
         path.parent.mkdir(parents=True, exist_ok=True)
+        if path.is_symlink():
+            # --force replaces the link with a file; it never writes through it to a
+            # file elsewhere.
+            path.unlink()
         path.write_text(text, encoding="utf-8")
         stdout.print(f"wrote {path}")
     stdout.print(f"next: leadsync --config {directory / 'config.toml'} check")

@@ -30,6 +30,10 @@ def demo(
     contact_count: Annotated[int, typer.Option("--contacts", min=10)] = 2_000,
     event_count: Annotated[int, typer.Option("--events", min=100)] = 50_000,
     seed: Annotated[int, typer.Option("--seed")] = 7,
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="Replace the files of a --dir an earlier demo did not write."),
+    ] = False,
 ) -> None:
     """Make a realistic sample, ingest it into a fresh SQLite file, score it, show the result."""
     # The demo prints its own summary; per-run log lines would only repeat it.
@@ -39,4 +43,4 @@ def demo(
         with tempfile.TemporaryDirectory(prefix="leadsync-demo-") as scratch:
             run_demo(Path(scratch), contact_count, event_count, seed, keep=False, screen=screen)
     else:
-        run_demo(directory, contact_count, event_count, seed, keep=True, screen=screen)
+        run_demo(directory, contact_count, event_count, seed, keep=True, screen=screen, force=force)

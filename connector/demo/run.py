@@ -14,6 +14,7 @@ from connector.config import default_mapping_files, load_settings, scoring_rules
 from connector.crm.mapping import load_mapping
 from connector.demo.sales_desk import DEMO_RULES_TOML, SalesDesk
 from connector.demo.sample import write_sample
+from connector.errors import ConfigError
 from connector.model import Stage, Temperature
 from connector.plugins import file_source
 from connector.runners.crm_read import read_crm
@@ -55,11 +56,51 @@ class Screen(Protocol):
     ) -> AbstractContextManager[ProgressShown]: ...
 
 
+# Written into the demo's folder: a later demo may replace what holds it, nothing else.
+DEMO_MARK = ".leadsync-demo"
+
+
+def _refuse_foreign_folder(folder: Path) -> None:
+    """A folder holding anything but an earlier demo's output is refused: the demo would
+    replace its config.toml, mappings and leadsync.db."""
+    if not folder.exists() or (folder / DEMO_MARK).is_file():
+        return
+    if not folder.is_dir():
+        raise ConfigError(
+            f"{folder} is not a folder", hint="pass --dir a folder to keep the demo in"
+        )
+    if any(folder.iterdir()):
+        raise ConfigError(
+            f"{folder} holds files an earlier demo did not write; the demo would replace its "
+            "config.toml, mappings/ and leadsync.db",
+            hint="choose a new or empty folder, or pass --force to replace them",
+        )
+
+
 def run_demo(
-    folder: Path, contacts: int, events: int, seed: int, *, keep: bool, screen: Screen
+    folder: Path,
+    contacts: int,
+    events: int,
+    seed: int,
+    *,
+    keep: bool,
+    screen: Screen,
+    force: bool = False,
 ) -> None:
+    """The main job end to end on a sample, in ``folder``.
+
+    Raises:
+        ConfigError: ``folder`` holds files an earlier demo did not write (unless
+            ``force``).
+    """
     started = time.perf_counter()
+    if not force:
+        _refuse_foreign_folder(folder)
     folder.mkdir(parents=True, exist_ok=True)
+    (folder / DEMO_MARK).write_text(
+        "written by `leadsync demo`: a later demo may replace this folder's files\n",
+        encoding="utf-8",
+    )
     for name, text in default_mapping_files().items():
         mapping_path = folder / "mappings" / name
         mapping_path.parent.mkdir(exist_ok=True)
