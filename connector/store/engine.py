@@ -15,6 +15,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from connector.errors import StoreError
 from connector.secrets import redact
+from connector.store.locks import migration_lock
 
 __all__ = ["create_store_engine", "open_store", "store_revision", "upgrade_store"]
 
@@ -99,8 +100,10 @@ def upgrade_store(engine: Engine) -> tuple[str | None, str]:
     try:
         before, head = store_revision(engine)
         if before != head:
-            with engine.begin() as connection:
-                command.upgrade(_alembic_config(connection), "head")
+            with migration_lock(engine) as connection:
+                # Another process may have migrated it while this one waited.
+                if MigrationContext.configure(connection).get_current_revision() != head:
+                    command.upgrade(_alembic_config(connection), "head")
     except SQLAlchemyError as exc:
         raise StoreError(
             f"cannot reach or migrate the store {describe_url(url)}: "

@@ -1,4 +1,4 @@
-"""One scoring pass at a time per store.
+"""One scoring pass at a time per store, and one migration at a time.
 
 Two passes reading the same previous stages would both record the same transitions.
 SQLite: a lock on a file beside the database (``filelock``: flock on POSIX, the Windows
@@ -19,7 +19,10 @@ from sqlalchemy.engine import Engine
 
 from connector.errors import StoreError
 
-__all__ = ["exclusive_pass"]
+__all__ = ["MIGRATION_WAIT_S", "exclusive_pass", "migration_lock"]
+
+# How long a first use waits for another process migrating the same store.
+MIGRATION_WAIT_S = 120.0
 
 
 def _busy(what: str) -> StoreError:
@@ -64,5 +67,44 @@ def exclusive_pass(engine: Engine, what: str) -> Iterator[None]:
         raise _busy(what) from None
     try:
         yield
+    finally:
+        lock.release()
+
+
+@contextmanager
+def migration_lock(engine: Engine) -> Iterator[sa.Connection]:
+    """A transaction on ``engine`` that no other process migrating the store runs beside:
+    two commands using a new store at once both find it migrated, one by the other.
+
+    PostgreSQL: a transaction-level advisory lock (waited for, released at commit or when
+    the connection dies). SQLite: a lock on a file beside the database, waited for.
+    """
+    if engine.dialect.name == "postgresql":
+        with engine.begin() as connection:
+            connection.execute(
+                sa.select(
+                    sa.func.pg_advisory_xact_lock(
+                        sa.func.hashtext(sa.func.current_schema() + "leadsync:migration")
+                    )
+                )
+            )
+            yield connection
+        return
+    database = engine.url.database
+    if not database or database == ":memory:":
+        with engine.begin() as connection:
+            yield connection
+        return
+    lock = FileLock(Path(f"{database}.migration.lock"), mode=0o600)
+    try:
+        lock.acquire(timeout=MIGRATION_WAIT_S)
+    except Timeout:
+        raise StoreError(
+            f"another command has been migrating this store for over {MIGRATION_WAIT_S:g} s",
+            hint="wait for it to finish, or stop it and run `leadsync db upgrade`",
+        ) from None
+    try:
+        with engine.begin() as connection:
+            yield connection
     finally:
         lock.release()
