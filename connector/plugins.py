@@ -18,6 +18,7 @@ from typing import TypeVar
 from connector.config import Settings
 from connector.crm.mapping import CrmMapping, load_mapping
 from connector.errors import ConfigError, FatalError
+from connector.ingest.canonical import MAX_SOURCE_LENGTH
 from connector.ports import (
     CrmAdapter,
     CrmContext,
@@ -152,6 +153,11 @@ def file_source(
 ) -> SizedSource:
     """A source over one file of canonical events, as ``leadsync ingest FILE`` reads it."""
     adapter = installed_adapters().source(FILE_SOURCE)
+    if len(name) > MAX_SOURCE_LENGTH:
+        raise ConfigError(
+            f"the source name {name[:40]!r}... is longer than {MAX_SOURCE_LENGTH} characters",
+            hint="pass a shorter --source NAME",
+        )
     if file_format not in ("auto", "jsonl", "csv"):
         raise ConfigError(f"--format {file_format!r} is not one of auto, jsonl, csv")
     configured = adapter.settings_model.model_validate(

@@ -29,6 +29,13 @@ _KINDS: dict[str, EventKind] = {kind.value: kind for kind in EventKind}
 _KNOWN_KINDS_TEXT = ", ".join(sorted(_KINDS))
 _EMPTY: dict[str, str] = {}
 MAX_ID_LENGTH = 200
+# The store's limits, checked here so both stores take and refuse the same records:
+# SQLite would take longer or NUL-holding text that PostgreSQL refuses, which would stop
+# the whole page there.
+MAX_SOURCE_LENGTH = 100
+MAX_KEY_LENGTH = 254  # a value in ids
+# orjson writes at most 255 levels; nothing a router or a form sends nests this deep.
+MAX_ATTRIBUTE_DEPTH = 32
 # Events outside these years are refused: no marketing signal is that old or that far
 # ahead, and scoring windows and decay add days to event times, which must stay
 # representable (datetime ends in 9999).
@@ -41,10 +48,22 @@ def _text(record: Mapping[str, object], key: str) -> str | None:
     if value is None or value == "":
         return None
     if type(value) is str:
+        if "\x00" in value:
+            raise RejectedRecordError(f"{key} holds a NUL character; remove it")
         return value
     if type(value) is int:
         return str(value)
     raise RejectedRecordError(f"{key} must be a string, got {type(value).__name__}")
+
+
+def _nested_too_deep(value: object, depth: int = 1) -> bool:
+    if depth > MAX_ATTRIBUTE_DEPTH:
+        return True
+    if type(value) is dict:
+        return any(_nested_too_deep(item, depth + 1) for item in value.values())
+    if type(value) is list:
+        return any(_nested_too_deep(item, depth + 1) for item in value)
+    return False
 
 
 def _parse_time(raw: str) -> datetime:
@@ -90,7 +109,12 @@ def _ids(value: object) -> dict[str, str]:
             continue
         if type(key) is not str and type(key) is not int:
             raise RejectedRecordError(f"ids.{namespace} must be a string, got {type(key).__name__}")
-        ids[namespace] = str(key)
+        text = str(key)
+        if len(text) > MAX_KEY_LENGTH or "\x00" in text:
+            raise RejectedRecordError(
+                f"ids.{namespace} is longer than {MAX_KEY_LENGTH} characters or holds a NUL"
+            )
+        ids[namespace] = text
     return ids
 
 
@@ -160,9 +184,15 @@ def to_event(record: Mapping[str, object], *, default_source: str) -> Event:
     url = _text(record, "url")
     raw_attributes = record.get("attributes")
     attributes = _EMPTY if raw_attributes is None else _object(raw_attributes, "attributes")
+    if attributes and _nested_too_deep(attributes):
+        raise RejectedRecordError(
+            f"attributes nest more than {MAX_ATTRIBUTE_DEPTH} levels deep; flatten them"
+        )
     raw_profile = record.get("profile")
     profile = _EMPTY if raw_profile is None else _profile(raw_profile)
     source = _text(record, "source") or default_source
+    if len(source) > MAX_SOURCE_LENGTH:
+        raise RejectedRecordError(f"source is longer than {MAX_SOURCE_LENGTH} characters")
     event_id = _text(record, "id")
     if event_id is None:
         event_id = derive_event_id(kind, occurred_at, email, ids, url, attributes, profile)

@@ -35,6 +35,13 @@ _EVENT_COLUMNS = (
     "run_id",
 )
 MAX_RAW_CHARS = 2_000
+MAX_SOURCE_CHARS = 100  # rejects.source
+
+
+def _storable(text: str) -> str:
+    """``text`` as both stores take it: PostgreSQL refuses NUL in text, so a reject's raw
+    line keeps it written out."""
+    return text.replace("\x00", "\\x00") if "\x00" in text else text
 
 
 @dataclass(slots=True)
@@ -286,11 +293,11 @@ class Ledger:
             [
                 {
                     "run_id": self._run_id,
-                    "source": reject.source,
-                    "location": reject.location,
+                    "source": reject.source[:MAX_SOURCE_CHARS],
+                    "location": _storable(reject.location),
                     "line": reject.line,
-                    "reason": reject.reason,
-                    "raw": reject.raw[:MAX_RAW_CHARS],
+                    "reason": _storable(reject.reason),
+                    "raw": _storable(reject.raw[:MAX_RAW_CHARS]),
                     "fingerprint": _reject_fingerprint(reject),
                     "created_at": now,
                 }
