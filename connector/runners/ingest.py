@@ -63,7 +63,12 @@ def ingest(
     started = time.perf_counter()
     status = "failed"
     pages: Iterator[EncodedPage] = encoded_pages(
-        source, cursor, subprocess_above_bytes=subprocess_above_bytes
+        source,
+        cursor,
+        subprocess_above_bytes=subprocess_above_bytes,
+        # A forked reader must hold none of the store's sockets: were it left behind, a
+        # PostgreSQL session would stay open (holding the ledger's lock) until it ended.
+        before_child=engine.dispose,
     )
     try:
         with paused_gc():

@@ -11,9 +11,14 @@ saves.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import multiprocessing
+import os
 import queue
-from collections.abc import Iterator
+import signal
+import sys
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,25 +39,61 @@ class _Done:
     pass
 
 
-def _produce(source: EventSource, cursor: str | None, pages: multiprocessing.Queue[object]) -> None:
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def _die_with(parent: int) -> None:
+    """End this process when ``parent`` does: a reader left behind would hold its memory
+    (and, before the fix, the parent's store connection) for ever."""
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:  # it died before the signal was asked for
+        os._exit(1)
+
+
+def _handed_over(pages: multiprocessing.Queue[object], item: object, parent: int) -> None:
+    # Waits in steps, so a reader whose parent is gone (elsewhere than Linux) notices.
+    while True:
+        try:
+            pages.put(item, timeout=_POLL_S)
+            return
+        except queue.Full:
+            if os.getppid() != parent:
+                os._exit(1)
+
+
+def _produce(
+    source: EventSource, cursor: str | None, pages: multiprocessing.Queue[object], parent: int
+) -> None:
+    _die_with(parent)
+    # Ctrl-C reaches the whole process group: the parent stops this reader itself.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         with paused_gc():
             for page in source.pull(cursor):
-                pages.put(encode_page(page))
-        pages.put(_Done())
+                _handed_over(pages, encode_page(page), parent)
+        _handed_over(pages, _Done(), parent)
     except BaseException as error:  # handed to the parent, raised there
-        pages.put(ChildFailure.of(error, doing="reading the source"))
+        _handed_over(pages, ChildFailure.of(error, doing="reading the source"), parent)
 
 
-def _in_subprocess(source: EventSource, cursor: str | None) -> Iterator[EncodedPage]:
+def _in_subprocess(
+    source: EventSource, cursor: str | None, before_start: Callable[[], None] | None
+) -> Iterator[EncodedPage]:
     # fork starts in milliseconds and re-imports nothing; the writer holds no threads at
     # this point. Elsewhere (macOS, Windows) spawn is the safe default.
     method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
     context: Any = multiprocessing.get_context(method)
     pages: multiprocessing.Queue[object] = context.Queue(maxsize=_QUEUE_PAGES)
     reader = context.Process(
-        target=_produce, args=(source, cursor, pages), name="leadsync-reader", daemon=True
+        target=_produce,
+        args=(source, cursor, pages, os.getpid()),
+        name="leadsync-reader",
+        daemon=True,
     )
+    if before_start is not None:
+        before_start()
     reader.start()
     try:
         while True:
@@ -87,12 +128,21 @@ def _worth_a_subprocess(source: EventSource, threshold_bytes: int | None) -> boo
 
 
 def encoded_pages(
-    source: EventSource, cursor: str | None, *, subprocess_above_bytes: int | None
+    source: EventSource,
+    cursor: str | None,
+    *,
+    subprocess_above_bytes: int | None,
+    before_child: Callable[[], None] | None = None,
 ) -> Iterator[EncodedPage]:
     """Encoded pages of ``source``, read in a child process when the source allows it and
-    is at least ``subprocess_above_bytes`` large (None: always in this process)."""
+    is at least ``subprocess_above_bytes`` large (None: always in this process).
+
+    ``before_child`` runs just before the child starts: the caller closes its pooled store
+    connections there, so the child inherits no socket of theirs. The child ends with this
+    process, even killed.
+    """
     if _worth_a_subprocess(source, subprocess_above_bytes):
-        yield from _in_subprocess(source, cursor)
+        yield from _in_subprocess(source, cursor, before_child)
         return
     for page in source.pull(cursor):
         yield encode_page(page)
