@@ -161,7 +161,8 @@ def file_source(
     if file_format not in ("auto", "jsonl", "csv"):
         raise ConfigError(f"--format {file_format!r} is not one of auto, jsonl, csv")
     configured = adapter.settings_model.model_validate(
-        {"type": FILE_SOURCE, "path": path, "format": file_format}
+        # A path given on the command line starts at the working folder, not the config's.
+        {"type": FILE_SOURCE, "path": path.absolute(), "format": file_format}
     )
     source = adapter.source(configured, source_context(settings, name))
     if not isinstance(source, SizedSource):  # pragma: no cover - the file adapter's promise

@@ -78,7 +78,8 @@ def read(
     BANT, won deals) into the store."""
     state = state_of(ctx)
     settings = state.load()
-    summary = read_crm(state.store(), crm_reader(settings, name))
+    reader = crm_reader(settings, name)  # checks the table and its mapping first
+    summary = read_crm(state.store(), reader)
     if as_json:
         print_json(summary.as_dict())
         return

@@ -94,6 +94,7 @@ def run_demo(
             ``force``).
     """
     started = time.perf_counter()
+    folder = folder.absolute()
     if not force:
         _refuse_foreign_folder(folder)
     folder.mkdir(parents=True, exist_ok=True)

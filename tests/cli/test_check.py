@@ -81,3 +81,25 @@ def test_check_lists_each_crm_with_its_adapter_and_which_secrets_are_set(tmp_pat
         "SALESFORCE_ACCESS_TOKEN set)"
     ) in result.stdout.splitlines()
     assert "not-a-real-token" not in result.stdout + result.stderr
+
+
+def test_a_file_named_on_the_command_line_starts_at_the_working_folder(tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    project.mkdir()
+    _initialised_with(project, "")
+    (tmp_path / "events.jsonl").write_text(
+        '{"id":"e1","kind":"site_visit","occurred_at":"2026-11-02T10:00:00Z",'
+        '"email":"alice@acme.example"}\n',
+        encoding="utf-8",
+    )
+    result = leadsync("--config", project / "config.toml", "ingest", "events.jsonl", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "read 1, stored 1" in result.stdout
+
+
+def test_crm_read_of_an_unknown_crm_opens_no_store(tmp_path: Path) -> None:
+    _initialised_with(tmp_path, "")
+    result = leadsync("crm", "read", "nope", cwd=tmp_path)
+    assert_clean_failure(result, ExitCode.CONFIG)
+    assert "no [crm.nope] table" in result.stderr
+    assert not (tmp_path / "leadsync.db").exists()

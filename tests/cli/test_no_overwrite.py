@@ -61,3 +61,10 @@ def test_init_refuses_a_dangling_link_without_force(tmp_path: Path) -> None:
     refused = leadsync("init", folder, cwd=tmp_path)
     assert_clean_failure(refused, ExitCode.CONFIG)
     assert not (tmp_path / "nowhere.toml").exists()
+
+
+def test_demo_keeps_a_relative_dir_under_the_working_folder(tmp_path: Path) -> None:
+    result = leadsync("demo", "--dir", "demo-output", *SMALL, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "demo-output" / "leadsync.db").is_file()
+    assert not (tmp_path / "demo-output" / "demo-output").exists()
