@@ -19,6 +19,7 @@ from pydantic import (
     Field,
     SerializeAsAny,
     ValidationError,
+    ValidationInfo,
     field_validator,
 )
 from sqlalchemy.engine import make_url
@@ -98,8 +99,7 @@ class LoggingSettings(_Section):
 
 class CrmDryRunSettings(_Section):
     """Mapping files the dry-run plan (``leadsync demo``) renders and ``check`` validates;
-    none listed: each configured CRM's, or with none configured, each installed CRM
-    adapter's default mapping."""
+    none listed: each configured CRM's and each installed CRM adapter's default mapping."""
 
     mappings: tuple[Path, ...] = ()
 
@@ -121,21 +121,36 @@ class Settings(_Section):
 
     @field_validator("sources", "crm")
     @classmethod
-    def _table_names(cls, value: dict[str, _Tables]) -> dict[str, _Tables]:
+    def _table_names(cls, value: dict[str, _Tables], info: ValidationInfo) -> dict[str, _Tables]:
+        what = "source" if info.field_name == "sources" else "CRM"
         for name in value:
             if not _SOURCE_NAME.match(name):
                 raise ValueError(
-                    f"name {name!r} must be lower-case letters, digits, '_', '-' or '.'"
+                    f"{what} name {name!r} must be lower-case letters, digits, '_', '-' or '.'"
                 )
         return value
 
     def mapping_paths(self) -> tuple[Path, ...]:
-        """The mapping files the dry-run plan renders and ``check`` validates."""
+        """The mapping files the dry-run plan renders and ``check`` validates: those of
+        ``[plan] mappings``, else each configured CRM's and each installed CRM adapter's
+        default one."""
         if self.plan.mappings:
             return self.plan.mappings
-        if self.crm:
-            return tuple(dict.fromkeys(crm.mapping for crm in self.crm.values()))
+        # Imported here: connector.plugins builds adapters from these settings.
         from connector.plugins import installed_adapters
+
+        defaults = (
+            adapter.settings_model.model_fields["mapping"].default
+            for _, adapter in sorted(installed_adapters().crms.items())
+        )
+        return tuple(
+            dict.fromkeys(
+                [
+                    *(crm.mapping for crm in self.crm.values()),
+                    *(path for path in defaults if isinstance(path, Path)),
+                ]
+            )
+        )
 
         return tuple(
             adapter.settings_model.model_fields["mapping"].default
@@ -232,19 +247,28 @@ def _tables_of(
 ) -> dict[str, dict[str, Any]]:
     if value is None:
         return {}
-    if not isinstance(value, dict) or not all(isinstance(table, dict) for table in value.values()):
+    if not isinstance(value, dict):
         raise ConfigError(
             f"[{section}] must hold tables like [{section}.NAME]",
             file=shown,
             line=lines.line_of([section]),
             key=section,
         )
+    for name, table in value.items():
+        if not isinstance(table, dict):
+            raise ConfigError(
+                f"[{section}.{name}] must be a table: write it as [{section}.{name}] with its "
+                "keys below",
+                file=shown,
+                line=lines.line_of([section, name]),
+                key=f"{section}.{name}",
+            )
     return value
 
 
 def _adapter_settings(
     loc: tuple[str, str], table: dict[str, Any], lines: KeyLines, shown: str, text: str
-) -> Any:
+) -> AdapterSettings:
     """``table`` validated with the settings model of the adapter its ``type`` names."""
     # Imported here: connector.plugins builds adapters from these settings.
     from connector.plugins import installed_adapters
@@ -252,8 +276,16 @@ def _adapter_settings(
     section, name = loc
     adapters = installed_adapters()
     kinds = adapters.sources if section == "sources" else adapters.crms
+    what = "source" if section == "sources" else "CRM"
+    if not _SOURCE_NAME.match(name):
+        raise ConfigError(
+            f"[{section}.{name}] {what} name {name!r} must be lower-case letters, digits, '_', "
+            "'-' or '.'",
+            file=shown,
+            line=lines.line_of(list(loc)),
+            key=".".join(loc),
+        )
     type_name = table.get("type", name if section == "crm" else None)
-    key = ".".join((*loc, "type"))
     if type_name is None:
         raise ConfigError(
             f'[{section}.{name}] has no "type"; add one of: {_names(kinds)}',
@@ -264,11 +296,11 @@ def _adapter_settings(
     adapter = kinds.get(str(type_name))
     if adapter is None:
         raise ConfigError(
-            f'[{key}] has an unknown "type" {type_name!r}; the {section.rstrip("s")} types '
-            f"installed are: {_names(kinds)}",
+            f'[{section}.{name}] has an unknown "type" {type_name!r}; the {what} types '
+            f"available are: {_names(kinds)}",
             file=shown,
-            line=lines.line_of([*loc, "type"]),
-            key=key,
+            line=lines.line_of(list(loc)),
+            key=".".join(loc),
         )
     model: type[AdapterSettings] = adapter.settings_model
     try:

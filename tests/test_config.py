@@ -341,3 +341,17 @@ def test_config_option_beats_env_beats_cwd(monkeypatch: pytest.MonkeyPatch) -> N
     assert config_path_from(None) == (Path("config.toml"), False)
     monkeypatch.setenv(CONFIG_ENV, "")
     assert config_path_from(None) == (Path("config.toml"), False)
+
+
+def test_a_crm_entry_that_is_not_a_table_is_named_at_its_line(tmp_path: Path) -> None:
+    error = config_error(tmp_path, "[crm]\nhubspot = 1\n")
+    assert str(error).endswith(
+        "config.toml:2: [crm.hubspot] must be a table: write it as [crm.hubspot] with its keys "
+        "below"
+    )
+    assert error.key == "crm.hubspot"
+
+
+def test_a_bad_crm_name_says_crm(tmp_path: Path) -> None:
+    error = config_error(tmp_path, "[crm.HubSpot]\n")
+    assert "CRM name 'HubSpot' must be lower-case" in str(error)

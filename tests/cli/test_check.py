@@ -36,25 +36,25 @@ def test_check_describes_each_source_through_its_adapter(tmp_path: Path) -> None
     assert "source     ok  fair (file: fair.jsonl)" in result.stdout.splitlines()
 
 
-def test_an_unknown_source_type_lists_the_installed_ones(tmp_path: Path) -> None:
+def test_an_unknown_source_type_lists_the_available_ones(tmp_path: Path) -> None:
     (tmp_path / "config.toml").write_text(
         '[sources.fair]\ntype = "ftp"\npath = "fair.jsonl"\n', encoding="utf-8"
     )
     result = leadsync("check", cwd=tmp_path)
     assert_clean_failure(result, ExitCode.CONFIG)
     assert result.stderr.splitlines()[0] == (
-        "error: config.toml:2: [sources.fair.type] has an unknown \"type\" 'ftp'; the source "
-        'types installed are: "file"'
+        "error: config.toml:1: [sources.fair] has an unknown \"type\" 'ftp'; the source "
+        'types available are: "file"'
     )
 
 
-def test_an_unknown_crm_type_lists_the_installed_ones(tmp_path: Path) -> None:
+def test_an_unknown_crm_type_lists_the_available_ones(tmp_path: Path) -> None:
     (tmp_path / "config.toml").write_text("[crm.pipedrive]\n", encoding="utf-8")
     result = leadsync("check", cwd=tmp_path)
     assert_clean_failure(result, ExitCode.CONFIG)
     assert result.stderr.splitlines()[0] == (
-        "error: config.toml:1: [crm.pipedrive.type] has an unknown \"type\" 'pipedrive'; "
-        'the crm types installed are: "hubspot", "salesforce"'
+        "error: config.toml:1: [crm.pipedrive] has an unknown \"type\" 'pipedrive'; "
+        'the CRM types available are: "hubspot", "salesforce"'
     )
 
 
