@@ -12,6 +12,8 @@ from __future__ import annotations
 import multiprocessing
 import os
 import sys
+import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -51,6 +53,15 @@ _shared: dict[str, Any] = {}
 
 def _start_worker(done: Any, stop: Any, parent: int) -> None:
     _shared.update(done=done, stop=stop, parent=parent)
+    # A pool worker that has finished its range waits for another task; were the parent
+    # killed, it would wait for ever (it holds both ends of the task pipe itself).
+    threading.Thread(target=_end_when_orphaned, name="leadsync-orphan-watch", daemon=True).start()
+
+
+def _end_when_orphaned() -> None:
+    while not _orphaned():
+        time.sleep(_POLL_S)
+    os._exit(1)
 
 
 def _orphaned() -> bool:
