@@ -34,13 +34,15 @@ from connector.scoring.scorer import Scorer
 from connector.store.engine import create_store_engine
 from connector.store.locks import exclusive_pass
 from connector.store.meta import delete_meta, read_meta, write_meta
-from connector.store.schema import contacts, events
 from connector.store.scores import (
     ContactToScore,
     OutcomeWriter,
     all_contacts_to_score,
     changed_contact_ids,
+    contact_count,
+    contact_id_ranges,
     contacts_to_score,
+    latest_event_id,
 )
 
 __all__ = ["RescoreSummary", "rescore", "scoring_watermark"]
@@ -117,7 +119,7 @@ def _rescore(
     rules_hash = rules.fingerprint()
     summary = RescoreSummary(full=full, as_of=moment.isoformat())
     with engine.connect() as connection:
-        through = int(connection.execute(sa.select(sa.func.max(events.c.id))).scalar() or 0)
+        through = latest_event_id(connection)
         after = scoring_watermark(connection)
         stored_hash = read_meta(connection, RULES_HASH_KEY)
         due = read_meta(connection, FULL_PASS_DUE_KEY)
@@ -126,9 +128,7 @@ def _rescore(
         )
         todo: list[int] | None = None
         if summary.full:
-            total = int(
-                connection.execute(sa.select(sa.func.count()).select_from(contacts)).scalar() or 0
-            )
+            total = contact_count(connection)
         else:
             todo = sorted(
                 changed_contact_ids(
@@ -210,19 +210,8 @@ def _id_ranges(engine: Engine, total: int, workers: int) -> list[tuple[int, int]
     """Up to ``workers`` ranges of contact ids holding about as many contacts each."""
     if workers <= 1:
         return []
-    starts = [0]
     with engine.connect() as connection:
-        for part in range(1, workers):
-            found = connection.execute(
-                sa.select(contacts.c.id)
-                .order_by(contacts.c.id)
-                .offset(total * part // workers)
-                .limit(1)
-            ).scalar()
-            if found is not None and int(found) > starts[-1]:
-                starts.append(int(found))
-    ends = [start - 1 for start in starts[1:]] + [2**62]
-    return list(zip(starts, ends, strict=True))
+        return contact_id_ranges(connection, total, workers)
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,12 +32,13 @@ from connector.store.schema import contacts, events, identities, scores, stage_h
 __all__ = [
     "ContactToScore",
     "OutcomeWriter",
-    "StoredScore",
-    "Transition",
     "all_contacts_to_score",
     "changed_contact_ids",
+    "contact_count",
     "contact_id_for_email",
+    "contact_id_ranges",
     "contacts_to_score",
+    "latest_event_id",
     "list_scores",
     "stage_history_of",
     "unscored_count",
@@ -404,3 +405,25 @@ def stage_history_of(connection: sa.Connection, contact_id: int) -> list[Transit
     return [
         Transition(at, Stage(before), Stage(after), reason) for at, before, after, reason in rows
     ]
+
+
+def latest_event_id(connection: sa.Connection) -> int:
+    """The id of the newest stored event (0: none): what a pass scores through."""
+    return int(connection.execute(sa.select(sa.func.max(events.c.id))).scalar() or 0)
+
+
+def contact_count(connection: sa.Connection) -> int:
+    return int(connection.execute(sa.select(sa.func.count()).select_from(contacts)).scalar() or 0)
+
+
+def contact_id_ranges(connection: sa.Connection, total: int, parts: int) -> list[tuple[int, int]]:
+    """Up to ``parts`` ranges of contact ids holding about ``total / parts`` contacts each."""
+    starts = [0]
+    for part in range(1, parts):
+        found = connection.execute(
+            sa.select(contacts.c.id).order_by(contacts.c.id).offset(total * part // parts).limit(1)
+        ).scalar()
+        if found is not None and int(found) > starts[-1]:
+            starts.append(int(found))
+    ends = [start - 1 for start in starts[1:]] + [2**62]
+    return list(zip(starts, ends, strict=True))
