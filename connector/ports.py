@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Literal, Protocol, TypeVar, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict
 
+from connector.errors import FatalError
 from connector.model import Event, ProfileValue, SalesSignals
 
 if TYPE_CHECKING:
@@ -274,7 +275,8 @@ class SourceContext:
 class CrmContext:
     """What the core tells a CRM factory besides its settings."""
 
-    name: str  # NAME in [crm.NAME]: the CRM's name in the store (ids, pushed state)
+    name: str  # NAME in [crm.NAME], the table its settings came from
+    # The mapping file's ``crm`` names the CRM in the store (its ids, what it was told).
     mapping: CrmMapping
 
 
@@ -330,5 +332,7 @@ SettingsT = TypeVar("SettingsT", bound=AdapterSettings)
 def settings_of(settings: AdapterSettings, model: type[SettingsT]) -> SettingsT:
     """``settings`` as the adapter's own model (the core validated them with it)."""
     if not isinstance(settings, model):
-        raise TypeError(f"expected {model.__name__} settings, got {type(settings).__name__}")
+        raise FatalError(
+            f"an adapter was handed {type(settings).__name__} settings, not {model.__name__}"
+        )
     return settings

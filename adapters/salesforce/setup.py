@@ -155,7 +155,7 @@ def _written_values(
     ours: OurField, owner: str | None, key: Key, mapping: CrmMapping
 ) -> list[tuple[Key, str]]:
     """(mapping key holding it, value) of each value leadsync may write to ``ours``, as
-    ``connector.crm_plan`` picks them."""
+    ``connector.crm.plan`` picks them."""
     if ours == "temperature":
         # A temperature the table lacks is written under its own name.
         return [

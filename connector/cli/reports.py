@@ -1,6 +1,6 @@
 """The commands that read the store: score, contacts, explain, rejects.
 
-Registered on the app in ``connector/cli.py``; kept apart so each module stays small.
+One Typer app, added to the main one in ``connector/cli/app.py``.
 """
 
 from __future__ import annotations
