@@ -72,6 +72,17 @@ def engine(store_url: str) -> Iterator[Engine]:
     store.dispose()
 
 
+CRM_VARIABLE_PREFIXES = ("HUBSPOT_", "SALESFORCE_")
+
+
+@pytest.fixture(autouse=True)
+def _no_crm_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A developer's real CRM tokens never reach a test; a test that needs one sets it."""
+    for name in list(os.environ):
+        if name.startswith(CRM_VARIABLE_PREFIXES):
+            monkeypatch.delenv(name)
+
+
 @pytest.fixture(autouse=True)
 def _quiet_structlog() -> Iterator[None]:
     yield
