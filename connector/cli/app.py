@@ -6,6 +6,7 @@ puts the groups together in help order, and turns our errors into exit codes.
 
 from __future__ import annotations
 
+import signal
 import sys
 import traceback
 from pathlib import Path
@@ -69,11 +70,31 @@ def _main_options(
     ctx.obj = CliState(config, debug)
 
 
+# 128 + the signal's number, as shells report a command a signal ended.
+_INTERRUPTED_EXIT = {signal.SIGINT: 130, signal.SIGTERM: 143}
+_stop_signal = [signal.SIGINT]
+
+
+def _stop_on_sigterm(signum: int, _frame: object) -> None:
+    _stop_signal[0] = signal.Signals(signum)
+    raise KeyboardInterrupt
+
+
 def main() -> None:
     """Entry point: runs the app, turns our errors into a message and an exit code."""
     debug = "--debug" in sys.argv
+    # SIGTERM (a service manager, `kill`) ends a command as Ctrl-C does: the page in
+    # flight commits or rolls back whole, the run is recorded as interrupted.
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)
     try:
         app()  # exits through SystemExit; usage errors are typer's (exit 2)
+    except SystemExit as done:
+        if done.code != _INTERRUPTED_EXIT[signal.SIGINT]:  # typer's word for Ctrl-C
+            raise
+        sys.stderr.write(
+            "interrupted: what was stored is kept; run the same command again to go on\n"
+        )
+        sys.exit(_INTERRUPTED_EXIT[_stop_signal[0]])
     except LeadsyncError as error:
         if debug:
             traceback.print_exc()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
@@ -70,6 +71,7 @@ def ingest(
         # PostgreSQL session would stay open (holding the ledger's lock) until it ended.
         before_child=engine.dispose,
     )
+    interrupted: BaseException | None = None
     try:
         with paused_gc():
             for page in pages:
@@ -84,8 +86,26 @@ def ingest(
                 if on_progress is not None:
                     on_progress(page.bytes_read)
         status = "ok"
+    except KeyboardInterrupt as stop:
+        # The page in flight rolled back whole. Its connection was invalidated mid-write
+        # and, still held by the traceback, would keep SQLite's write lock: let it go
+        # before the run is recorded.
+        status, interrupted = "interrupted", stop
+        stop.__traceback__ = None
+        del stop
+        _close_reader(pages)
+        gc.collect()
     finally:
         summary.duration_s = round(time.perf_counter() - started, 3)
         finish_run(engine, run_id, status, summary.as_dict())
+    if interrupted is not None:
+        log.warning("ingest.interrupted", run_id=run_id, **summary.as_dict())
+        raise KeyboardInterrupt
     log.info("ingest.finished", run_id=run_id, **summary.as_dict())
     return summary
+
+
+def _close_reader(pages: Iterator[EncodedPage]) -> None:
+    close = getattr(pages, "close", None)
+    if close is not None:
+        close()  # stops the reader process, if there is one

@@ -67,8 +67,10 @@ def _produce(
     source: EventSource, cursor: str | None, pages: multiprocessing.Queue[object], parent: int
 ) -> None:
     _die_with(parent)
-    # Ctrl-C reaches the whole process group: the parent stops this reader itself.
+    # Ctrl-C reaches the whole process group: the parent stops this reader itself, with
+    # SIGTERM, which must end it (the parent's own SIGTERM handler is inherited).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     try:
         with paused_gc():
             for page in source.pull(cursor):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 import sys
 import threading
 import time
@@ -53,6 +54,8 @@ _shared: dict[str, Any] = {}
 
 def _start_worker(done: Any, stop: Any, parent: int) -> None:
     _shared.update(done=done, stop=stop, parent=parent)
+    # The parent's SIGTERM handler is inherited; a worker told to end must end.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     # A pool worker that has finished its range waits for another task; were the parent
     # killed, it would wait for ever (it holds both ends of the task pipe itself).
     threading.Thread(target=_end_when_orphaned, name="leadsync-orphan-watch", daemon=True).start()

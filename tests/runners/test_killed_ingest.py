@@ -68,8 +68,12 @@ def test_a_killed_ingest_takes_its_reader_with_it_and_a_rerun_stores_the_rest(
     engine = create_store_engine(store_url)
 
     def some_stored() -> bool:
-        with engine.connect() as connection:
-            return bool(connection.execute(sa.select(sa.func.count()).select_from(events)).scalar())
+        try:
+            with engine.connect() as connection:
+                found = connection.execute(sa.select(sa.func.count()).select_from(events))
+                return bool(found.scalar())
+        except sa.exc.DBAPIError:  # the command has not created the tables yet
+            return False
 
     try:
         _wait_for(some_stored, "no page was stored")

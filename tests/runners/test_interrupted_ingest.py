@@ -1,0 +1,71 @@
+"""Ctrl-C and SIGTERM end an ingest within seconds: the page in flight commits or rolls back
+whole, the reader stops, the run is recorded as interrupted, and a rerun stores the rest."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from connector.store.engine import create_store_engine
+from connector.store.schema import events, runs
+from tests.cli.test_cli import LEADSYNC, clean_env
+from tests.runners.test_killed_ingest import EVENTS, _alive, _children, _wait_for, _write_events
+
+EXIT_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}
+ENDED_WITHIN_S = 5
+
+
+@pytest.mark.parametrize("reading", ["child", "in-process"])
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["sigint", "sigterm"])
+def test_a_signal_ends_an_ingest_as_interrupted_and_a_rerun_stores_the_rest(
+    tmp_path: Path, store_url: str, stop: signal.Signals, reading: str
+) -> None:
+    data = tmp_path / "events.jsonl"
+    _write_events(data)
+    threshold = 0 if reading == "child" else 2**40
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f"[ingest]\nsubprocess_above_bytes = {threshold}\npage_size = 5000\n", encoding="utf-8"
+    )
+    env = clean_env(LEADSYNC_STORE_URL=store_url)
+    command = [LEADSYNC, "--config", str(config), "ingest", str(data), "--source", "fair"]
+    engine = create_store_engine(store_url)
+
+    def some_stored() -> bool:
+        try:
+            with engine.connect() as connection:
+                found = connection.execute(sa.select(sa.func.count()).select_from(events))
+                return bool(found.scalar())
+        except sa.exc.DBAPIError:  # the command has not created the tables yet
+            return False
+
+    ingesting = subprocess.Popen(
+        command, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        _wait_for(some_stored, "no page was stored")
+        readers = _children(ingesting.pid)
+        ingesting.send_signal(stop)
+        _, stderr = ingesting.communicate(timeout=ENDED_WITHIN_S)
+        assert ingesting.returncode == EXIT_CODES[stop], stderr
+        assert stderr.splitlines()[-1] == (
+            "interrupted: what was stored is kept; run the same command again to go on"
+        )
+        _wait_for(lambda: not any(_alive(reader) for reader in readers), "a reader outlived it")
+        with engine.connect() as connection:
+            assert connection.execute(sa.select(runs.c.status)).scalars().all() == ["interrupted"]
+        rerun = subprocess.run(
+            command, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False
+        )
+        assert rerun.returncode == 0, rerun.stderr
+        with engine.connect() as connection:
+            stored = connection.execute(sa.select(sa.func.count()).select_from(events)).scalar()
+        assert stored == EVENTS
+    finally:
+        if ingesting.poll() is None:
+            ingesting.kill()
+        engine.dispose()
