@@ -11,9 +11,16 @@ import pytest
 import sqlalchemy as sa
 
 from connector.store.engine import create_store_engine
-from connector.store.schema import events, runs
+from connector.store.schema import runs
 from tests.cli.test_cli import LEADSYNC, clean_env
-from tests.runners.test_killed_ingest import EVENTS, _alive, _children, _wait_for, _write_events
+from tests.runners.test_killed_ingest import (
+    _alive,
+    _children,
+    _wait_for,
+    _write_events,
+    assert_a_rerun_stores_the_rest,
+    stored_events,
+)
 
 EXIT_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}
 ENDED_WITHIN_S = 5
@@ -35,19 +42,11 @@ def test_a_signal_ends_an_ingest_as_interrupted_and_a_rerun_stores_the_rest(
     command = [LEADSYNC, "--config", str(config), "ingest", str(data), "--source", "fair"]
     engine = create_store_engine(store_url)
 
-    def some_stored() -> bool:
-        try:
-            with engine.connect() as connection:
-                found = connection.execute(sa.select(sa.func.count()).select_from(events))
-                return bool(found.scalar())
-        except sa.exc.DBAPIError:  # the command has not created the tables yet
-            return False
-
     ingesting = subprocess.Popen(
         command, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
     try:
-        _wait_for(some_stored, "no page was stored")
+        _wait_for(lambda: stored_events(engine), "no page was stored")
         readers = _children(ingesting.pid)
         ingesting.send_signal(stop)
         _, stderr = ingesting.communicate(timeout=ENDED_WITHIN_S)
@@ -58,13 +57,7 @@ def test_a_signal_ends_an_ingest_as_interrupted_and_a_rerun_stores_the_rest(
         _wait_for(lambda: not any(_alive(reader) for reader in readers), "a reader outlived it")
         with engine.connect() as connection:
             assert connection.execute(sa.select(runs.c.status)).scalars().all() == ["interrupted"]
-        rerun = subprocess.run(
-            command, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False
-        )
-        assert rerun.returncode == 0, rerun.stderr
-        with engine.connect() as connection:
-            stored = connection.execute(sa.select(sa.func.count()).select_from(events)).scalar()
-        assert stored == EVENTS
+        assert_a_rerun_stores_the_rest(command, env, tmp_path, engine)
     finally:
         if ingesting.poll() is None:
             ingesting.kill()

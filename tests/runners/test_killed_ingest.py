@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Engine
 
 from connector.store.engine import create_store_engine
 from connector.store.schema import events
@@ -41,6 +42,25 @@ def _write_events(path: Path) -> None:
             )
 
 
+def stored_events(engine: Engine) -> int:
+    """Events in the store (0 until the command under test has created the tables)."""
+    try:
+        with engine.connect() as connection:
+            return int(connection.execute(sa.select(sa.func.count()).select_from(events)).scalar())
+    except sa.exc.DBAPIError:
+        return 0
+
+
+def assert_a_rerun_stores_the_rest(
+    command: list[str], env: dict[str, str], cwd: Path, engine: Engine
+) -> None:
+    rerun = subprocess.run(
+        command, env=env, cwd=cwd, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert rerun.returncode == 0, rerun.stderr
+    assert stored_events(engine) == EVENTS
+
+
 def _wait_for(check: object, what: str) -> None:
     deadline = time.monotonic() + WAIT_S
     while time.monotonic() < deadline:
@@ -67,26 +87,12 @@ def test_a_killed_ingest_takes_its_reader_with_it_and_a_rerun_stores_the_rest(
     (reader,) = _children(ingesting.pid)
     engine = create_store_engine(store_url)
 
-    def some_stored() -> bool:
-        try:
-            with engine.connect() as connection:
-                found = connection.execute(sa.select(sa.func.count()).select_from(events))
-                return bool(found.scalar())
-        except sa.exc.DBAPIError:  # the command has not created the tables yet
-            return False
-
     try:
-        _wait_for(some_stored, "no page was stored")
+        _wait_for(lambda: stored_events(engine), "no page was stored")
         os.kill(ingesting.pid, signal.SIGKILL)
         ingesting.wait(timeout=WAIT_S)
         _wait_for(lambda: not _alive(reader), "the reader outlived its parent")
-        rerun = subprocess.run(
-            command, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False
-        )
-        assert rerun.returncode == 0, rerun.stderr
-        with engine.connect() as connection:
-            stored = connection.execute(sa.select(sa.func.count()).select_from(events)).scalar()
-        assert stored == EVENTS
+        assert_a_rerun_stores_the_rest(command, env, tmp_path, engine)
     finally:
         if ingesting.poll() is None:
             ingesting.kill()
