@@ -14,6 +14,7 @@ Every exception leadsync raises on purpose, in the core or in an adapter, is def
 - ``WriteInterruptedError``: a CRM write failed part-way after the CRM took some records;
   it carries those and the failure, which the core raises once they are recorded.
 - ``RejectedRecordError``: one record is set aside with its reason; the run goes on.
+- ``Interrupted``: not an error but Ctrl-C or SIGTERM, once the run is recorded as such.
 
 Each error carries its facts as attributes so logs can render them as fields, and its
 ``exit_code`` is the CLI's exit status for that category.
@@ -35,6 +36,7 @@ __all__ = [
     "ExitCode",
     "FatalError",
     "InputFileError",
+    "Interrupted",
     "LeadsyncError",
     "LimitReachedError",
     "RejectedRecordError",
@@ -222,3 +224,15 @@ class RejectedRecordError(LeadsyncError):
         self.reason = reason
         self.location = location
         self.line = line
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM ended a command after it recorded its run as interrupted.
+
+    A ``KeyboardInterrupt``, so that whatever stops on Ctrl-C stops on it too; ``kept``
+    says what the run stored before the stop ("12,000 events stored, 3 set aside").
+    """
+
+    def __init__(self, kept: str) -> None:
+        super().__init__(kept)
+        self.kept = kept

@@ -20,7 +20,7 @@ from connector import __version__
 from connector.cli import configure, crm, db, demo, ingest, push, reports, sync
 from connector.cli.render import stdout
 from connector.cli.state import CliState
-from connector.errors import ExitCode, LeadsyncError
+from connector.errors import ExitCode, Interrupted, LeadsyncError
 from connector.logs import configure_logging
 from connector.secrets import redact
 
@@ -80,6 +80,16 @@ def _stop_on_sigterm(signum: int, _frame: object) -> None:
     raise KeyboardInterrupt
 
 
+def _interruption_of(done: BaseException) -> Interrupted | None:
+    """The runner's ``Interrupted`` behind typer's exit: typer raises its exit from it."""
+    seen: BaseException | None = done
+    while seen is not None:
+        if isinstance(seen, Interrupted):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
 def main() -> None:
     """Entry point: runs the app, turns our errors into a message and an exit code."""
     debug = "--debug" in sys.argv
@@ -91,9 +101,9 @@ def main() -> None:
     except SystemExit as done:
         if done.code != _INTERRUPTED_EXIT[signal.SIGINT]:  # typer's word for Ctrl-C
             raise
-        sys.stderr.write(
-            "interrupted: what was stored is kept; run the same command again to go on\n"
-        )
+        stop = _interruption_of(done)
+        kept = stop.kept if stop is not None else "what was stored is kept"
+        sys.stderr.write(f"interrupted: {kept}; run the same command again to go on\n")
         sys.exit(_INTERRUPTED_EXIT[_stop_signal[0]])
     except LeadsyncError as error:
         if debug:

@@ -15,9 +15,9 @@ from sqlalchemy.engine import Engine
 
 from connector.ports import CrmReader
 from connector.runners._gc import paused_gc
+from connector.runners.recorded import RecordedRun
 from connector.store.cursors import read_cursor
 from connector.store.ledger import Ledger
-from connector.store.runs import finish_run, start_run
 
 __all__ = ["CrmReadSummary", "cursor_name_of", "read_crm"]
 
@@ -35,6 +35,12 @@ class CrmReadSummary:
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
 
+    def kept(self) -> str:
+        return (
+            f"{self.snapshots:,} {self.crm} records read and stored, "
+            f"{self.contacts_changed:,} contacts changed"
+        )
+
 
 def cursor_name_of(reader: CrmReader) -> str:
     # Apart from event sources' cursors: a CRM may be both a reader and an event source.
@@ -43,22 +49,19 @@ def cursor_name_of(reader: CrmReader) -> str:
 
 def read_crm(engine: Engine, reader: CrmReader) -> CrmReadSummary:
     """Read what changed in the CRM since the last read and store it."""
-    run_id = start_run(engine, "crm-read")
     cursor_name = cursor_name_of(reader)
     summary = CrmReadSummary(crm=reader.name)
-    ledger = Ledger(engine, run_id=run_id)
     started = time.perf_counter()
-    status = "failed"
-    try:
-        with paused_gc():
-            for page in reader.read_changes(read_cursor(engine, cursor_name)):
-                changed, rejected = ledger.write_snapshots(page, cursor_name=cursor_name)
-                summary.contacts_changed += changed
-                summary.snapshots += len(page.snapshots)
-                summary.rejected += rejected
-        status = "ok"
-    finally:
-        summary.duration_s = round(time.perf_counter() - started, 3)
-        finish_run(engine, run_id, status, summary.as_dict())
+    with RecordedRun(engine, "crm-read", summary, kept=summary.kept) as run_id:
+        ledger = Ledger(engine, run_id=run_id)
+        try:
+            with paused_gc():
+                for page in reader.read_changes(read_cursor(engine, cursor_name)):
+                    changed, rejected = ledger.write_snapshots(page, cursor_name=cursor_name)
+                    summary.contacts_changed += changed
+                    summary.snapshots += len(page.snapshots)
+                    summary.rejected += rejected
+        finally:
+            summary.duration_s = round(time.perf_counter() - started, 3)
     log.info("crm.read_finished", run_id=run_id, **summary.as_dict())
     return summary

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
@@ -13,10 +12,11 @@ from sqlalchemy.engine import Engine
 from connector.ports import EventSource
 from connector.runners._gc import paused_gc
 from connector.runners.pipeline import encoded_pages
+from connector.runners.recorded import RecordedRun
 from connector.store.cursors import read_cursor
-from connector.store.ledger import Ledger
+from connector.store.ledger import Ledger, PageResult, committed_by_run
 from connector.store.ledger_rows import EncodedPage
-from connector.store.runs import finish_run, start_run
+from connector.store.scores import latest_event_id
 
 __all__ = ["IngestSummary", "ingest"]
 
@@ -39,6 +39,20 @@ class IngestSummary:
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
 
+    def add(self, page: PageResult) -> None:
+        self.read += page.read
+        self.stored += page.stored
+        self.duplicates += page.duplicates
+        self.rejected += page.rejected
+        self.contacts_created += page.contacts_created
+        self.identity_conflicts += page.identity_conflicts
+
+    def kept(self) -> str:
+        return (
+            f"{self.stored:,} new events from {self.source} stored and kept, "
+            f"{self.rejected:,} set aside"
+        )
+
 
 def ingest(
     engine: Engine,
@@ -56,51 +70,40 @@ def ingest(
     source is read and the ledger's dedupe makes a rerun store nothing new. A source that
     allows it and holds at least ``subprocess_above_bytes`` is read in a child process.
     """
-    run_id = start_run(engine, command)
     cursor_name = source.name if resume else None
     cursor = read_cursor(engine, source.name) if resume else None
     summary = IngestSummary(source=source.name)
-    ledger = Ledger(engine, run_id=run_id)
     started = time.perf_counter()
-    status = "failed"
-    pages: Iterator[EncodedPage] = encoded_pages(
-        source,
-        cursor,
-        subprocess_above_bytes=subprocess_above_bytes,
-        # A forked reader must hold none of the store's sockets: were it left behind, a
-        # PostgreSQL session would stay open (holding the ledger's lock) until it ended.
-        before_child=engine.dispose,
-    )
-    interrupted: BaseException | None = None
-    try:
-        with paused_gc():
-            for page in pages:
-                result = ledger.write_page(page, cursor_name=cursor_name)
-                summary.read += result.read
-                summary.stored += result.stored
-                summary.duplicates += result.duplicates
-                summary.rejected += result.rejected
-                summary.contacts_created += result.contacts_created
-                summary.identity_conflicts += result.identity_conflicts
-                log.debug("ingest.page", stored=result.stored, rejected=result.rejected)
-                if on_progress is not None:
-                    on_progress(page.bytes_read)
-        status = "ok"
-    except KeyboardInterrupt as stop:
-        # The page in flight rolled back whole. Its connection was invalidated mid-write
-        # and, still held by the traceback, would keep SQLite's write lock: let it go
-        # before the run is recorded.
-        status, interrupted = "interrupted", stop
-        stop.__traceback__ = None
-        del stop
-        _close_reader(pages)
-        gc.collect()
-    finally:
-        summary.duration_s = round(time.perf_counter() - started, 3)
-        finish_run(engine, run_id, status, summary.as_dict())
-    if interrupted is not None:
-        log.warning("ingest.interrupted", run_id=run_id, **summary.as_dict())
-        raise KeyboardInterrupt
+    with engine.connect() as connection:
+        newest_before = latest_event_id(connection)
+
+    def kept() -> str:
+        summary.stored, summary.rejected = committed_by_run(
+            engine, run_id, after_event_id=newest_before
+        )
+        return summary.kept()
+
+    with RecordedRun(engine, command, summary, kept=kept) as run_id:
+        ledger = Ledger(engine, run_id=run_id)
+        pages: Iterator[EncodedPage] = encoded_pages(
+            source,
+            cursor,
+            subprocess_above_bytes=subprocess_above_bytes,
+            # A forked reader must hold none of the store's sockets: were it left behind, a
+            # PostgreSQL session would stay open (holding the ledger's lock) until it ended.
+            before_child=engine.dispose,
+        )
+        try:
+            with paused_gc():
+                for page in pages:
+                    result = ledger.write_page(page, cursor_name=cursor_name)
+                    summary.add(result)
+                    log.debug("ingest.page", stored=result.stored, rejected=result.rejected)
+                    if on_progress is not None:
+                        on_progress(page.bytes_read)
+        finally:
+            _close_reader(pages)  # stops the reader process, if there is one
+            summary.duration_s = round(time.perf_counter() - started, 3)
     log.info("ingest.finished", run_id=run_id, **summary.as_dict())
     return summary
 
@@ -108,4 +111,4 @@ def ingest(
 def _close_reader(pages: Iterator[EncodedPage]) -> None:
     close = getattr(pages, "close", None)
     if close is not None:
-        close()  # stops the reader process, if there is one
+        close()

@@ -31,6 +31,7 @@ from connector.ports import (
     WriteResult,
     WritesInChunks,
 )
+from connector.runners.recorded import RecordedRun
 from connector.store.pushes import PushOutcome, read_crm_state, record_push_outcome, reject_row
 from connector.store.scores import list_scores
 
@@ -54,6 +55,12 @@ class PushSummary:
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
+
+    def kept(self) -> str:
+        return (
+            f"{self.written:,} of {self.planned:,} {self.crm} records written and recorded; "
+            "the next push sends the rest"
+        )
 
 
 def plan_from_store(
@@ -118,33 +125,34 @@ def push(
         if isinstance(writer, WritesInChunks)
         else RECORDS_PER_WRITE
     )
-    for start in range(0, len(records), size):
-        chunk = records[start : start + size]
-        try:
-            results = writer.write(chunk, linked=planned.linked)
-        except LimitReachedError as stop:
-            # What the CRM took before refusing is recorded; the rest is planned again by
-            # the next push, so nothing is lost and nothing is written twice.
-            _record(engine, mapping.crm, chunk, stop.results, planned.desired, summary)
-            summary.stopped = stop.message
-            summary.duration_s = round(time.perf_counter() - started, 3)
-            kept = len(records) - start - len(stop.results)
-            log.warning("push.stopped", kept=kept, **summary.as_dict())
-            retry_after = stop.retry_after.astimezone(UTC).isoformat(timespec="seconds")
-            raise LimitReachedError(
-                f"{mapping.crm} push stopped: {stop.message}; {summary.written:,} written, "
-                f"{kept:,} kept for the next push; retry after "
-                f"{retry_after.replace('+00:00', 'Z')}",
-                retry_after=stop.retry_after,
-                vendor=mapping.crm,
-            ) from None
-        except WriteInterruptedError as interrupted:
-            _record(engine, mapping.crm, chunk, interrupted.results, planned.desired, summary)
-            log.error("push.interrupted", error=interrupted.message, **summary.as_dict())
-            raise interrupted.cause from None
-        _record(engine, mapping.crm, chunk, results, planned.desired, summary)
-        if on_progress is not None:
-            on_progress(min(start + size, len(records)), len(records))
+    with RecordedRun(engine, "push", summary, kept=summary.kept):
+        for start in range(0, len(records), size):
+            chunk = records[start : start + size]
+            try:
+                results = writer.write(chunk, linked=planned.linked)
+            except LimitReachedError as stop:
+                # What the CRM took before refusing is recorded; the rest is planned again by
+                # the next push, so nothing is lost and nothing is written twice.
+                _record(engine, mapping.crm, chunk, stop.results, planned.desired, summary)
+                summary.stopped = stop.message
+                summary.duration_s = round(time.perf_counter() - started, 3)
+                kept = len(records) - start - len(stop.results)
+                log.warning("push.stopped", kept=kept, **summary.as_dict())
+                retry_after = stop.retry_after.astimezone(UTC).isoformat(timespec="seconds")
+                raise LimitReachedError(
+                    f"{mapping.crm} push stopped: {stop.message}; {summary.written:,} written, "
+                    f"{kept:,} kept for the next push; retry after "
+                    f"{retry_after.replace('+00:00', 'Z')}",
+                    retry_after=stop.retry_after,
+                    vendor=mapping.crm,
+                ) from None
+            except WriteInterruptedError as interrupted:
+                _record(engine, mapping.crm, chunk, interrupted.results, planned.desired, summary)
+                log.error("push.interrupted", error=interrupted.message, **summary.as_dict())
+                raise interrupted.cause from None
+            _record(engine, mapping.crm, chunk, results, planned.desired, summary)
+            if on_progress is not None:
+                on_progress(min(start + size, len(records)), len(records))
     summary.duration_s = round(time.perf_counter() - started, 3)
     log.info("push.finished", **summary.as_dict())
     return summary

@@ -27,6 +27,7 @@ from sqlalchemy.engine import Engine
 from connector.errors import FatalError
 from connector.model import ContactOutcome
 from connector.runners._gc import paused_gc
+from connector.runners.recorded import RecordedRun
 from connector.runners.score_workers import RangeResult, run_in_workers
 from connector.scoring.decide import decide
 from connector.scoring.rules import ScoringRules
@@ -70,6 +71,9 @@ class RescoreSummary:
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
 
+    def kept(self) -> str:
+        return f"{self.contacts_scored:,} contacts scored and stored; the next pass scores the rest"
+
 
 def scoring_watermark(connection: sa.Connection) -> int:
     return int(read_meta(connection, WATERMARK_KEY) or 0)
@@ -92,32 +96,40 @@ def rescore(
     ``now`` is the clock (default: the real one) for ordinary passes. A full pass over
     at least ``PARALLEL_FROM_CONTACTS`` contacts is split over ``workers`` processes.
     """
-    with exclusive_pass(engine, "scoring pass"):
-        return _rescore(
+    summary = RescoreSummary(full=full)
+    with (
+        exclusive_pass(engine, "scoring pass"),
+        RecordedRun(engine, "score", summary, kept=summary.kept),
+    ):
+        _rescore(
             engine,
             rules,
+            summary,
             full=full,
             as_of=as_of,
             now=now,
             workers=workers,
             on_progress=on_progress,
         )
+    log.info("score.finished", **summary.as_dict())
+    return summary
 
 
 def _rescore(
     engine: Engine,
     rules: ScoringRules,
+    summary: RescoreSummary,
     *,
     full: bool,
     as_of: datetime | None,
     now: datetime | None,
     workers: int,
     on_progress: Callable[[int, int], None] | None,
-) -> RescoreSummary:
+) -> None:
     started = time.perf_counter()
     moment = as_of or now or datetime.now(UTC)
     rules_hash = rules.fingerprint()
-    summary = RescoreSummary(full=full, as_of=moment.isoformat())
+    summary.as_of = moment.isoformat()
     with engine.connect() as connection:
         through = latest_event_id(connection)
         after = scoring_watermark(connection)
@@ -156,6 +168,7 @@ def _rescore(
     )
 
     def progress(done: int) -> None:
+        summary.contacts_scored = done  # committed: each chunk is stored whole
         if on_progress is not None:
             on_progress(done, total)
 
@@ -181,8 +194,6 @@ def _rescore(
         elif summary.full:
             delete_meta(connection, FULL_PASS_DUE_KEY)
     summary.duration_s = round(time.perf_counter() - started, 3)
-    log.info("score.finished", **summary.as_dict())
-    return summary
 
 
 def _full_or_not(

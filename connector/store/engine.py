@@ -16,6 +16,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from connector.errors import StoreError
 from connector.secrets import redact
 from connector.store.locks import migration_lock
+from connector.store.runs import close_abandoned_runs
 
 __all__ = ["create_store_engine", "open_store", "store_revision", "upgrade_store"]
 
@@ -114,7 +115,9 @@ def upgrade_store(engine: Engine) -> tuple[str | None, str]:
 
 
 def open_store(url: str) -> Engine:
-    """An engine on an up-to-date schema: migrations apply on first use."""
+    """An engine on an up-to-date schema: migrations apply on first use, and runs whose
+    process was killed are marked interrupted."""
     engine = create_store_engine(url)
     upgrade_store(engine)
+    close_abandoned_runs(engine)
     return engine

@@ -20,9 +20,9 @@ from connector.ports import ProfileSnapshot, RejectedInput, SnapshotPage
 from connector.store._raw import BulkInsert, RawSql, dialect_insert
 from connector.store.contacts import ContactResolver
 from connector.store.ledger_rows import EncodedPage, LedgerRow, encode_snapshot
-from connector.store.schema import contacts, cursors, rejects
+from connector.store.schema import contacts, cursors, events, rejects
 
-__all__ = ["Ledger", "PageResult"]
+__all__ = ["Ledger", "PageResult", "committed_by_run"]
 
 _EVENT_COLUMNS = (
     "source",
@@ -304,3 +304,18 @@ class Ledger:
                 for reject in rejected
             ],
         )
+
+
+def committed_by_run(engine: Engine, run_id: int, *, after_event_id: int) -> tuple[int, int]:
+    """(events, rejects) that run ``run_id`` committed; its events all have ids above
+    ``after_event_id``, the newest id when it started, which bounds the scan."""
+    with engine.connect() as connection:
+        stored = connection.execute(
+            sa.select(sa.func.count())
+            .select_from(events)
+            .where(events.c.id > after_event_id, events.c.run_id == run_id)
+        ).scalar_one()
+        set_aside = connection.execute(
+            sa.select(sa.func.count()).select_from(rejects).where(rejects.c.run_id == run_id)
+        ).scalar_one()
+    return int(stored), int(set_aside)

@@ -69,8 +69,12 @@ runs = sa.Table(
     sa.Column("command", sa.String(40), nullable=False),
     sa.Column("started_at", UtcDateTime(), nullable=False),
     sa.Column("finished_at", UtcDateTime()),
-    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("status", sa.String(20), nullable=False, index=True),
     sa.Column("stats", sa.JSON()),
+    # The process that holds the run: a run left `running` by a process that is gone is
+    # marked `interrupted` by the next command on that host.
+    sa.Column("pid", sa.Integer()),
+    sa.Column("host", sa.String(255)),
 )
 
 contacts = sa.Table(

@@ -3,6 +3,7 @@ whole, the reader stops, the run is recorded as interrupted, and a rerun stores 
 
 from __future__ import annotations
 
+import re
 import signal
 import subprocess
 from pathlib import Path
@@ -24,6 +25,10 @@ from tests.runners.test_killed_ingest import (
 
 EXIT_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}
 ENDED_WITHIN_S = 5
+LAST_LINE = re.compile(
+    r"interrupted: (?P<stored>[\d,]+) new events from fair stored and kept, 0 set aside; "
+    r"run the same command again to go on"
+)
 
 
 @pytest.mark.parametrize("reading", ["child", "in-process"])
@@ -51,9 +56,9 @@ def test_a_signal_ends_an_ingest_as_interrupted_and_a_rerun_stores_the_rest(
         ingesting.send_signal(stop)
         _, stderr = ingesting.communicate(timeout=ENDED_WITHIN_S)
         assert ingesting.returncode == EXIT_CODES[stop], stderr
-        assert stderr.splitlines()[-1] == (
-            "interrupted: what was stored is kept; run the same command again to go on"
-        )
+        said = LAST_LINE.fullmatch(stderr.splitlines()[-1])
+        assert said is not None, stderr
+        assert int(said["stored"].replace(",", "")) == stored_events(engine)
         _wait_for(lambda: not any(_alive(reader) for reader in readers), "a reader outlived it")
         with engine.connect() as connection:
             assert connection.execute(sa.select(runs.c.status)).scalars().all() == ["interrupted"]

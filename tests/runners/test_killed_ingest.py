@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from connector.store.engine import create_store_engine
-from connector.store.schema import events
+from connector.store.schema import events, runs
 from tests.cli.test_cli import LEADSYNC, clean_env
 
 EVENTS = 150_000
@@ -93,6 +93,10 @@ def test_a_killed_ingest_takes_its_reader_with_it_and_a_rerun_stores_the_rest(
         ingesting.wait(timeout=WAIT_S)
         _wait_for(lambda: not _alive(reader), "the reader outlived its parent")
         assert_a_rerun_stores_the_rest(command, env, tmp_path, engine)
+        with engine.connect() as connection:
+            statuses = connection.execute(sa.select(runs.c.status).order_by(runs.c.id)).all()
+        # The killed run could not record its end; the rerun marked it, then finished.
+        assert [status for (status,) in statuses] == ["interrupted", "ok"]
     finally:
         if ingesting.poll() is None:
             ingesting.kill()
