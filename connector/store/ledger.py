@@ -5,6 +5,7 @@ exactly once."""
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -12,6 +13,7 @@ from datetime import UTC, datetime
 
 import orjson
 import sqlalchemy as sa
+import structlog
 from sqlalchemy.engine import Engine
 
 from connector.ingest.identity import is_valid_email, normalize_email
@@ -34,6 +36,8 @@ _EVENT_COLUMNS = (
     "attributes",
     "run_id",
 )
+log = structlog.get_logger(__name__)
+
 MAX_RAW_CHARS = 2_000
 MAX_SOURCE_CHARS = 100  # rejects.source
 
@@ -52,6 +56,59 @@ class PageResult:
     rejected: int
     contacts_created: int
     identity_conflicts: int
+
+
+# What a record can make a write fail with: the store refusing a value (DataError,
+# IntegrityError), a bind that cannot convert it (a bare StatementError), or our encoding
+# of it (ValueError and its UnicodeError, TypeError, OverflowError). The connection
+# failing, a lock timing out or the disk filling up (OperationalError...) are no
+# record's fault and end the run as before.
+_RECORD_FAULTS = (
+    sa.exc.DataError,
+    sa.exc.IntegrityError,
+    ValueError,
+    TypeError,
+    OverflowError,
+)
+
+
+def _first_line(fault: BaseException) -> str:
+    text = str(getattr(fault, "orig", None) or fault).strip()
+    return text.splitlines()[0][:300] if text else type(fault).__name__
+
+
+def _refused_row(row: LedgerRow, fault: BaseException) -> RejectedInput:
+    """The row the store refused, set aside with the store's words and the record."""
+    # ASCII-escaped: the text the store refused may not even be valid UTF-8.
+    raw = json.dumps(
+        {
+            "id": row.source_event_id,
+            "kind": row.kind,
+            "occurred_at": row.occurred_at_utc,
+            "email": row.email,
+            "ids": row.ids,
+            "url": row.url,
+            "attributes": row.attributes_json,
+        }
+    )
+    return RejectedInput(
+        row.source,
+        f"event id {row.source_event_id[:200]}",
+        None,
+        f"the store refused it: {_first_line(fault)}",
+        raw,
+    )
+
+
+def _sum_results(results: Sequence[PageResult]) -> PageResult:
+    return PageResult(
+        read=sum(result.read for result in results),
+        stored=sum(result.stored for result in results),
+        duplicates=sum(result.duplicates for result in results),
+        rejected=sum(result.rejected for result in results),
+        contacts_created=sum(result.contacts_created for result in results),
+        identity_conflicts=sum(result.identity_conflicts for result in results),
+    )
 
 
 def _reject_fingerprint(reject: RejectedInput) -> str:
@@ -114,6 +171,14 @@ class Ledger:
         self._engine = engine
         self._run_id = run_id
         self._raw = RawSql(engine.dialect)
+        # Bulk inserts go through the driver itself (COPY on PostgreSQL): its own
+        # exceptions come unwrapped. PEP 249 names them alike in every driver.
+        dbapi = engine.dialect.loaded_dbapi
+        self._record_faults: tuple[type[BaseException], ...] = (
+            *_RECORD_FAULTS,
+            dbapi.DataError,
+            dbapi.IntegrityError,
+        )
         self._resolver = ContactResolver(self._raw)
         # Raw DBAPI executemany: SQLAlchemy's per-row parameter processing costs more than
         # the insert itself on this path (measured: 37k vs 125k rows/s on SQLite).
@@ -155,9 +220,65 @@ class Ledger:
             raise
 
     def write_page(self, page: EncodedPage, *, cursor_name: str | None) -> PageResult:
+        """Store the page with its rejects and cursor in one transaction.
+
+        Records are validated before they get here, so the store refusing one is a limit
+        validation missed. Rather than stop the source there on every rerun, the page is
+        split in halves, each in a savepoint, until the record the store refuses is
+        found; it is set aside with the store's reason and the rest is stored, all still
+        in the one transaction with the cursor.
+        """
         now = datetime.now(UTC)
         with self._transaction(cursor_name, page.cursor, now) as connection:
-            return self._write(connection, page, now)
+            try:
+                return self._write_in_savepoint(connection, page, now)
+            except self._record_faults as fault:
+                if not page.rows:
+                    raise
+                log.warning("ledger.page_refused", rows=len(page.rows), error=_first_line(fault))
+                result = self._write_split(connection, page, now)
+                if result.rejected - len(page.rejects) == len(page.rows) > 1:
+                    # Every record refused on its own: the store or this code is at fault,
+                    # not the records; none may be set aside for that.
+                    raise
+                return result
+
+    def _write_in_savepoint(
+        self, connection: sa.Connection, page: EncodedPage, now: datetime
+    ) -> PageResult:
+        try:
+            with connection.begin_nested():
+                return self._write(connection, page, now)
+        except self._record_faults:
+            # The cache may name contacts the savepoint's rollback took back.
+            self._resolver.forget()
+            raise
+
+    def _write_split(
+        self, connection: sa.Connection, page: EncodedPage, now: datetime
+    ) -> PageResult:
+        """Write ``page``, which the store refused whole, in halves; a lone refused row
+        is set aside."""
+        rows = page.rows
+        if len(rows) == 1:
+            try:
+                return self._write_in_savepoint(connection, page, now)
+            except self._record_faults as fault:
+                refused = _refused_row(rows[0], fault)
+                alone = EncodedPage((), [*page.rejects, refused], None, page.bytes_read)
+                return self._write(connection, alone, now)
+        middle = len(rows) // 2
+        results = []
+        # The page's rejects go with the first half.
+        for part in (
+            EncodedPage(rows[:middle], page.rejects, None, 0),
+            EncodedPage(rows[middle:], (), None, 0),
+        ):
+            try:
+                results.append(self._write_in_savepoint(connection, part, now))
+            except self._record_faults:
+                results.append(self._write_split(connection, part, now))
+        return _sum_results(results)
 
     def write_snapshots(self, page: SnapshotPage, *, cursor_name: str | None) -> tuple[int, int]:
         """Merge CRM snapshots into the contacts' profiles, with the reader's cursor, in
