@@ -39,6 +39,7 @@ _EVENT_COLUMNS = (
 log = structlog.get_logger(__name__)
 
 MAX_RAW_CHARS = 2_000
+REFUSED_WHOLE_PAGE_MEANS_FAULT = 100  # rows
 MAX_SOURCE_CHARS = 100  # rejects.source
 
 
@@ -237,9 +238,10 @@ class Ledger:
                     raise
                 log.warning("ledger.page_refused", rows=len(page.rows), error=_first_line(fault))
                 result = self._write_split(connection, page, now)
-                if result.rejected - len(page.rejects) == len(page.rows) > 1:
-                    # Every record refused on its own: the store or this code is at fault,
-                    # not the records; none may be set aside for that.
+                refused = result.rejected - len(page.rejects)
+                if refused == len(page.rows) >= REFUSED_WHOLE_PAGE_MEANS_FAULT:
+                    # Every record of a big page refused on its own: the store or this code
+                    # is at fault, not the records; none may be set aside for that.
                     raise
                 return result
 

@@ -78,7 +78,7 @@ def test_a_page_holding_a_refused_record_is_split_and_the_rest_stored(
     assert len(_rejects(engine)) == 1
 
 
-def test_a_page_whose_every_record_fails_alone_is_not_set_aside(
+def test_a_big_page_whose_every_record_fails_alone_is_not_set_aside(
     engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     def broken(*_args: object) -> int:
@@ -86,10 +86,26 @@ def test_a_page_whose_every_record_fails_alone_is_not_set_aside(
 
     monkeypatch.setattr(Ledger, "_store_events", broken)
     ledger = Ledger(engine, run_id=start_run(engine, "ingest"))
+    rows = [_row(n) for n in range(ledger_module.REFUSED_WHOLE_PAGE_MEANS_FAULT)]
     with pytest.raises(sa.exc.DataError):
-        ledger.write_page(EncodedPage([_row(n) for n in range(8)], (), "c", 1), cursor_name="fair")
+        ledger.write_page(EncodedPage(rows, (), "c", 1), cursor_name="fair")
     assert _stored(engine) == [] and _rejects(engine) == []
     assert read_cursor(engine, "fair") is None
+
+
+def test_a_small_page_of_refused_records_is_set_aside_whole(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse_all(*_args: object) -> int:
+        raise sa.exc.DataError("INSERT ...", {}, ValueError("NUL in text"))
+
+    monkeypatch.setattr(Ledger, "_store_events", refuse_all)
+    ledger = Ledger(engine, run_id=start_run(engine, "ingest"))
+    result = ledger.write_page(
+        EncodedPage([_row(n) for n in range(3)], (), "c", 1), cursor_name="fair"
+    )
+    assert (result.stored, result.rejected) == (0, 3)
+    assert len(_rejects(engine)) == 3 and read_cursor(engine, "fair") == "c"
 
 
 def test_a_store_failure_that_is_no_records_fault_is_not_split(
