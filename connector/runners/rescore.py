@@ -44,6 +44,7 @@ from connector.store.scores import (
     contact_id_ranges,
     contacts_to_score,
     latest_event_id,
+    scored_at_count,
 )
 
 __all__ = ["RescoreSummary", "rescore", "scoring_watermark"]
@@ -97,9 +98,17 @@ def rescore(
     at least ``PARALLEL_FROM_CONTACTS`` contacts is split over ``workers`` processes.
     """
     summary = RescoreSummary(full=full)
+
+    def kept() -> str:
+        # Workers report their chunks a moment after committing them: count the store's.
+        if summary.as_of:
+            moment = datetime.fromisoformat(summary.as_of)
+            summary.contacts_scored = scored_at_count(engine, moment)
+        return summary.kept()
+
     with (
         exclusive_pass(engine, "scoring pass"),
-        RecordedRun(engine, "score", summary, kept=summary.kept),
+        RecordedRun(engine, "score", summary, kept=kept),
     ):
         _rescore(
             engine,

@@ -12,7 +12,7 @@ from typing import Any, cast
 
 import orjson
 import sqlalchemy as sa
-from sqlalchemy.engine import Dialect
+from sqlalchemy.engine import Dialect, Engine
 
 from connector.ingest.identity import EMAIL_NAMESPACE
 from connector.model import (
@@ -40,6 +40,7 @@ __all__ = [
     "contacts_to_score",
     "latest_event_id",
     "list_scores",
+    "scored_at_count",
     "stage_history_of",
     "unscored_count",
 ]
@@ -427,3 +428,13 @@ def contact_id_ranges(connection: sa.Connection, total: int, parts: int) -> list
             starts.append(int(found))
     ends = [start - 1 for start in starts[1:]] + [2**62]
     return list(zip(starts, ends, strict=True))
+
+
+def scored_at_count(engine: Engine, moment: datetime) -> int:
+    """How many contacts carry scores of the pass at ``moment`` (every chunk it committed)."""
+    with engine.connect() as connection:
+        return int(
+            connection.execute(
+                sa.select(sa.func.count()).select_from(scores).where(scores.c.scored_at == moment)
+            ).scalar_one()
+        )
