@@ -982,7 +982,14 @@ def print_summary(report: Report) -> None:
         )
 
 
+def _stop_on_sigterm(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main() -> None:
+    # `kill` (or a non-interactive shell, where SIGINT is ignored) stops it as Ctrl-C does:
+    # its processes ended, its schemas dropped, what was measured printed.
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--events-kill", type=int, default=1_000_000)
     parser.add_argument("--events-signal", type=int, default=2_000_000)
