@@ -17,7 +17,7 @@ from typing import BinaryIO, Literal, cast
 import orjson
 
 from connector.errors import ConfigError, InputFileError, RejectedRecordError
-from connector.ingest.canonical import to_event
+from connector.ingest.canonical import loads_exact, to_event
 from connector.model import Event
 from connector.ports import (
     EventSource,
@@ -224,7 +224,7 @@ class FileSource:
         page_start = stream.tell()
         offset = page_start
         number = first_line
-        loads = orjson.loads
+        loads = loads_exact
         source = self.name
         for number, line, offset in self._lines(stream, first_line):
             if line is None:
