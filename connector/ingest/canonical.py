@@ -18,7 +18,7 @@ from typing import cast
 import orjson
 
 from connector.errors import RejectedRecordError
-from connector.ingest.identity import is_valid_email, valid_namespace
+from connector.ingest.identity import is_valid_email, normalize_email, valid_namespace
 from connector.model import Event, EventKind, JsonValue, ProfileValue
 
 __all__ = [
@@ -217,7 +217,7 @@ def to_event(record: Mapping[str, object], *, default_source: str) -> Event:
     email_text = _text(record, "email")
     email = None
     if email_text is not None:
-        email = email_text.strip().lower()
+        email = normalize_email(email_text)
         if not is_valid_email(email):
             raise RejectedRecordError(f"invalid e-mail {email_text[:80]!r}")
     raw_ids = record.get("ids")
