@@ -76,12 +76,27 @@ class StoreSettings(_Section):
                 "is not a database URL; use sqlite:///path/to/leadsync.db or "
                 "postgresql+psycopg://user@host:5432/dbname"
             ) from None
-        if parsed.password:
-            raise ValueError(
-                f"holds a password; remove it from the file and export {STORE_PASSWORD_ENV} "
-                f"(or {STORE_PASSWORD_ENV}_FILE) instead"
-            )
+        in_query = _secret_query_keys(parsed.query)
+        if parsed.password or in_query:
+            # The key is named, never its value: the message is printed and logged.
+            where = f" in its query ({in_query[0]}=...)" if not parsed.password else ""
+            if parsed.password or in_query[0].lower() == "password":
+                instead = (
+                    f"export {STORE_PASSWORD_ENV} (or {STORE_PASSWORD_ENV}_FILE) instead, or "
+                    f"give the whole URL in {STORE_URL_ENV}"
+                )
+            else:  # LEADSYNC_STORE_PASSWORD only fills the URL's own password
+                instead = f"give the whole URL, with it, in {STORE_URL_ENV} instead"
+            raise ValueError(f"holds a password{where}; remove it from the file and {instead}")
         return value
+
+
+# libpq reads these from a URL's query string as well as from ``user:password@``.
+_SECRET_QUERY_KEYS = frozenset({"password", "sslpassword"})
+
+
+def _secret_query_keys(query: Mapping[str, str | tuple[str, ...]]) -> list[str]:
+    return sorted(key for key in query if key.lower() in _SECRET_QUERY_KEYS)
 
 
 class IngestSettings(_Section):

@@ -250,6 +250,28 @@ def test_password_in_store_url_is_refused_without_echoing_it(tmp_path: Path) -> 
     assert secret not in repr(error.attrs())
 
 
+@pytest.mark.parametrize(
+    "query",
+    ["password={secret}", "sslmode=require&password={secret}", "sslpassword={secret}"],
+    ids=["password", "password-after-another", "sslpassword"],
+)
+def test_password_in_the_store_url_query_is_refused_without_echoing_it(
+    tmp_path: Path, query: str
+) -> None:
+    """libpq takes ``?password=`` as well as ``user:password@``: neither may come from the
+    file."""
+    secret = "Hunter2-Secret-Pw"
+    url = f"postgresql+psycopg://leadsync@db:5432/leadsync?{query.format(secret=secret)}"
+    error = config_error(tmp_path, f'[store]\nurl = "{url}"\n')
+    message = str(error)
+    assert re.match(r".*config\.toml:2: \[store\.url\] holds a password", message), message
+    assert "LEADSYNC_STORE_URL" in message
+    assert secret not in message
+    assert secret not in repr(error.args)
+    assert secret not in repr(error.attrs())
+    assert (error.key, error.line) == ("store.url", 2)
+
+
 def test_store_url_that_is_not_a_url(tmp_path: Path) -> None:
     error = config_error(tmp_path, '[store]\nurl = "leadsync.db"\n')
     assert re.match(r".*config\.toml:2: \[store\.url\] is not a database URL", str(error))
