@@ -182,11 +182,18 @@ class Settings(_Section):
         from_env = read_secret(STORE_URL_ENV)
         if from_env is not None:
             try:
-                embedded = make_url(from_env.get_secret_value()).password
+                parsed = make_url(from_env.get_secret_value())
             except ArgumentError:
-                embedded = None
-            if embedded:
-                remember_secret(str(embedded))
+                parsed = None
+            if parsed is not None:
+                # The password alone is blanked out too: a driver's message may quote it
+                # without the rest of the URL.
+                embedded: list[str] = [str(parsed.password)] if parsed.password else []
+                for key in _secret_query_keys(parsed.query):
+                    value = parsed.query[key]
+                    embedded.extend([value] if isinstance(value, str) else value)
+                for secret in embedded:
+                    remember_secret(secret)
             return from_env.get_secret_value()
         if self.store.url is None:
             return f"sqlite:///{self.base_dir / 'leadsync.db'}"

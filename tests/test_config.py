@@ -17,6 +17,7 @@ from connector.config import (
     scoring_rules,
 )
 from connector.errors import ConfigError, ExitCode
+from connector.secrets import redact
 from tests.conftest import REPO_ROOT
 
 EXAMPLE = REPO_ROOT / "config.example.toml"
@@ -350,6 +351,19 @@ def test_store_url_env_overrides_the_file(tmp_path: Path, monkeypatch: pytest.Mo
     )
     assert settings.store_url() == override
     assert Settings(base_dir=tmp_path).store_url() == override
+
+
+def test_a_password_in_the_query_of_the_store_url_env_is_redacted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """LEADSYNC_STORE_URL may carry its password as ?password=: it is blanked out of
+    messages like one given as user:password@."""
+    secret = "Query-Pw-6f1e2d"
+    monkeypatch.setenv(
+        "LEADSYNC_STORE_URL", f"postgresql+psycopg://leadsync@db/leads?password={secret}"
+    )
+    Settings(base_dir=tmp_path).store_url()
+    assert redact(f"FATAL: password {secret} rejected") == "FATAL: password *** rejected"
 
 
 # -- which config file -------------------------------------------------------------------------
