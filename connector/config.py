@@ -242,10 +242,12 @@ def load_settings(path: Path, *, must_exist: bool = True) -> Settings:
             hint="fix the syntax (see config.example.toml)",
         ) from None
     tables = {section: raw.pop(section, None) for section in ("sources", "crm")}
+    # Relative paths start at the folder of the path as given, not resolved: a config
+    # linked into a project (project/config.toml -> shared/leadsync.toml) reads that
+    # project's data, mappings and store.
+    base_dir = path.absolute().parent
     try:
-        settings = Settings.model_validate(
-            {**raw, "config_file": path, "base_dir": path.resolve().parent}
-        )
+        settings = Settings.model_validate({**raw, "config_file": path, "base_dir": base_dir})
     except ValidationError as exc:
         raise config_error_from_validation(exc, file=shown, text=text) from None
     lines = KeyLines(text)

@@ -111,6 +111,43 @@ def test_relative_paths_start_at_the_config_folder(tmp_path: Path) -> None:
     assert settings.resolve(Path("/abs/x.jsonl")) == Path("/abs/x.jsonl")
 
 
+def test_relative_paths_of_a_linked_config_start_at_the_link_folder(tmp_path: Path) -> None:
+    """A config linked into a project (project/config.toml -> shared/leadsync.toml) reads
+    the project's data, mappings and store, not the shared folder's."""
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    target = write_config(
+        shared,
+        '[store]\nurl = "sqlite:///state/leadsync.db"\n'
+        '[sources.x]\ntype = "file"\npath = "data/x.jsonl"\n'
+        '[plan]\nmappings = ["mappings/hubspot.toml"]\n',
+        name="leadsync.toml",
+    )
+    project = tmp_path / "project"
+    project.mkdir()
+    link = project / "config.toml"
+    link.symlink_to(target)
+
+    settings = load_settings(link)
+
+    assert settings.config_file == link
+    assert settings.base_dir == project
+    assert settings.resolve(settings.sources["x"].path) == project / "data" / "x.jsonl"
+    assert [settings.resolve(path) for path in settings.mapping_paths()] == [
+        project / "mappings" / "hubspot.toml"
+    ]
+    assert make_url(settings.store_url()).database == str(project / "state" / "leadsync.db")
+
+
+def test_relative_config_path_starts_at_the_working_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "etc").mkdir()
+    write_config(tmp_path / "etc", "")
+    monkeypatch.chdir(tmp_path)
+    assert load_settings(Path("etc/config.toml")).base_dir == tmp_path / "etc"
+
+
 # -- errors name file, line and key ------------------------------------------------------------
 
 
