@@ -17,7 +17,7 @@ from typing import BinaryIO, Literal, cast
 import orjson
 
 from connector.errors import ConfigError, InputFileError, RejectedRecordError
-from connector.ingest.canonical import to_event
+from connector.ingest.canonical import loads_exact, to_event
 from connector.model import Event
 from connector.ports import (
     EventSource,
@@ -224,7 +224,7 @@ class FileSource:
         page_start = stream.tell()
         offset = page_start
         number = first_line
-        loads = orjson.loads
+        loads = loads_exact
         source = self.name
         for number, line, offset in self._lines(stream, first_line):
             if line is None:
@@ -301,11 +301,14 @@ class FileSource:
         self, stream: BinaryIO, head: _Fingerprint, start: _Cursor | None
     ) -> Iterator[Page]:
         bad_lines: dict[int, str] = {}
-        position = {"line": 0, "offset": 0}
+        position = _CsvPosition()
 
         def text_lines(lines: Iterator[tuple[int, bytes | None, int]]) -> Iterator[str]:
+            position.at_end = False
             for number, line, offset in lines:
-                position["line"], position["offset"] = number, offset
+                position.line, position.offset = number, offset
+                if position.row_first is None:
+                    position.row_first = (number, line, offset)
                 if line is None:
                     bad_lines[number] = "oversized"
                     yield "\n"
@@ -314,9 +317,12 @@ class FileSource:
                 if reason is not None:
                     bad_lines[number] = reason
                 yield line.decode("utf-8", "replace")
+            position.at_end = True
 
-        header_lines = self._lines(stream, 0)
-        header_reader = csv.reader(text_lines(header_lines), strict=True)
+        def rows_from(first_line: int) -> Iterator[list[str]]:
+            return csv.reader(text_lines(self._lines(stream, first_line)), strict=True)
+
+        header_reader = rows_from(0)
         try:
             header = next(header_reader)
         except StopIteration:
@@ -330,67 +336,120 @@ class FileSource:
             stream.seek(start.offset)
             first_line = start.line
         else:
-            first_line = position["line"]
+            first_line = position.line
         # Process-wide setting: only ever raised, so other CSV readers keep theirs.
         csv.field_size_limit(max(csv.field_size_limit(), self.max_line_bytes))
-        reader = csv.reader(text_lines(self._lines(stream, first_line)), strict=True)
+        reader = rows_from(first_line)
         events: list[Event] = []
         rejects: list[RejectedInput] = []
-        page_start = position["offset"] if start is None else start.offset
+        page_start = position.offset if start is None else start.offset
         source = self.name
         while True:
-            row_first_line = position["line"] + 1
+            row_first_line = position.line + 1
+            position.row_first = None
             try:
                 row = next(reader)
             except StopIteration:
                 break
             except csv.Error as exc:
-                rejects.append(
-                    RejectedInput(
-                        source, str(self.path), row_first_line, f"broken CSV row: {exc}", ""
-                    )
-                )
-                continue
-            row_last_line = position["line"]
-            problem = next(
-                (
-                    bad_lines.pop(n)
-                    for n in range(row_first_line, row_last_line + 1)
-                    if n in bad_lines
-                ),
-                None,
-            )
-            raw = ",".join(row)[:_MAX_RAW_CHARS]
-            if problem == "oversized":
-                rejects.append(self._oversized(row_first_line))
-            elif problem is not None:
-                rejects.append(RejectedInput(source, str(self.path), row_first_line, problem, raw))
-            elif not row or row == [""]:
-                continue
-            elif len(row) != len(columns):
-                rejects.append(
-                    RejectedInput(
-                        source,
-                        str(self.path),
-                        row_first_line,
-                        f"broken CSV row: {len(row)} fields, the header has {len(columns)}",
-                        raw,
-                    )
-                )
+                first = position.row_first
+                if first is None:  # pragma: no cover - the reader read no line to fail on
+                    raise
+                rejects.append(self._broken_csv_row(first, position, exc, bad_lines))
+                if position.line > first[0]:
+                    # The row swallowed the lines below its first: read them again, as
+                    # rows of their own, from just after it.
+                    for number in [number for number in bad_lines if number > first[0]]:
+                        del bad_lines[number]
+                    stream.seek(first[2])
+                    position.line, position.offset = first[0], first[2]
+                    reader = rows_from(first[0])
             else:
-                try:
-                    events.append(to_event(self._csv_record(columns, row), default_source=source))
-                except RejectedRecordError as exc:
+                row_last_line = position.line
+                problem = next(
+                    (
+                        bad_lines.pop(n)
+                        for n in range(row_first_line, row_last_line + 1)
+                        if n in bad_lines
+                    ),
+                    None,
+                )
+                raw = ",".join(row)[:_MAX_RAW_CHARS]
+                if problem == "oversized":
+                    rejects.append(self._oversized(row_first_line))
+                elif problem is not None:
                     rejects.append(
-                        RejectedInput(source, str(self.path), row_first_line, exc.reason, raw)
+                        RejectedInput(source, str(self.path), row_first_line, problem, raw)
                     )
+                elif not row or row == [""]:
+                    continue
+                elif len(row) != len(columns):
+                    rejects.append(
+                        RejectedInput(
+                            source,
+                            str(self.path),
+                            row_first_line,
+                            f"broken CSV row: {len(row)} fields, the header has {len(columns)}",
+                            raw,
+                        )
+                    )
+                else:
+                    try:
+                        events.append(
+                            to_event(self._csv_record(columns, row), default_source=source)
+                        )
+                    except RejectedRecordError as exc:
+                        rejects.append(
+                            RejectedInput(source, str(self.path), row_first_line, exc.reason, raw)
+                        )
             if len(events) + len(rejects) >= self.page_size:
-                offset = position["offset"]
-                cursor = head.cursor(offset, position["line"])
+                offset = position.offset
+                cursor = head.cursor(offset, position.line)
                 yield Page(events, rejects, cursor, offset - page_start)
                 events, rejects, page_start = [], [], offset
-        offset = position["offset"]
-        yield Page(events, rejects, head.cursor(offset, position["line"]), offset - page_start)
+        offset = position.offset
+        yield Page(events, rejects, head.cursor(offset, position.line), offset - page_start)
+
+    def _broken_csv_row(
+        self,
+        first: tuple[int, bytes | None, int],
+        position: _CsvPosition,
+        exc: csv.Error,
+        bad_lines: dict[int, str],
+    ) -> RejectedInput:
+        """The reject for a row the CSV reader failed on, set aside as its first line."""
+        number, line, _ = first
+        problem = bad_lines.pop(number, None)
+        if line is None or problem == "oversized":
+            return self._oversized(number)
+        if problem is not None:
+            reason = problem
+        elif position.line > number or position.at_end:
+            # Only an open quote carries a row past its line or to the end of the file.
+            where = (
+                "to the end of the file"
+                if position.at_end
+                else f"into line {position.line}, where reading it fails ({exc})"
+            )
+            reason = (
+                f"unterminated quote: the quoted field that opens on this line runs on {where}; "
+                'close the quote, or double each quote inside the field ("")'
+            )
+        else:
+            reason = f"broken CSV row: {exc}"
+        return self._reject(number, reason, line)
+
+
+@dataclass(slots=True)
+class _CsvPosition:
+    """Where the CSV reader stands, updated as it takes each line."""
+
+    line: int = 0  # the last line read
+    offset: int = 0  # the byte offset after it
+    # The first line of the row being read: its number, its bytes (None if oversized) and
+    # the offset after it, so a row that swallowed the lines below can be read again.
+    row_first: tuple[int, bytes | None, int] | None = None
+    at_end: bool = False  # the reader has taken the file's last line
 
 
 # -- the declaration: [sources.NAME] type = "file" -----------------------------------------

@@ -76,12 +76,27 @@ class StoreSettings(_Section):
                 "is not a database URL; use sqlite:///path/to/leadsync.db or "
                 "postgresql+psycopg://user@host:5432/dbname"
             ) from None
-        if parsed.password:
-            raise ValueError(
-                f"holds a password; remove it from the file and export {STORE_PASSWORD_ENV} "
-                f"(or {STORE_PASSWORD_ENV}_FILE) instead"
-            )
+        in_query = _secret_query_keys(parsed.query)
+        if parsed.password or in_query:
+            # The key is named, never its value: the message is printed and logged.
+            where = f" in its query ({in_query[0]}=...)" if not parsed.password else ""
+            if parsed.password or in_query[0].lower() == "password":
+                instead = (
+                    f"export {STORE_PASSWORD_ENV} (or {STORE_PASSWORD_ENV}_FILE) instead, or "
+                    f"give the whole URL in {STORE_URL_ENV}"
+                )
+            else:  # LEADSYNC_STORE_PASSWORD only fills the URL's own password
+                instead = f"give the whole URL, with it, in {STORE_URL_ENV} instead"
+            raise ValueError(f"holds a password{where}; remove it from the file and {instead}")
         return value
+
+
+# libpq reads these from a URL's query string as well as from ``user:password@``.
+_SECRET_QUERY_KEYS = frozenset({"password", "sslpassword"})
+
+
+def _secret_query_keys(query: Mapping[str, str | tuple[str, ...]]) -> list[str]:
+    return sorted(key for key in query if key.lower() in _SECRET_QUERY_KEYS)
 
 
 class IngestSettings(_Section):
@@ -167,11 +182,18 @@ class Settings(_Section):
         from_env = read_secret(STORE_URL_ENV)
         if from_env is not None:
             try:
-                embedded = make_url(from_env.get_secret_value()).password
+                parsed = make_url(from_env.get_secret_value())
             except ArgumentError:
-                embedded = None
-            if embedded:
-                remember_secret(str(embedded))
+                parsed = None
+            if parsed is not None:
+                # The password alone is blanked out too: a driver's message may quote it
+                # without the rest of the URL.
+                embedded: list[str] = [str(parsed.password)] if parsed.password else []
+                for key in _secret_query_keys(parsed.query):
+                    value = parsed.query[key]
+                    embedded.extend([value] if isinstance(value, str) else value)
+                for secret in embedded:
+                    remember_secret(secret)
             return from_env.get_secret_value()
         if self.store.url is None:
             return f"sqlite:///{self.base_dir / 'leadsync.db'}"
@@ -220,10 +242,12 @@ def load_settings(path: Path, *, must_exist: bool = True) -> Settings:
             hint="fix the syntax (see config.example.toml)",
         ) from None
     tables = {section: raw.pop(section, None) for section in ("sources", "crm")}
+    # Relative paths start at the folder of the path as given, not resolved: a config
+    # linked into a project (project/config.toml -> shared/leadsync.toml) reads that
+    # project's data, mappings and store.
+    base_dir = path.absolute().parent
     try:
-        settings = Settings.model_validate(
-            {**raw, "config_file": path, "base_dir": path.resolve().parent}
-        )
+        settings = Settings.model_validate({**raw, "config_file": path, "base_dir": base_dir})
     except ValidationError as exc:
         raise config_error_from_validation(exc, file=shown, text=text) from None
     lines = KeyLines(text)

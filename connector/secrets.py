@@ -26,7 +26,12 @@ def remember_secret(value: str) -> None:
 
 
 def read_secret(name: str, *, required: bool = False, purpose: str = "") -> SecretStr | None:
-    """Read ``name`` from the environment, or the file ``name_FILE`` points at."""
+    """Read ``name`` from the environment, or the file ``name_FILE`` points at.
+
+    Raises:
+        ConfigError: the file cannot be read or is not UTF-8 text, or ``required`` and
+            the secret is not set.
+    """
     value = os.environ.get(name)
     file_var = f"{name}_FILE"
     file_path = os.environ.get(file_var)
@@ -38,6 +43,14 @@ def read_secret(name: str, *, required: bool = False, purpose: str = "") -> Secr
             raise ConfigError(
                 f"{file_var} points at {path}, which cannot be read ({exc.strerror})",
                 hint=f"fix the path or export {name} instead",
+            ) from None
+        except UnicodeDecodeError:
+            # The decoder's own message quotes a byte of the secret and its position:
+            # neither goes in ours.
+            raise ConfigError(
+                f"{file_var} points at {path}, which is not UTF-8 text",
+                hint=f"save the file as UTF-8 (for example: iconv -f latin1 -t utf-8), "
+                f"or export {name} instead",
             ) from None
     if value is None or value == "":
         if required:

@@ -17,6 +17,7 @@ from connector.config import (
     scoring_rules,
 )
 from connector.errors import ConfigError, ExitCode
+from connector.secrets import redact
 from tests.conftest import REPO_ROOT
 
 EXAMPLE = REPO_ROOT / "config.example.toml"
@@ -108,6 +109,43 @@ def test_relative_paths_start_at_the_config_folder(tmp_path: Path) -> None:
     )
     assert settings.resolve(settings.sources["x"].path) == folder / "data" / "x.jsonl"
     assert settings.resolve(Path("/abs/x.jsonl")) == Path("/abs/x.jsonl")
+
+
+def test_relative_paths_of_a_linked_config_start_at_the_link_folder(tmp_path: Path) -> None:
+    """A config linked into a project (project/config.toml -> shared/leadsync.toml) reads
+    the project's data, mappings and store, not the shared folder's."""
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    target = write_config(
+        shared,
+        '[store]\nurl = "sqlite:///state/leadsync.db"\n'
+        '[sources.x]\ntype = "file"\npath = "data/x.jsonl"\n'
+        '[plan]\nmappings = ["mappings/hubspot.toml"]\n',
+        name="leadsync.toml",
+    )
+    project = tmp_path / "project"
+    project.mkdir()
+    link = project / "config.toml"
+    link.symlink_to(target)
+
+    settings = load_settings(link)
+
+    assert settings.config_file == link
+    assert settings.base_dir == project
+    assert settings.resolve(settings.sources["x"].path) == project / "data" / "x.jsonl"
+    assert [settings.resolve(path) for path in settings.mapping_paths()] == [
+        project / "mappings" / "hubspot.toml"
+    ]
+    assert make_url(settings.store_url()).database == str(project / "state" / "leadsync.db")
+
+
+def test_relative_config_path_starts_at_the_working_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "etc").mkdir()
+    write_config(tmp_path / "etc", "")
+    monkeypatch.chdir(tmp_path)
+    assert load_settings(Path("etc/config.toml")).base_dir == tmp_path / "etc"
 
 
 # -- errors name file, line and key ------------------------------------------------------------
@@ -250,6 +288,28 @@ def test_password_in_store_url_is_refused_without_echoing_it(tmp_path: Path) -> 
     assert secret not in repr(error.attrs())
 
 
+@pytest.mark.parametrize(
+    "query",
+    ["password={secret}", "sslmode=require&password={secret}", "sslpassword={secret}"],
+    ids=["password", "password-after-another", "sslpassword"],
+)
+def test_password_in_the_store_url_query_is_refused_without_echoing_it(
+    tmp_path: Path, query: str
+) -> None:
+    """libpq takes ``?password=`` as well as ``user:password@``: neither may come from the
+    file."""
+    secret = "Hunter2-Secret-Pw"
+    url = f"postgresql+psycopg://leadsync@db:5432/leadsync?{query.format(secret=secret)}"
+    error = config_error(tmp_path, f'[store]\nurl = "{url}"\n')
+    message = str(error)
+    assert re.match(r".*config\.toml:2: \[store\.url\] holds a password", message), message
+    assert "LEADSYNC_STORE_URL" in message
+    assert secret not in message
+    assert secret not in repr(error.args)
+    assert secret not in repr(error.attrs())
+    assert (error.key, error.line) == ("store.url", 2)
+
+
 def test_store_url_that_is_not_a_url(tmp_path: Path) -> None:
     error = config_error(tmp_path, '[store]\nurl = "leadsync.db"\n')
     assert re.match(r".*config\.toml:2: \[store\.url\] is not a database URL", str(error))
@@ -328,6 +388,19 @@ def test_store_url_env_overrides_the_file(tmp_path: Path, monkeypatch: pytest.Mo
     )
     assert settings.store_url() == override
     assert Settings(base_dir=tmp_path).store_url() == override
+
+
+def test_a_password_in_the_query_of_the_store_url_env_is_redacted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """LEADSYNC_STORE_URL may carry its password as ?password=: it is blanked out of
+    messages like one given as user:password@."""
+    secret = "Query-Pw-6f1e2d"
+    monkeypatch.setenv(
+        "LEADSYNC_STORE_URL", f"postgresql+psycopg://leadsync@db/leads?password={secret}"
+    )
+    Settings(base_dir=tmp_path).store_url()
+    assert redact(f"FATAL: password {secret} rejected") == "FATAL: password *** rejected"
 
 
 # -- which config file -------------------------------------------------------------------------

@@ -50,9 +50,10 @@ def init(
         )
     for path, text in targets.items():
         path.parent.mkdir(parents=True, exist_ok=True)
-        if path.is_symlink():
-            # --force replaces the link with a file; it never writes through it to a
-            # file elsewhere.
+        if path.is_symlink() or path.exists():
+            # --force puts a new file in place of the old name; it never writes through
+            # a symbolic link, or into a file hard-linked under another name, to change
+            # a file elsewhere.
             path.unlink()
         path.write_text(text, encoding="utf-8")
         stdout.print(f"wrote {path}")

@@ -10,6 +10,7 @@ helpers below it only run to explain a problem.
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import cast
@@ -17,10 +18,18 @@ from typing import cast
 import orjson
 
 from connector.errors import RejectedRecordError
-from connector.ingest.identity import is_valid_email, valid_namespace
+from connector.ingest.identity import is_valid_email, normalize_email, valid_namespace
 from connector.model import Event, EventKind, JsonValue, ProfileValue
 
-__all__ = ["CANONICAL_FIELDS", "EARLIEST_TIME", "LATEST_TIME", "derive_event_id", "to_event"]
+__all__ = [
+    "CANONICAL_FIELDS",
+    "EARLIEST_TIME",
+    "LATEST_TIME",
+    "derive_event_id",
+    "dumps_exact",
+    "loads_exact",
+    "to_event",
+]
 
 CANONICAL_FIELDS = frozenset(
     {"source", "id", "kind", "occurred_at", "email", "ids", "url", "attributes", "profile"}
@@ -41,6 +50,42 @@ MAX_ATTRIBUTE_DEPTH = 32
 # representable (datetime ends in 9999).
 EARLIEST_TIME = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST_TIME = datetime(2200, 1, 1, tzinfo=UTC)
+
+
+# orjson reads an integer past 64 bits as a float (its last digits lost) and refuses to
+# write one; JSON sets no such limit, and an id or an amount can be that long. Text with a
+# run of 19 or more digits (the first length that can leave orjson's range) is read again
+# by the standard library, which keeps every integer exact. Digits inside strings count
+# too: they only cost that second, slower read. The run is found by turning every digit
+# into "0" and looking for 19 of them, which costs a fifth of a regular expression's
+# search (measured on a 230-byte event: 0.5 against 2.6 µs; orjson reads it in 1.2).
+_DIGITS_AS_ZERO = bytes.maketrans(b"123456789", b"000000000")
+_LONG_RUN = b"0" * 19
+
+
+def loads_exact(data: bytes | str) -> object:
+    """Parse JSON as orjson does, but keep integers of any size exact.
+
+    Raises:
+        orjson.JSONDecodeError: ``data`` is not JSON (orjson's verdict, so NaN, lone
+            surrogates and the rest are refused as before).
+    """
+    value = orjson.loads(data)
+    raw = data if isinstance(data, bytes) else data.encode()
+    if _LONG_RUN not in raw.translate(_DIGITS_AS_ZERO):
+        return value
+    # orjson has validated it: the standard library only differs on those integers.
+    return json.loads(raw)
+
+
+def dumps_exact(value: object, *, sort_keys: bool = False) -> bytes:
+    """``value`` as compact JSON, integers past 64 bits included (orjson refuses them)."""
+    try:
+        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS if sort_keys else None)
+    except TypeError:
+        return json.dumps(
+            value, ensure_ascii=False, separators=(",", ":"), sort_keys=sort_keys, allow_nan=False
+        ).encode()
 
 
 def _text(record: Mapping[str, object], key: str) -> str | None:
@@ -138,9 +183,8 @@ def derive_event_id(
     profile: Mapping[str, object],
 ) -> str:
     """A stable id from what the event says, so a re-read file dedupes without ids."""
-    content = orjson.dumps(
-        [kind, occurred_at.isoformat(), email, ids, url, attributes, profile],
-        option=orjson.OPT_SORT_KEYS,
+    content = dumps_exact(
+        [kind, occurred_at.isoformat(), email, ids, url, attributes, profile], sort_keys=True
     )
     return "h-" + hashlib.blake2b(content, digest_size=16).hexdigest()
 
@@ -173,7 +217,7 @@ def to_event(record: Mapping[str, object], *, default_source: str) -> Event:
     email_text = _text(record, "email")
     email = None
     if email_text is not None:
-        email = email_text.strip().lower()
+        email = normalize_email(email_text)
         if not is_valid_email(email):
             raise RejectedRecordError(f"invalid e-mail {email_text[:80]!r}")
     raw_ids = record.get("ids")

@@ -1,13 +1,15 @@
 """Identity keys: how one person is recognised across sources.
 
-An e-mail is trimmed and lower-cased; it names exactly one contact. Other keys (CRM ids,
-router subscriber ids, analytics user ids) live in namespaces and are linked to the
-contact the first event that carries them resolves to.
+An e-mail is trimmed, lower-cased and put in Unicode NFC; it names exactly one contact.
+Other keys (CRM ids, router subscriber ids, analytics user ids) live in namespaces and are
+linked to the contact the first event that carries them resolves to; they are kept
+exactly as their system issued them, since we hand them back to it.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 
 __all__ = ["EMAIL_NAMESPACE", "is_valid_email", "normalize_email", "valid_namespace"]
 
@@ -18,7 +20,15 @@ MAX_EMAIL_LENGTH = 254
 
 
 def normalize_email(raw: str) -> str:
-    return raw.strip().lower()
+    """The one spelling of an e-mail that identifies its contact.
+
+    "é" may come as one character (NFC, what most keyboards type) or as "e" and a
+    combining accent (NFD, what some systems store): both are the same address, so both
+    are put in NFC, last, so the result is NFC whatever lower-casing made of it.
+    """
+    lowered = raw.strip().lower()
+    # ASCII is always NFC; skipping the call keeps the common case at its old cost.
+    return lowered if lowered.isascii() else unicodedata.normalize("NFC", lowered)
 
 
 def is_valid_email(email: str) -> bool:

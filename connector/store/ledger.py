@@ -10,12 +10,14 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from typing import cast
 
 import orjson
 import sqlalchemy as sa
 import structlog
 from sqlalchemy.engine import Engine
 
+from connector.ingest.canonical import loads_exact
 from connector.ingest.identity import is_valid_email, normalize_email
 from connector.model import ProfileValue, is_crm_owned
 from connector.ports import ProfileSnapshot, RejectedInput, SnapshotPage
@@ -375,7 +377,8 @@ class Ledger:
             profile_json = row.profile_json
             if profile_json is not None:
                 moment = datetime.fromisoformat(row.occurred_at_utc + "+00:00")
-                observed.setdefault(contact_id, []).append((moment, orjson.loads(profile_json)))
+                values = cast("dict[str, ProfileValue]", loads_exact(profile_json))
+                observed.setdefault(contact_id, []).append((moment, values))
         if not observed:
             return set()
         changed: dict[int, tuple[dict[str, ProfileValue], datetime | None]] = {}

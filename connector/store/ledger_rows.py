@@ -13,8 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC
 from typing import NamedTuple
 
-import orjson
-
+from connector.ingest.canonical import dumps_exact
 from connector.model import Event, profile_fields_of
 from connector.ports import Page, ProfileSnapshot, RejectedInput
 
@@ -59,7 +58,7 @@ def _rebuild_page(
 
 
 def encode_event(event: Event) -> LedgerRow:
-    dumps = orjson.dumps
+    dumps = dumps_exact
     return LedgerRow(
         event.source,
         event.source_event_id,
@@ -94,5 +93,5 @@ def encode_snapshot(snapshot: ProfileSnapshot) -> LedgerRow:
         dict(snapshot.ids) if snapshot.ids else None,
         None,
         None,
-        orjson.dumps(profile).decode() if profile else None,
+        dumps_exact(profile).decode() if profile else None,
     )

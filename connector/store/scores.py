@@ -10,10 +10,10 @@ from itertools import chain, groupby
 from operator import itemgetter
 from typing import Any, cast
 
-import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import Dialect, Engine
 
+from connector.ingest.canonical import loads_exact
 from connector.ingest.identity import EMAIL_NAMESPACE
 from connector.model import (
     ContactOutcome,
@@ -95,7 +95,8 @@ def _utc(value: datetime | str | None) -> datetime | None:
 
 
 def _json(value: object) -> Any:
-    return orjson.loads(value) if isinstance(value, str | bytes) else value
+    # SQLite hands back the text, PostgreSQL the parsed value: both keep big integers.
+    return loads_exact(value) if isinstance(value, str | bytes) else value
 
 
 _CONTACT_COLUMNS = (

@@ -351,6 +351,101 @@ def test_csv_syntax_error_is_set_aside_and_reading_goes_on(tmp_path: Path) -> No
     assert reject.line == 2
 
 
+UNTERMINATED = (
+    "id,kind,occurred_at,email,attributes.note\n"
+    'e1,email_open,2026-01-01T10:00:00Z,a@example.com,"no closing quote\n'
+    "e2,email_open,2026-01-01T10:00:00Z,b@example.com,ok\n"
+    'e3,email_open,2026-01-01T10:00:00Z,c@example.com,"quoted, closed"\n'
+    'e4,email_open,2026-01-01T10:00:00Z,d@example.com,"first line\nsecond line"\n'
+    "e5,foo,2026-01-01T10:00:00Z,e@example.com,\n"
+    "e6,email_open,2026-01-01T10:00:00Z,f@example.com,\n"
+)
+
+
+@pytest.mark.parametrize("page_size", [1, 20_000])
+def test_csv_unterminated_quote_sets_its_line_aside_and_the_next_rows_are_read(
+    tmp_path: Path, page_size: int
+) -> None:
+    """The quote opened on line 2 would swallow the rows below it: that line alone is set
+    aside with its text, and the rows after it, a legit quoted field over two lines
+    among them, are read as if it were not there."""
+    path = tmp_path / "quotes.csv"
+    path.write_text(UNTERMINATED, encoding="utf-8")
+
+    events, rejects = read_all(FileSource("quotes", path, page_size=page_size))
+
+    assert [event.source_event_id for event in events] == ["e2", "e3", "e4", "e6"]
+    assert [event.attributes.get("note") for event in events] == [
+        "ok",
+        "quoted, closed",
+        "first line\nsecond line",
+        None,
+    ]
+    broken, unknown_kind = rejects
+    assert broken == RejectedInput(
+        "quotes",
+        str(path),
+        2,
+        "unterminated quote: the quoted field that opens on this line runs on into line 4, "
+        "where reading it fails (',' expected after '\"'); close the quote, or double each "
+        'quote inside the field ("")',
+        'e1,email_open,2026-01-01T10:00:00Z,a@example.com,"no closing quote',
+    )
+    assert (unknown_kind.line, unknown_kind.reason[:17]) == (7, "unknown kind 'foo")
+
+
+def test_csv_resumes_after_a_page_that_set_an_unterminated_quote_aside(tmp_path: Path) -> None:
+    path = tmp_path / "quotes.csv"
+    path.write_text(UNTERMINATED, encoding="utf-8")
+    pages = list(FileSource("quotes", path, page_size=1).pull(None))
+    with_the_reject = next(page for page in pages if page.rejects)
+
+    events, rejects = read_all(FileSource("quotes", path), with_the_reject.cursor)
+
+    assert [event.source_event_id for event in events] == ["e2", "e3", "e4", "e6"]
+    assert [reject.line for reject in rejects] == [7]
+
+
+@pytest.mark.parametrize(
+    ("rows", "kept"),
+    [
+        pytest.param(
+            'e2,email_open,2026-01-01T10:00:00Z,b@example.com,"never closed\n'
+            "e3,email_open,2026-01-01T10:00:00Z,c@example.com,\n"
+            "e4,email_open,2026-01-01T10:00:00Z,d@example.com,\n",
+            ["e1", "e3", "e4"],
+            id="rows-below-it",
+        ),
+        pytest.param(
+            'e2,email_open,2026-01-01T10:00:00Z,b@example.com,"never closed',
+            ["e1"],
+            id="last-line",
+        ),
+    ],
+)
+def test_csv_quote_left_open_to_the_end_of_the_file_sets_only_its_line_aside(
+    tmp_path: Path, rows: str, kept: list[str]
+) -> None:
+    path = tmp_path / "quotes.csv"
+    path.write_text(
+        "id,kind,occurred_at,email,attributes.note\n"
+        "e1,email_open,2026-01-01T10:00:00Z,a@example.com,ok\n" + rows,
+        encoding="utf-8",
+    )
+
+    events, rejects = read_all(FileSource("quotes", path))
+
+    assert [event.source_event_id for event in events] == kept
+    assert [(reject.line, reject.reason, reject.raw) for reject in rejects] == [
+        (
+            3,
+            "unterminated quote: the quoted field that opens on this line runs on to the end "
+            'of the file; close the quote, or double each quote inside the field ("")',
+            'e2,email_open,2026-01-01T10:00:00Z,b@example.com,"never closed',
+        )
+    ]
+
+
 # -- derived ids ------------------------------------------------------------------------------
 
 

@@ -258,6 +258,35 @@ def test_store_password_file_never_printed(tmp_path: Path) -> None:
     assert SECRET not in result.stdout + result.stderr
 
 
+@pytest.mark.parametrize("debug", [False, True], ids=["plain", "debug"])
+def test_a_secret_file_that_is_not_utf8_is_a_config_error_naming_variable_and_file(
+    tmp_path: Path, debug: bool
+) -> None:
+    """A password saved as Latin-1 cannot be read as UTF-8: the admin is told which
+    variable and which file, and what to do, and no part of the password is shown."""
+    config = tmp_path / "config.toml"
+    config.write_text(
+        '[store]\nurl = "postgresql+psycopg://leadsync@127.0.0.1:1/nowhere"\n', encoding="utf-8"
+    )
+    secret = "Gr\u00fcn-Geheimnis-\u00e4\u00f6"
+    secret_file = tmp_path / "pw"
+    secret_file.write_bytes(secret.encode("latin-1") + b"\n")
+    env = clean_env(LEADSYNC_STORE_PASSWORD_FILE=str(secret_file))
+    args = ["--debug"] if debug else []
+    result = leadsync(*args, "--config", config, "contacts", cwd=tmp_path, env=env)
+    assert result.returncode == int(ExitCode.CONFIG), result.stderr
+    if not debug:
+        assert_clean_failure(result, ExitCode.CONFIG)
+    last = result.stderr.strip().splitlines()[-1]
+    assert last == (
+        f"error: LEADSYNC_STORE_PASSWORD_FILE points at {secret_file}, which is not UTF-8 "
+        "text; save the file as UTF-8 (for example: iconv -f latin1 -t utf-8), or export "
+        "LEADSYNC_STORE_PASSWORD instead"
+    )
+    for part in ("Gr", "Geheimnis", "\\xfc", "0xfc", "position"):
+        assert part not in result.stdout + result.stderr, part
+
+
 @pytest.fixture
 def restore_logging() -> Iterator[None]:
     root = logging.getLogger()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from connector.config import default_config_text, default_mapping_files
 from connector.errors import ExitCode
 from tests.cli.test_cli import assert_clean_failure, leadsync
 
@@ -52,6 +53,42 @@ def test_init_force_replaces_a_linked_file_and_leaves_its_target_alone(tmp_path:
     assert not written.is_symlink()
     assert written.read_text(encoding="utf-8").startswith("#")
     assert written.read_text(encoding="utf-8") != "# the team's own mapping\n"
+
+
+def test_init_force_replaces_a_linked_config_and_leaves_its_target_alone(
+    tmp_path: Path,
+) -> None:
+    elsewhere = tmp_path / "team-config.toml"
+    elsewhere.write_text("# the team's own config\n", encoding="utf-8")
+    folder = tmp_path / "project"
+    folder.mkdir()
+    (folder / "config.toml").symlink_to(elsewhere)
+    forced = leadsync("init", folder, "--force", cwd=tmp_path)
+    assert forced.returncode == 0, forced.stderr
+    assert elsewhere.read_text(encoding="utf-8") == "# the team's own config\n"
+    written = folder / "config.toml"
+    assert not written.is_symlink()
+    assert written.read_text(encoding="utf-8") == default_config_text()
+
+
+def test_init_force_replaces_a_hard_linked_mapping_and_leaves_the_other_name_alone(
+    tmp_path: Path,
+) -> None:
+    """A hard link is the same file under two names: writing into it would change the
+    other name's content too, so --force puts a new file in its place."""
+    elsewhere = tmp_path / "shared-mapping.toml"
+    elsewhere.write_text("# the team's own mapping\n", encoding="utf-8")
+    folder = tmp_path / "project"
+    (folder / "mappings").mkdir(parents=True)
+    (folder / "mappings" / "hubspot.toml").hardlink_to(elsewhere)
+    forced = leadsync("init", folder, "--force", cwd=tmp_path)
+    assert forced.returncode == 0, forced.stderr
+    assert elsewhere.read_text(encoding="utf-8") == "# the team's own mapping\n"
+    written = folder / "mappings" / "hubspot.toml"
+    assert written.read_text(encoding="utf-8") == default_mapping_files()["hubspot.toml"]
+    assert sorted(path.name for path in (folder / "mappings").iterdir()) == sorted(
+        default_mapping_files()
+    )
 
 
 def test_init_refuses_a_dangling_link_without_force(tmp_path: Path) -> None:

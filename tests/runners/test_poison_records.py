@@ -12,7 +12,7 @@ from sqlalchemy.engine import Engine
 
 from adapters.files import FileSource
 from connector.runners.ingest import ingest
-from connector.store.schema import events, rejects
+from connector.store.schema import contacts, events, rejects
 
 LINES = 2_000
 POISON_AT = LINES // 2 + 1
@@ -108,3 +108,43 @@ def test_a_nul_inside_an_attribute_value_is_stored_the_same_on_both_stores(
     with engine.connect() as connection:
         (attributes,) = (connection.execute(sa.select(events.c.attributes)).scalar_one_or_none(),)
     assert attributes == {"note": "a\x00b", "deep": _nested(30)}
+
+
+BEYOND_64_BITS = 123456789012345678901234567890
+
+
+def test_an_integer_beyond_64_bits_in_attributes_comes_back_exactly_on_both_stores(
+    engine: Engine, tmp_path: Path
+) -> None:
+    """JSON numbers have no size limit; orjson reads integers past 64 bits as floats."""
+    path = tmp_path / "big.jsonl"
+    path.write_bytes(
+        b'{"id":"big","kind":"site_visit","occurred_at":"2026-11-02T10:00:00Z",'
+        b'"email":"big@acme.example","attributes":{"n":123456789012345678901234567890,'
+        b'"low":-123456789012345678901234567890,"ratio":0.5,"nested":[18446744073709551616]},'
+        b'"profile":{"revenue":123456789012345678901234567890}}\n'
+        # No id: its derived id is computed from attributes holding the same integer.
+        b'{"kind":"site_visit","occurred_at":"2026-11-02T11:00:00Z",'
+        b'"email":"big@acme.example","attributes":{"n":123456789012345678901234567890}}\n'
+    )
+    summary = ingest(engine, FileSource("big", path), command="ingest", resume=False)
+    assert (summary.stored, summary.rejected) == (2, 0)
+    again = ingest(engine, FileSource("big", path), command="ingest", resume=False)
+    assert (again.stored, again.duplicates) == (0, 2)
+    with engine.connect() as connection:
+        stored = connection.execute(
+            sa.select(events.c.attributes).order_by(events.c.occurred_at)
+        ).scalars()
+        attributes = list(stored)
+        profile = connection.execute(sa.select(contacts.c.profile)).scalar_one()
+    assert attributes == [
+        {
+            "n": BEYOND_64_BITS,
+            "low": -BEYOND_64_BITS,
+            "ratio": 0.5,
+            "nested": [18446744073709551616],
+        },
+        {"n": BEYOND_64_BITS},
+    ]
+    assert [type(value["n"]) for value in attributes] == [int, int]
+    assert profile == {"revenue": BEYOND_64_BITS}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
@@ -13,7 +14,9 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy.engine import Engine
 
 from adapters.files import FileSource
+from connector.config import Settings, scoring_rules
 from connector.ports import Page
+from connector.runners.explain import explain_contact
 from connector.runners.ingest import ingest
 from connector.store.cursors import read_cursor
 from connector.store.engine import open_store, store_revision
@@ -154,6 +157,44 @@ def test_one_contact_per_normalised_email_and_ids_are_linked(
     assert links["matomo_visitor:v-2"] != alice
     assert per_event == {"1": alice, "2": alice, "3": alice, "4": links["matomo_visitor:v-2"]}
     assert sorted(email or "" for email in emails) == ["", "alice@acme.example"]
+
+
+def test_the_composed_and_decomposed_spellings_of_an_email_are_one_contact(
+    engine: Engine, tmp_path: Path
+) -> None:
+    """An e-mail is compared in Unicode NFC: "é" typed as one character or as "e" and a
+    combining accent is the same address, so the same person."""
+    composed = "jos\u00e9@acme.example"
+    decomposed = "jose\u0301@acme.example"
+    assert composed != decomposed
+    path = tmp_path / "events.jsonl"
+    lines = [
+        {"id": "1", "kind": "site_visit", "occurred_at": "2026-11-02T10:00:00Z", "email": composed},
+        {
+            "id": "2",
+            "kind": "site_visit",
+            "occurred_at": "2026-11-02T11:00:00Z",
+            "email": decomposed.upper(),
+        },
+    ]
+    path.write_bytes(b"".join(orjson.dumps(line) + b"\n" for line in lines))
+    summary = ingest(engine, FileSource("web", path), command="ingest", resume=False)
+    assert (summary.stored, summary.contacts_created) == (2, 1)
+    with engine.connect() as connection:
+        emails = list(connection.execute(sa.select(contacts.c.email)).scalars())
+        links = connection.execute(sa.select(identities.c.namespace, identities.c.value)).all()
+        per_event = connection.execute(
+            sa.select(events.c.source_event_id, events.c.contact_id).order_by(
+                events.c.source_event_id
+            )
+        ).all()
+        found = explain_contact(
+            connection, decomposed, scoring_rules(Settings()), now=datetime.now(UTC)
+        )
+    assert emails == [composed]
+    assert [tuple(link) for link in links] == [("email", composed)]
+    assert per_event[0].contact_id == per_event[1].contact_id
+    assert found.contact_id == per_event[0].contact_id
 
 
 def test_profile_newer_values_win_and_older_ones_only_fill_gaps(
