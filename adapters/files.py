@@ -226,6 +226,8 @@ class FileSource:
         number = first_line
         loads = loads_exact
         source = self.name
+        origin = str(self.path)
+        lines: list[int] = []
         for number, line, offset in self._lines(stream, first_line):
             if line is None:
                 rejects.append(self._oversized(number))
@@ -249,13 +251,16 @@ class FileSource:
                 continue
             try:
                 events.append(to_event(record, default_source=source))
+                lines.append(number)
             except RejectedRecordError as exc:
                 rejects.append(self._reject(number, exc.reason, line))
             if len(events) + len(rejects) >= self.page_size:
-                yield Page(events, rejects, head.cursor(offset, number), offset - page_start)
-                events, rejects, page_start = [], [], offset
+                cursor = head.cursor(offset, number)
+                yield Page(events, rejects, cursor, offset - page_start, origin, lines)
+                events, rejects, lines, page_start = [], [], [], offset
         if events or rejects or offset != page_start or start is None:
-            yield Page(events, rejects, head.cursor(offset, number), offset - page_start)
+            cursor = head.cursor(offset, number)
+            yield Page(events, rejects, cursor, offset - page_start, origin, lines)
 
     # -- CSV ------------------------------------------------------------------------
 
@@ -344,6 +349,8 @@ class FileSource:
         rejects: list[RejectedInput] = []
         page_start = position.offset if start is None else start.offset
         source = self.name
+        origin = str(self.path)
+        lines: list[int] = []
         while True:
             row_first_line = position.line + 1
             position.row_first = None
@@ -398,6 +405,7 @@ class FileSource:
                         events.append(
                             to_event(self._csv_record(columns, row), default_source=source)
                         )
+                        lines.append(row_first_line)
                     except RejectedRecordError as exc:
                         rejects.append(
                             RejectedInput(source, str(self.path), row_first_line, exc.reason, raw)
@@ -405,10 +413,11 @@ class FileSource:
             if len(events) + len(rejects) >= self.page_size:
                 offset = position.offset
                 cursor = head.cursor(offset, position.line)
-                yield Page(events, rejects, cursor, offset - page_start)
-                events, rejects, page_start = [], [], offset
+                yield Page(events, rejects, cursor, offset - page_start, origin, lines)
+                events, rejects, lines, page_start = [], [], [], offset
         offset = position.offset
-        yield Page(events, rejects, head.cursor(offset, position.line), offset - page_start)
+        cursor = head.cursor(offset, position.line)
+        yield Page(events, rejects, cursor, offset - page_start, origin, lines)
 
     def _broken_csv_row(
         self,

@@ -77,6 +77,10 @@ class Page:
     rejects: Sequence[RejectedInput] = field(default_factory=tuple)
     cursor: str | None = None
     bytes_read: int = 0
+    # Where the events were read (a file's path) and each one's line there, if the source
+    # has lines: a record the store refuses is set aside with them.
+    origin: str | None = None
+    lines: Sequence[int] | None = None
 
 
 @runtime_checkable

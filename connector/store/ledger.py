@@ -80,7 +80,9 @@ def _first_line(fault: BaseException) -> str:
     return text.splitlines()[0][:300] if text else type(fault).__name__
 
 
-def _refused_row(row: LedgerRow, fault: BaseException) -> RejectedInput:
+def _refused_row(
+    row: LedgerRow, fault: BaseException, *, origin: str | None, line: int | None
+) -> RejectedInput:
     """The row the store refused, set aside with the store's words and the record."""
     # ASCII-escaped: the text the store refused may not even be valid UTF-8.
     raw = json.dumps(
@@ -96,8 +98,8 @@ def _refused_row(row: LedgerRow, fault: BaseException) -> RejectedInput:
     )
     return RejectedInput(
         row.source,
-        f"event id {row.source_event_id[:200]}",
-        None,
+        origin or f"event id {row.source_event_id[:200]}",
+        line,
         f"the store refused it: {_first_line(fault)}",
         raw,
     )
@@ -268,15 +270,25 @@ class Ledger:
             try:
                 return self._write_in_savepoint(connection, page, now)
             except self._record_faults as fault:
-                refused = _refused_row(rows[0], fault)
+                refused = _refused_row(rows[0], fault, origin=page.origin, line=page.line_of(0))
                 alone = EncodedPage((), [*page.rejects, refused], None, page.bytes_read)
                 return self._write(connection, alone, now)
         middle = len(rows) // 2
+        lines = page.lines
         results = []
         # The page's rejects go with the first half.
         for part in (
-            EncodedPage(rows[:middle], page.rejects, None, 0),
-            EncodedPage(rows[middle:], (), None, 0),
+            EncodedPage(
+                rows[:middle],
+                page.rejects,
+                None,
+                0,
+                page.origin,
+                None if lines is None else lines[:middle],
+            ),
+            EncodedPage(
+                rows[middle:], (), None, 0, page.origin, None if lines is None else lines[middle:]
+            ),
         ):
             try:
                 results.append(self._write_in_savepoint(connection, part, now))

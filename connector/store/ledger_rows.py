@@ -38,12 +38,20 @@ class EncodedPage:
     rejects: Sequence[RejectedInput]
     cursor: str | None
     bytes_read: int
+    origin: str | None = None  # see ``Page``
+    lines: Sequence[int] | None = None  # each row's line in origin
+
+    def line_of(self, index: int) -> int | None:
+        return self.lines[index] if self.lines is not None else None
 
     def __reduce__(self) -> tuple[object, ...]:
         # Rows travel as plain tuples: unpickling them and re-typing each costs 1.0 µs a
         # row, unpickling NamedTuples 1.9 µs (measured on 20,000-row pages).
         plain = [tuple(row) for row in self.rows]
-        return (_rebuild_page, (plain, list(self.rejects), self.cursor, self.bytes_read))
+        return (
+            _rebuild_page,
+            (plain, list(self.rejects), self.cursor, self.bytes_read, self.origin, self.lines),
+        )
 
 
 def _rebuild_page(
@@ -51,10 +59,12 @@ def _rebuild_page(
     rejects: list[RejectedInput],
     cursor: str | None,
     bytes_read: int,
+    origin: str | None,
+    lines: Sequence[int] | None,
 ) -> EncodedPage:
     retype = tuple.__new__
     rows = [retype(LedgerRow, row) for row in plain]
-    return EncodedPage(rows, rejects, cursor, bytes_read)
+    return EncodedPage(rows, rejects, cursor, bytes_read, origin, lines)
 
 
 def encode_event(event: Event) -> LedgerRow:
@@ -75,7 +85,12 @@ def encode_event(event: Event) -> LedgerRow:
 
 def encode_page(page: Page) -> EncodedPage:
     return EncodedPage(
-        [encode_event(event) for event in page.events], page.rejects, page.cursor, page.bytes_read
+        [encode_event(event) for event in page.events],
+        page.rejects,
+        page.cursor,
+        page.bytes_read,
+        page.origin,
+        page.lines,
     )
 
 

@@ -4,11 +4,14 @@ and set aside with the store's reason; the rest of the page and the cursor are s
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from adapters.files import FileSource
+from connector.runners.ingest import ingest
 from connector.store import ledger as ledger_module
 from connector.store.cursors import read_cursor
 from connector.store.engine import open_store
@@ -145,3 +148,26 @@ def test_postgresql_refusing_a_value_is_found_and_set_aside(postgres_url: str) -
 def test_only_record_faults_are_split() -> None:
     assert issubclass(sa.exc.DataError, ledger_module._RECORD_FAULTS)
     assert not issubclass(sa.exc.OperationalError, ledger_module._RECORD_FAULTS)
+
+
+def test_a_refused_record_of_a_file_is_set_aside_with_its_file_and_line(
+    engine: Engine, refusing_e13: None, tmp_path: Path
+) -> None:
+    path = tmp_path / "fair.jsonl"
+    lines = [
+        f'{{"id":"e{n}","kind":"site_visit","occurred_at":"2026-11-02T10:00:00Z",'
+        f'"email":"p{n % 7}@acme.example"}}'
+        for n in range(30)
+    ]
+    lines.insert(5, "not json")  # a reject read from the file goes on as before
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+    summary = ingest(engine, FileSource("fair", path), command="ingest", resume=False)
+
+    assert (summary.stored, summary.rejected) == (29, 2)
+    with engine.connect() as connection:
+        found = connection.execute(
+            sa.select(rejects.c.location, rejects.c.line, rejects.c.reason).order_by(rejects.c.line)
+        ).all()
+    assert [(row.location, row.line) for row in found] == [(str(path), 6), (str(path), 15)]
+    assert found[1].reason == "the store refused it: value too long for the column"
