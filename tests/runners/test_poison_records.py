@@ -70,6 +70,16 @@ POISON = {
         "ids.crm is longer than 254 characters or holds a NUL",
     ),
     "nul-in-the-raw-text-of-a-bad-line": (b'{"kind": "site_visit", \x00 oops', "broken JSON"),
+    # orjson reads 1,000 levels; the exact second read of a long number would not.
+    "a-long-number-1000-deep": (
+        b'{"id":"poison","kind":"site_visit","occurred_at":"2026-11-02T10:00:00Z",'
+        b'"email":"poison@acme.example","attributes":{"a":'
+        + b"[" * 1000
+        + b"1234567890123456789012"
+        + b"]" * 1000
+        + b"}}",
+        "broken JSON: nested too deep (with a long number inside)",
+    ),
 }
 
 
