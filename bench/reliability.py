@@ -990,6 +990,11 @@ def main() -> None:
     # `kill` (or a non-interactive shell, where SIGINT is ignored) stops it as Ctrl-C does:
     # its processes ended, its schemas dropped, what was measured printed.
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    # Started in the background by a non-interactive shell, this process and so every
+    # leadsync it starts would ignore SIGINT (the shell's rule for `cmd &`, which leadsync
+    # keeps, as every Unix tool does). A handler of our own is reset to the default when
+    # a child starts, so the children take Ctrl-C as a user's terminal would send it.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--events-kill", type=int, default=1_000_000)
     parser.add_argument("--events-signal", type=int, default=2_000_000)
