@@ -31,6 +31,12 @@ LAST_LINE = re.compile(
 )
 
 
+def _take_ctrl_c() -> None:
+    # A test run started in the background by a non-interactive shell ignores SIGINT,
+    # and so would the command under test (ignored signals are inherited): undo that.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.parametrize("reading", ["child", "in-process"])
 @pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["sigint", "sigterm"])
 def test_a_signal_ends_an_ingest_as_interrupted_and_a_rerun_stores_the_rest(
@@ -48,7 +54,13 @@ def test_a_signal_ends_an_ingest_as_interrupted_and_a_rerun_stores_the_rest(
     engine = create_store_engine(store_url)
 
     ingesting = subprocess.Popen(
-        command, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        command,
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=_take_ctrl_c,
     )
     try:
         _wait_for(lambda: stored_events(engine), "no page was stored")
