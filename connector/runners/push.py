@@ -153,7 +153,7 @@ def push(
             _record(engine, mapping.crm, chunk, results, planned.desired, summary)
             if on_progress is not None:
                 on_progress(min(start + size, len(records)), len(records))
-    summary.duration_s = round(time.perf_counter() - started, 3)
+        summary.duration_s = round(time.perf_counter() - started, 3)
     log.info("push.finished", **summary.as_dict())
     return summary
 

@@ -73,9 +73,18 @@ class RecordedRun:
             status = "limit_reached"
         else:
             status = "failed"
-        kept = self.kept() if status == INTERRUPTED else ""
-        figures = self.summary.as_dict()
-        finish_run(self.engine, self.run_id, status, figures)
-        if status == INTERRUPTED:
-            log.warning("run.interrupted", command=self.command, run_id=self.run_id, **figures)
-            raise Interrupted(kept) from None
+        if status != INTERRUPTED:
+            finish_run(self.engine, self.run_id, status, self.summary.as_dict())
+            return
+        try:
+            kept = self.kept()
+            finish_run(self.engine, self.run_id, status, self.summary.as_dict())
+        except Exception as failure:
+            # The store is busy or gone (often why Ctrl-C was pressed): the command still
+            # ends as interrupted; the next command marks the run from its dead process.
+            log.warning("run.end_not_recorded", run_id=self.run_id, error=str(failure)[:300])
+            kept = "what was stored is kept"
+        log.warning(
+            "run.interrupted", command=self.command, run_id=self.run_id, **self.summary.as_dict()
+        )
+        raise Interrupted(kept) from None

@@ -41,7 +41,6 @@ _EVENT_COLUMNS = (
 log = structlog.get_logger(__name__)
 
 MAX_RAW_CHARS = 2_000
-REFUSED_WHOLE_PAGE_MEANS_FAULT = 100  # rows
 MAX_SOURCE_CHARS = 100  # rejects.source
 
 
@@ -61,18 +60,11 @@ class PageResult:
     identity_conflicts: int
 
 
-# What a record can make a write fail with: the store refusing a value (DataError,
-# IntegrityError), a bind that cannot convert it (a bare StatementError), or our encoding
-# of it (ValueError and its UnicodeError, TypeError, OverflowError). The connection
-# failing, a lock timing out or the disk filling up (OperationalError...) are no
-# record's fault and end the run as before.
-_RECORD_FAULTS = (
-    sa.exc.DataError,
-    sa.exc.IntegrityError,
-    ValueError,
-    TypeError,
-    OverflowError,
-)
+# What a record can make a write fail with: the store refusing one of its values. Only
+# the database's own verdicts count (wrapped by SQLAlchemy, or raw from the driver's COPY:
+# see Ledger.__init__); an error of our code, the connection failing, a lock timing out or
+# the disk filling up is no record's fault and ends the run as before.
+_RECORD_FAULTS: tuple[type[BaseException], ...] = (sa.exc.DataError, sa.exc.IntegrityError)
 
 
 def _first_line(fault: BaseException) -> str:
@@ -243,9 +235,9 @@ class Ledger:
                 log.warning("ledger.page_refused", rows=len(page.rows), error=_first_line(fault))
                 result = self._write_split(connection, page, now)
                 refused = result.rejected - len(page.rejects)
-                if refused == len(page.rows) >= REFUSED_WHOLE_PAGE_MEANS_FAULT:
-                    # Every record of a big page refused on its own: the store or this code
-                    # is at fault, not the records; none may be set aside for that.
+                if refused == len(page.rows) > 1:
+                    # Every record refused on its own: the store (a schema out of date,
+                    # say) is at fault, not the records; none may be set aside for that.
                     raise
                 return result
 

@@ -17,6 +17,7 @@ import psutil
 import sqlalchemy as sa
 import structlog
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from connector.store.schema import runs
 
@@ -79,7 +80,16 @@ def _still_held(pid: int, started_at: datetime) -> bool:
 
 def close_abandoned_runs(engine: Engine) -> list[int]:
     """Mark ``interrupted`` every run of this host still ``running`` whose process is
-    gone; returns their ids."""
+    gone; returns their ids. Best effort: a read-only role or a busy store leaves them
+    for a later command."""
+    try:
+        return _close_abandoned_runs(engine)
+    except SQLAlchemyError as failure:
+        log.warning("run.abandoned_not_marked", error=str(failure).splitlines()[0][:300])
+        return []
+
+
+def _close_abandoned_runs(engine: Engine) -> list[int]:
     host = _host()
     with engine.connect() as connection:
         candidates = connection.execute(

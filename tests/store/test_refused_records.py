@@ -12,7 +12,6 @@ from sqlalchemy.engine import Engine
 
 from adapters.files import FileSource
 from connector.runners.ingest import ingest
-from connector.store import ledger as ledger_module
 from connector.store.cursors import read_cursor
 from connector.store.engine import open_store
 from connector.store.ledger import Ledger
@@ -81,7 +80,7 @@ def test_a_page_holding_a_refused_record_is_split_and_the_rest_stored(
     assert len(_rejects(engine)) == 1
 
 
-def test_a_big_page_whose_every_record_fails_alone_is_not_set_aside(
+def test_a_page_whose_every_record_fails_alone_is_not_set_aside(
     engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     def broken(*_args: object) -> int:
@@ -89,26 +88,26 @@ def test_a_big_page_whose_every_record_fails_alone_is_not_set_aside(
 
     monkeypatch.setattr(Ledger, "_store_events", broken)
     ledger = Ledger(engine, run_id=start_run(engine, "ingest"))
-    rows = [_row(n) for n in range(ledger_module.REFUSED_WHOLE_PAGE_MEANS_FAULT)]
+    rows = [_row(n) for n in range(3)]
     with pytest.raises(sa.exc.DataError):
         ledger.write_page(EncodedPage(rows, (), "c", 1), cursor_name="fair")
     assert _stored(engine) == [] and _rejects(engine) == []
     assert read_cursor(engine, "fair") is None
 
 
-def test_a_small_page_of_refused_records_is_set_aside_whole(
+def test_an_error_of_the_code_is_not_taken_for_a_bad_record(
     engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def refuse_all(*_args: object) -> int:
-        raise sa.exc.DataError("INSERT ...", {}, ValueError("NUL in text"))
+    def buggy(self: Ledger, connection: sa.Connection, rows: Sequence[LedgerRow], ids) -> int:  # type: ignore[no-untyped-def]
+        if any(row.source_event_id == "e1" for row in rows):
+            raise TypeError("a bug in the encoding")
+        return 0
 
-    monkeypatch.setattr(Ledger, "_store_events", refuse_all)
+    monkeypatch.setattr(Ledger, "_store_events", buggy)
     ledger = Ledger(engine, run_id=start_run(engine, "ingest"))
-    result = ledger.write_page(
-        EncodedPage([_row(n) for n in range(3)], (), "c", 1), cursor_name="fair"
-    )
-    assert (result.stored, result.rejected) == (0, 3)
-    assert len(_rejects(engine)) == 3 and read_cursor(engine, "fair") == "c"
+    with pytest.raises(TypeError):
+        ledger.write_page(EncodedPage([_row(n) for n in range(4)], (), "c", 1), cursor_name="fair")
+    assert _rejects(engine) == [] and read_cursor(engine, "fair") is None
 
 
 def test_a_store_failure_that_is_no_records_fault_is_not_split(
@@ -143,11 +142,6 @@ def test_postgresql_refusing_a_value_is_found_and_set_aside(postgres_url: str) -
         assert read_cursor(engine, "fair") == "after-10"
     finally:
         engine.dispose()
-
-
-def test_only_record_faults_are_split() -> None:
-    assert issubclass(sa.exc.DataError, ledger_module._RECORD_FAULTS)
-    assert not issubclass(sa.exc.OperationalError, ledger_module._RECORD_FAULTS)
 
 
 def test_a_refused_record_of_a_file_is_set_aside_with_its_file_and_line(
