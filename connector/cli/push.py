@@ -38,6 +38,12 @@ def push_command(
             "--wait", help="Wait for another push to the same CRM to end instead of stopping."
         ),
     ] = False,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force", help="Push scores a `score --as-of` left in the store (refused otherwise)."
+        ),
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Figures as JSON.")] = False,
 ) -> None:
     """Write scores, temperatures and stages that changed to the configured CRMs."""
@@ -81,6 +87,7 @@ def push_command(
                     create=crm_settings.create,
                     dry_run=dry_run,
                     wait=wait,
+                    force=force,
                     summary=summary,
                     on_planned=shown.append,
                     on_progress=lambda done, total: bar.update(done, total),

@@ -651,3 +651,37 @@ def test_sync_skips_the_push_to_a_crm_another_push_holds_and_exits_0(
     assert (skipped["crm"], skipped["level"]) == ("hubspot", "warning")
     assert fake.writes() == []
 
+
+def test_a_push_after_score_as_of_is_refused_until_a_score_or_force(
+    httpserver: HTTPServer, fake: FakeHubSpot, tmp_path: Path
+) -> None:
+    """`score --as-of` leaves scores of another moment: `push` refuses them (exit 7, no
+    call); `sync` scores as of now first and pushes; `push --force` writes as-of scores."""
+    from tests.cli.test_cli import assert_clean_failure, clean_env, leadsync
+
+    env = clean_env(HUBSPOT_ACCESS_TOKEN=TOKEN)
+    config = _scored_project(tmp_path, httpserver, env)
+    ann = fake.add_contact("ann@acme.example")
+
+    def run(*command: str) -> subprocess.CompletedProcess[str]:
+        return leadsync("--config", config, *command, cwd=config.parent, env=env)
+
+    assert run("score", "--as-of", "2026-11-01").returncode == 0  # before the quote requests
+    refused = run("push")
+    assert_clean_failure(refused, ExitCode.FATAL)
+    assert refused.stderr.splitlines()[-1] == (
+        "error: the stored scores are as of 2026-11-01T00:00:00Z (score --as-of), so nothing "
+        "was pushed to hubspot; run `leadsync score` first, or push them anyway with --force"
+    )
+    assert fake.calls == []
+
+    synced = run("sync")
+    assert synced.returncode == 0, synced.stderr
+    assert "hubspot: 1 written, 0 unchanged, 0 rejected, 1 deferred" in synced.stdout
+    assert fake.contacts[ann]["leadsync_score"] == "20"
+
+    assert run("score", "--as-of", "2026-11-01").returncode == 0
+    forced = run("push", "--force")
+    assert forced.returncode == 0, forced.stderr
+    assert "hubspot: 1 written" in forced.stdout
+    assert fake.contacts[ann]["leadsync_score"] == "0"

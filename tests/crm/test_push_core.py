@@ -8,7 +8,7 @@ from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC
+from datetime import UTC, timedelta
 from pathlib import Path
 
 import pytest
@@ -18,7 +18,7 @@ from sqlalchemy.engine import Engine
 from connector.config import Settings, scoring_rules
 from connector.crm.mapping import CrmMapping
 from connector.crm.plan import MISSING_MARK, CreatePolicy
-from connector.errors import BusyError, LimitReachedError, RetriableError
+from connector.errors import BusyError, FatalError, LimitReachedError, RetriableError
 from connector.model import SalesStatus
 from connector.ports import CrmRecordWrite, CrmValue, WriteResult
 from connector.runners.crm_read import read_crm
@@ -27,7 +27,7 @@ from connector.runners.rescore import rescore
 from connector.store.engine import open_store
 from connector.store.schema import contacts, identities, pushed_state, rejects
 from connector.store.scores import list_scores
-from tests.adapters.scored_people import sales_said, scored_people
+from tests.adapters.scored_people import DAY0, sales_said, scored_people
 from tests.crm.memory_writer import MemoryCrm
 
 MAPPING = CrmMapping(
@@ -398,3 +398,36 @@ class TestOnePushPerCrm:
         assert (beside.written, beside.unchanged) == (3, 0)
         assert [(summary.written, summary.unchanged) for summary in first] == [(3, 0)]
 
+
+class TestScoresAsOf:
+    def test_scores_as_of_another_moment_are_not_pushed_unless_forced(
+        self, crm: MemoryCrm, engine: Engine, tmp_path: Path
+    ) -> None:
+        """After `score --as-of` a push refuses and sends nothing (a dry run still plans);
+        with force it writes."""
+        scored_people(engine, tmp_path, 3)
+        rescore(engine, scoring_rules(Settings()), as_of=DAY0 + timedelta(days=1))
+
+        with pytest.raises(FatalError) as refused:
+            _push(engine, crm)
+        dry = push(engine, None, MAPPING, create="always", dry_run=True)
+        forced = push(engine, crm, MAPPING, create="always", force=True)
+
+        assert str(refused.value) == (
+            "the stored scores are as of 2026-11-03T00:00:00Z (score --as-of), so nothing was "
+            "pushed to memory; run `leadsync score` first, or push them anyway with --force"
+        )
+        assert dry.planned == 3
+        assert forced.written == 3 and len(crm.calls) == 1
+
+    def test_an_ordinary_pass_after_score_as_of_lets_the_push_go(
+        self, crm: MemoryCrm, engine: Engine, tmp_path: Path
+    ) -> None:
+        """The next ordinary pass rescores everyone as of now, and the push writes them."""
+        scored_people(engine, tmp_path, 3)
+        rescore(engine, scoring_rules(Settings()), as_of=DAY0 + timedelta(days=1))
+
+        ordinary = rescore(engine, scoring_rules(Settings()))
+
+        assert ordinary.full and ordinary.contacts_scored == 3
+        assert _push(engine, crm).written == 3
