@@ -5,7 +5,8 @@ Every exception leadsync raises on purpose, in the core or in an adapter, is def
 - ``ConfigError``: the admin fixes a file or a variable and reruns.
 - ``InputFileError``: a file named on the command line cannot be read at all;
   ``ContactNotFoundError``: a contact asked for by e-mail does not exist.
-- ``StoreError``: the state store cannot be reached or migrated.
+- ``StoreError``: the state store cannot be reached or migrated; ``BusyError``: another
+  command holds the store's lock for the same work (a scoring pass, a push to one CRM).
 - ``RetriableError``: a transient failure (429, 5xx, the network) still failing after the
   adapter's retries; the same run later may succeed. Every adapter means the same by it.
 - ``LimitReachedError``: paused, resumable. A vendor refuses further calls until
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
     from connector.ports import WriteResult
 
 __all__ = [
+    "BusyError",
     "ConfigError",
     "ContactNotFoundError",
     "ExitCode",
@@ -139,6 +141,19 @@ class StoreError(LeadsyncError):
     """The state store cannot be opened, reached or migrated."""
 
     exit_code = ExitCode.STORE
+
+
+class BusyError(StoreError):
+    """Another command holds the store's lock for ``what`` ("scoring pass", "push to
+    hubspot"): nothing was done; retry when it has finished.
+
+    Exit status 5, as a ``StoreError``; a class of its own lets a caller that can do
+    without the work (``sync`` skipping one CRM's push) tell it from a store that is down.
+    """
+
+    def __init__(self, message: str, *, what: str, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.what = what
 
 
 class RetriableError(LeadsyncError):

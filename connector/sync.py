@@ -3,6 +3,10 @@
 ``leadsync sync`` runs it once; the daemon will schedule it. Each step commits as it
 goes (pages with their cursors, snapshots with theirs, scores by chunk, pushes by chunk),
 so a pass cut short anywhere is finished by the next one, writing nothing twice.
+
+A CRM another push is writing to (a `leadsync push` beside it) is skipped with a warning
+rather than waited for: the next pass pushes what changed, and a daemon's pass should not
+stall behind a long push.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import structlog
 from sqlalchemy.engine import Engine
 
 from connector.config import Settings, scoring_rules
-from connector.errors import LimitReachedError
+from connector.errors import BusyError, LimitReachedError
 from connector.plugins import configured_crms, crm_mapping_of, crm_reader, crm_writer, source_of
 from connector.runners.crm_read import CrmReadSummary, read_crm
 from connector.runners.ingest import IngestSummary, ingest
@@ -74,6 +78,9 @@ def sync_once(engine: Engine, settings: Settings) -> SyncSummary:
                 create=settings.crm[crm].create,
                 summary=pushed,
             )
+        except BusyError as busy:
+            pushed.skipped = busy.message
+            log.warning("sync.push_skipped", crm=crm, reason=busy.message)
         except LimitReachedError as stop:
             # One CRM's API limit does not hold back the others; the pass ends with it.
             stopped = stopped or stop

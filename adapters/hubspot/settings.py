@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-import re
+import ipaddress
 from pathlib import Path
 
 from pydantic import Field, field_validator
+from urllib3.exceptions import LocationParseError
+from urllib3.util import parse_url
 
 from connector.ports import CrmSettings
 
@@ -32,13 +34,39 @@ class HubSpotSettings(CrmSettings):
     @field_validator("base_url")
     @classmethod
     def _http_url(cls, value: str) -> str:
-        match = re.match(r"^(https?)://([^\s/:]+)", value)
-        if not match:
+        # Parsed by urllib3's parser, which the official client sends with: a pattern of
+        # our own read "http://localhost:1@evil.example" as localhost, where urllib3 sends
+        # the token to evil.example. The value is never echoed: it may hold a password.
+        try:
+            url = parse_url(value)
+        except LocationParseError:
+            raise ValueError("is not a URL; write it like https://api.hubapi.com") from None
+        if url.scheme not in ("http", "https") or not url.host:
             raise ValueError("must be an https URL like https://api.hubapi.com")
-        scheme, host = match.groups()
-        if scheme == "http" and host not in ("127.0.0.1", "localhost", "::1", "[::1]"):
+        if url.auth is not None:
+            raise ValueError(
+                "holds a user name or password (user@ or user:password@ before the host); "
+                "remove it: the token comes from HUBSPOT_ACCESS_TOKEN, and the URL would send "
+                "whatever stands there to the host after the @"
+            )
+        if url.query is not None or url.fragment is not None:
+            raise ValueError(
+                "must be a base URL without ?query or #fragment, like https://api.hubapi.com"
+            )
+        if url.scheme == "http" and not _is_loopback(url.host):
             raise ValueError(
                 "uses http:// for a host other than this machine: the token would travel "
-                "unencrypted; use https:// (http:// is only for a local test server)"
+                "unencrypted; use https:// (http:// is only for a local test server or proxy "
+                "on 127.0.0.1, ::1 or localhost)"
             )
         return value.rstrip("/")
+
+
+def _is_loopback(host: str) -> bool:
+    """``host`` as urllib3 parsed it (lower case, IPv6 in brackets) is this machine."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.removeprefix("[").removesuffix("]")).is_loopback
+    except ValueError:
+        return False  # a name other than localhost may resolve anywhere

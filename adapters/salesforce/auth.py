@@ -21,6 +21,7 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import jwt
 import requests
@@ -84,6 +85,7 @@ def login_mode() -> LoginMode:
                 hint="export SALESFORCE_INSTANCE_URL, the instanceUrl `sf org display` prints "
                 "(https://yourorg.my.salesforce.com)",
             )
+        _check_instance_url(_plain(INSTANCE_URL_ENV) or "")
         return LoginMode("access token", (ACCESS_TOKEN_ENV, INSTANCE_URL_ENV))
     username = _plain(USERNAME_ENV)
     consumer_key = _secret(CONSUMER_KEY_ENV)
@@ -103,6 +105,39 @@ def login_mode() -> LoginMode:
     raise ConfigError(
         "no Salesforce credentials in the environment", key="crm.salesforce", hint=_HOW
     )
+
+
+def _check_instance_url(value: str) -> None:
+    """Refuse an instance URL simple-salesforce would not send the token where it seems to.
+
+    simple-salesforce keeps only ``urlparse(url).hostname`` and its port and always calls
+    https, so "https://acme.my.salesforce.com@evil.example" would take the token to
+    evil.example. The value is never echoed: a user:password@ may stand in it.
+    """
+    hint = (
+        "set it to the instanceUrl `sf org display` prints, like "
+        "https://acme.my.salesforce.com, and nothing else"
+    )
+    try:
+        parts = urlsplit(value)
+        host, _port = parts.hostname, parts.port  # .port raises on one that is not a number
+    except ValueError:
+        raise ConfigError(
+            f"{INSTANCE_URL_ENV} is not a URL", key="crm.salesforce", hint=hint
+        ) from None
+    if "@" in parts.netloc:
+        raise ConfigError(
+            f"{INSTANCE_URL_ENV} holds a user name or password (user@ or user:password@ before "
+            "the host), and the token would go to the host after the @",
+            key="crm.salesforce",
+            hint=hint,
+        )
+    if parts.scheme not in ("http", "https") or not host:
+        raise ConfigError(
+            f"{INSTANCE_URL_ENV} must be an https URL like https://acme.my.salesforce.com",
+            key="crm.salesforce",
+            hint=hint,
+        )
 
 
 class _TimeoutAdapter(HTTPAdapter):

@@ -10,7 +10,7 @@ import typer
 from connector.cli.render import print_json, progress_bar, stdout
 from connector.cli.state import state_of
 from connector.crm.plan import PlannedPush
-from connector.errors import ConfigError, LimitReachedError
+from connector.errors import BusyError, ConfigError, LimitReachedError
 from connector.plugins import configured_crms, crm_mapping_of, crm_writer, installed_adapters
 from connector.runners.push import PushSummary, push
 from connector.runners.rescore import scoring_watermark
@@ -31,6 +31,18 @@ def push_command(
     ] = None,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Print the planned writes; send nothing.")
+    ] = False,
+    wait: Annotated[
+        bool,
+        typer.Option(
+            "--wait", help="Wait for another push to the same CRM to end instead of stopping."
+        ),
+    ] = False,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force", help="Push scores a `score --as-of` left in the store (refused otherwise)."
+        ),
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Figures as JSON.")] = False,
 ) -> None:
@@ -59,7 +71,7 @@ def push_command(
     if pending:
         log.warning("push.unscored_changes", contacts=pending, hint="run `leadsync score` first")
     summaries: list[PushSummary] = []
-    stopped: LimitReachedError | None = None
+    stopped: LimitReachedError | BusyError | None = None
     for name in wanted:
         crm_settings = settings.crm[name]
         mapping = crm_mapping_of(settings, name)
@@ -74,26 +86,34 @@ def push_command(
                     mapping,
                     create=crm_settings.create,
                     dry_run=dry_run,
+                    wait=wait,
+                    force=force,
                     summary=summary,
                     on_planned=shown.append,
                     on_progress=lambda done, total: bar.update(done, total),
                 )
-        except LimitReachedError as stop:
+        except (LimitReachedError, BusyError) as stop:
             # The other CRMs are still pushed; this one's stop ends the command.
             stopped = stopped or stop
+            if isinstance(stop, BusyError):
+                summary.skipped = stop.message
         summaries.append(summary)
         if dry_run and not as_json:
             _print_plan(name, shown[0])
     if as_json:
         print_json([summary.as_dict() for summary in summaries])
     else:
-        _print_summaries(summaries)
+        _print_summaries(summaries, closing=None if stopped is None else stopped.message)
     if stopped is not None:
         raise stopped  # its message is the last line: what stopped it, when to retry
 
 
-def _print_summaries(summaries: list[PushSummary]) -> None:
+def _print_summaries(summaries: list[PushSummary], *, closing: str | None) -> None:
     for summary in summaries:
+        if summary.skipped is not None:
+            if summary.skipped != closing:  # the error line closing the command says it
+                stdout.print(f"{summary.crm}: not pushed ({summary.skipped})")
+            continue
         verb = "would write" if summary.dry_run else "written"
         count = summary.planned if summary.dry_run else summary.written
         stdout.print(

@@ -35,6 +35,9 @@ def sync_command(
         f"{read:,} contact(s) changed in the CRMs, {scored:,} rescored"
     )
     for pushed in summary.pushed:
+        if pushed.skipped is not None:
+            stdout.print(f"  {pushed.crm}: not pushed ({pushed.skipped}; the next sync pushes it)")
+            continue
         stdout.print(
             f"  {pushed.crm}: {pushed.written:,} written, {pushed.unchanged:,} unchanged, "
             f"{pushed.rejected:,} rejected, {pushed.deferred:,} deferred"

@@ -6,6 +6,12 @@ and only what the CRM accepted is recorded, in one transaction per chunk, so a r
 writes nothing twice and a crash loses nothing (the unrecorded chunk is sent again).
 Rejected records go to the rejects table with the CRM's reason; deferred ones (unknown to
 the CRM, not to be created) are counted and tried again next push.
+
+One push per CRM at a time: a second one beside it would plan from the same "last
+written" and send the same records again (creating twice what the CRM lacks), so a push
+holds the store's lock for its CRM from its plan to its last record, and one that finds
+it taken stops at once or, asked to, waits. Scores of a pass ``--as-of`` another moment
+are not pushed unless forced: they would overwrite the CRM's current scores.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ from sqlalchemy.engine import Engine
 
 from connector.crm.mapping import CrmMapping
 from connector.crm.plan import MISSING_MARK, CreatePolicy, PlannedPush, plan_push
-from connector.errors import LimitReachedError, WriteInterruptedError
+from connector.errors import FatalError, LimitReachedError, WriteInterruptedError
 from connector.model import StoredScore
 from connector.ports import (
     RECORDS_PER_WRITE,
@@ -32,6 +38,8 @@ from connector.ports import (
     WritesInChunks,
 )
 from connector.runners.recorded import RecordedRun
+from connector.runners.rescore import scores_as_of
+from connector.store.locks import push_lock
 from connector.store.pushes import PushOutcome, read_crm_state, record_push_outcome, reject_row
 from connector.store.scores import list_scores
 
@@ -51,6 +59,7 @@ class PushSummary:
     dry_run: bool = False
     duration_s: float = 0.0
     stopped: str | None = None  # why the CRM stopped the push before its end
+    skipped: str | None = None  # why it did not run (sync: another push held the lock)
     rejected_reasons: dict[str, int] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, object]:
@@ -89,16 +98,28 @@ def push(
     *,
     create: CreatePolicy,
     dry_run: bool = False,
+    wait: bool = False,
+    force: bool = False,
     summary: PushSummary | None = None,
     on_planned: Callable[[PlannedPush], None] | None = None,
     on_progress: Callable[[int, int], None] | None = None,
+    on_wait: Callable[[], None] | None = None,
 ) -> PushSummary:
     """Send ``mapping``'s CRM what changed and record what it accepted.
+
+    The push holds the store's lock for its CRM (a dry run, which sends and records
+    nothing, takes none); with ``wait`` it waits for another push to that CRM to end
+    (``on_wait`` is called once if it has to), else it stops at once. ``force`` pushes
+    scores a pass ``--as-of`` left in the store.
 
     ``summary`` is filled in as the push goes (a new one when None), so a caller that
     catches a limit stop still has the figures of what was done before it.
 
     Raises:
+        BusyError: another push to this CRM is running and ``wait`` is false; nothing
+            was planned or sent.
+        FatalError: the stored scores are those of a pass ``--as-of`` (and no ordinary
+            pass has run since), without ``force``; nothing was sent.
         LimitReachedError: the CRM's API limit stopped the push; what was written is
             recorded, the rest is planned again by the next push after ``retry_after``.
     """
@@ -106,6 +127,56 @@ def push(
     if summary is None:
         summary = PushSummary(crm=mapping.crm)
     summary.dry_run = dry_run
+    if dry_run:
+        with engine.connect() as connection:
+            as_of = scores_as_of(connection)
+        if as_of is not None:
+            log.warning("push.scores_as_of", crm=mapping.crm, as_of=_shown(as_of))
+        _plan(engine, mapping, create, summary, on_planned)
+        summary.duration_s = round(time.perf_counter() - started, 3)
+        return summary
+    if writer is None:
+        raise ValueError("a push that is not a dry run needs a writer")
+
+    def waiting() -> None:
+        log.info("push.waiting", crm=mapping.crm, reason=f"another push to {mapping.crm} runs")
+        if on_wait is not None:
+            on_wait()
+
+    # From the plan to the last record: a push planned beside another would plan the same
+    # records, the other's writes not yet recorded.
+    with push_lock(engine, mapping.crm, wait=wait, on_wait=waiting):
+        if not force:
+            _refuse_scores_as_of(engine, mapping.crm)
+        planned = _plan(engine, mapping, create, summary, on_planned)
+        _send(engine, writer, mapping, planned, summary, started, on_progress)
+    summary.duration_s = round(time.perf_counter() - started, 3)
+    log.info("push.finished", **summary.as_dict())
+    return summary
+
+
+def _shown(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _refuse_scores_as_of(engine: Engine, crm: str) -> None:
+    with engine.connect() as connection:
+        as_of = scores_as_of(connection)
+    if as_of is not None:
+        raise FatalError(
+            f"the stored scores are as of {_shown(as_of)} (score --as-of), so nothing was "
+            f"pushed to {crm}",
+            hint="run `leadsync score` first, or push them anyway with --force",
+        )
+
+
+def _plan(
+    engine: Engine,
+    mapping: CrmMapping,
+    create: CreatePolicy,
+    summary: PushSummary,
+    on_planned: Callable[[PlannedPush], None] | None,
+) -> PlannedPush:
     with engine.connect() as connection:
         planned = plan_from_store(connection, mapping, create=create)
     summary.unchanged = planned.unchanged
@@ -113,11 +184,18 @@ def push(
     summary.deferred = planned.still_missing
     if on_planned is not None:
         on_planned(planned)
-    if dry_run:
-        summary.duration_s = round(time.perf_counter() - started, 3)
-        return summary
-    if writer is None:
-        raise ValueError("a push that is not a dry run needs a writer")
+    return planned
+
+
+def _send(
+    engine: Engine,
+    writer: CrmWriter,
+    mapping: CrmMapping,
+    planned: PlannedPush,
+    summary: PushSummary,
+    started: float,
+    on_progress: Callable[[int, int], None] | None,
+) -> None:
     records = planned.records
     # Each chunk is recorded once written: a crash resends at most one chunk's records.
     size = (
@@ -154,8 +232,6 @@ def push(
             if on_progress is not None:
                 on_progress(min(start + size, len(records)), len(records))
         summary.duration_s = round(time.perf_counter() - started, 3)
-    log.info("push.finished", **summary.as_dict())
-    return summary
 
 
 def _record(

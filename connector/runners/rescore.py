@@ -47,13 +47,16 @@ from connector.store.scores import (
     scored_at_count,
 )
 
-__all__ = ["RescoreSummary", "rescore", "scoring_watermark"]
+__all__ = ["RescoreSummary", "rescore", "scores_as_of", "scoring_watermark"]
 
 log = structlog.get_logger(__name__)
 
 WATERMARK_KEY = "scored_through_event_id"
 RULES_HASH_KEY = "rules_hash"
 FULL_PASS_DUE_KEY = "full_pass_due"  # noqa: S105 - a meta key, not a secret
+# Set while the stored scores are those of a pass with a fixed moment (--as-of): a push
+# would write yesterday's (or a what-if's) scores over the CRM's current ones.
+SCORES_AS_OF_KEY = "scores_as_of"
 CHUNK_CONTACTS = 5_000
 # Below this, starting worker processes costs more than it saves.
 PARALLEL_FROM_CONTACTS = 20_000
@@ -78,6 +81,13 @@ class RescoreSummary:
 
 def scoring_watermark(connection: sa.Connection) -> int:
     return int(read_meta(connection, WATERMARK_KEY) or 0)
+
+
+def scores_as_of(connection: sa.Connection) -> datetime | None:
+    """The moment of the pass with ``--as-of`` that (even part-way) wrote the stored
+    scores, until an ordinary full pass has written them all again; else None."""
+    value = read_meta(connection, SCORES_AS_OF_KEY)
+    return None if value is None else datetime.fromisoformat(value)
 
 
 def rescore(
@@ -166,6 +176,10 @@ def _rescore(
                 FULL_PASS_DUE_KEY,
                 f"an earlier full pass ({summary.reason}) did not finish",
             )
+            if as_of is not None:
+                # Before the first chunk commits: an as-of pass cut short has already
+                # replaced some of the scores.
+                write_meta(connection, SCORES_AS_OF_KEY, moment.isoformat())
 
     job = _PassJob(
         url=engine.url.render_as_string(hide_password=False),
@@ -202,6 +216,7 @@ def _rescore(
             )
         elif summary.full:
             delete_meta(connection, FULL_PASS_DUE_KEY)
+            delete_meta(connection, SCORES_AS_OF_KEY)  # every score is as of now again
     summary.duration_s = round(time.perf_counter() - started, 3)
 
 

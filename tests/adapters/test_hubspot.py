@@ -4,11 +4,15 @@ HubSpot's JSON (validated against HubSpot's OpenAPI file), on both stores."""
 from __future__ import annotations
 
 import logging
+import queue
 import re
+import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import IO
 
 import orjson
 import pytest
@@ -29,6 +33,8 @@ from connector.model import SalesStatus
 from connector.runners.crm_read import read_crm
 from connector.runners.push import CreatePolicy, PushSummary, push
 from connector.runners.rescore import rescore
+from connector.store.engine import open_store
+from connector.store.locks import push_lock
 from connector.store.schema import contacts, identities, pushed_state, rejects, stage_history
 from tests.adapters.hubspot_fake import (
     CONTACTS_SPEC,
@@ -544,3 +550,138 @@ def test_a_stage_sales_set_that_the_mapping_does_not_know_is_left_alone(
     assert "lifecyclestage" not in body["inputs"][0]["properties"]
     assert body["inputs"][0]["properties"]["leadsync_score"] == "30"
     assert fake.contacts[crm_id]["lifecyclestage"] == "opportunity"
+
+
+def _scored_project(tmp_path: Path, httpserver: HTTPServer, env: dict[str, str]) -> Path:
+    """A project pushing to the fake HubSpot, ann and bob scored (20 points each)."""
+    from tests.cli.test_cli import leadsync, write_jsonl
+
+    config = _project(tmp_path, httpserver)
+    write_jsonl(
+        config.parent / "events.jsonl",
+        [
+            {"kind": "quote_request", "occurred_at": "2026-11-02T10:00:00Z", "email": email}
+            for email in ("ann@acme.example", "bob@acme.example")
+        ],
+    )
+    for command in (["ingest", "events.jsonl"], ["score"]):
+        done = leadsync("--config", config, *command, cwd=config.parent, env=env)
+        assert done.returncode == 0, done.stderr
+    return config
+
+
+def _log_lines(stream: IO[str]) -> queue.Queue[str]:
+    """The lines of ``stream`` as a process writes them, read by a thread."""
+    lines: queue.Queue[str] = queue.Queue()
+
+    def read() -> None:
+        for line in stream:
+            lines.put(line)
+
+    threading.Thread(target=read, daemon=True).start()
+    return lines
+
+
+def test_a_second_push_command_stops_at_once_and_with_wait_waits_for_the_first(
+    httpserver: HTTPServer, fake: FakeHubSpot, store_url: str, tmp_path: Path
+) -> None:
+    """While another process holds the HubSpot push lock, `push` exits 5 with one line and
+    sends nothing; `push --wait` says it waits, and pushes once the lock is released."""
+    from tests.cli.test_cli import LEADSYNC, clean_env, leadsync
+
+    env = clean_env(HUBSPOT_ACCESS_TOKEN=TOKEN, LEADSYNC_STORE_URL=store_url)
+    config = _scored_project(tmp_path, httpserver, env)
+    fake.add_contact("ann@acme.example")
+    holder = open_store(store_url)  # this process stands for the push already running
+    try:
+        with push_lock(holder, "hubspot"):
+            busy = leadsync("--config", config, "push", cwd=config.parent, env=env)
+            waiting = subprocess.Popen(
+                [LEADSYNC, "--config", str(config), "push", "--wait"],
+                cwd=config.parent,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            assert waiting.stderr is not None
+            lines = _log_lines(waiting.stderr)
+            logged = orjson.loads(lines.get(timeout=30))
+            assert waiting.poll() is None and fake.calls == []
+        out, _ = waiting.communicate(timeout=60)
+    finally:
+        holder.dispose()
+
+    assert busy.returncode == 5
+    assert busy.stderr.splitlines()[-1] == (
+        "error: another push to hubspot is running on this store; retry when it has "
+        "finished, or wait for it with `leadsync push --wait`"
+    )
+    assert (logged["event"], logged["crm"], logged["level"]) == ("push.waiting", "hubspot", "info")
+    assert waiting.returncode == 0, list(lines.queue)
+    assert "hubspot: 1 written, 0 unchanged, 0 rejected, 1 deferred" in out
+
+
+def test_sync_skips_the_push_to_a_crm_another_push_holds_and_exits_0(
+    httpserver: HTTPServer, fake: FakeHubSpot, tmp_path: Path
+) -> None:
+    """A `push` beside a `sync`: the sync scores, leaves that CRM to the push, says so."""
+    from tests.cli.test_cli import clean_env, leadsync
+
+    env = clean_env(HUBSPOT_ACCESS_TOKEN=TOKEN)
+    config = _scored_project(tmp_path, httpserver, env)
+    fake.add_contact("ann@acme.example")
+    holder = open_store(f"sqlite:///{config.parent / 'leadsync.db'}")
+    try:
+        with push_lock(holder, "hubspot"):
+            synced = leadsync("--config", config, "sync", cwd=config.parent, env=env)
+    finally:
+        holder.dispose()
+
+    assert synced.returncode == 0, synced.stderr
+    assert synced.stdout.splitlines()[-1] == (
+        "  hubspot: not pushed (another push to hubspot is running on this store; the next "
+        "sync pushes it)"
+    )
+    (skipped,) = [
+        line
+        for line in map(orjson.loads, synced.stderr.splitlines())
+        if line["event"] == "sync.push_skipped"
+    ]
+    assert (skipped["crm"], skipped["level"]) == ("hubspot", "warning")
+    assert fake.writes() == []
+
+
+def test_a_push_after_score_as_of_is_refused_until_a_score_or_force(
+    httpserver: HTTPServer, fake: FakeHubSpot, tmp_path: Path
+) -> None:
+    """`score --as-of` leaves scores of another moment: `push` refuses them (exit 7, no
+    call); `sync` scores as of now first and pushes; `push --force` writes as-of scores."""
+    from tests.cli.test_cli import assert_clean_failure, clean_env, leadsync
+
+    env = clean_env(HUBSPOT_ACCESS_TOKEN=TOKEN)
+    config = _scored_project(tmp_path, httpserver, env)
+    ann = fake.add_contact("ann@acme.example")
+
+    def run(*command: str) -> subprocess.CompletedProcess[str]:
+        return leadsync("--config", config, *command, cwd=config.parent, env=env)
+
+    assert run("score", "--as-of", "2026-11-01").returncode == 0  # before the quote requests
+    refused = run("push")
+    assert_clean_failure(refused, ExitCode.FATAL)
+    assert refused.stderr.splitlines()[-1] == (
+        "error: the stored scores are as of 2026-11-01T00:00:00Z (score --as-of), so nothing "
+        "was pushed to hubspot; run `leadsync score` first, or push them anyway with --force"
+    )
+    assert fake.calls == []
+
+    synced = run("sync")
+    assert synced.returncode == 0, synced.stderr
+    assert "hubspot: 1 written, 0 unchanged, 0 rejected, 1 deferred" in synced.stdout
+    assert fake.contacts[ann]["leadsync_score"] == "20"
+
+    assert run("score", "--as-of", "2026-11-01").returncode == 0
+    forced = run("push", "--force")
+    assert forced.returncode == 0, forced.stderr
+    assert "hubspot: 1 written" in forced.stdout
+    assert fake.contacts[ann]["leadsync_score"] == "0"

@@ -188,3 +188,46 @@ def test_a_passphrase_protected_key_is_a_clear_error(
     no_salesforce_env.setenv("SALESFORCE_PRIVATE_KEY_FILE", str(key_file))
     with responses.RequestsMock(), pytest.raises(ConfigError, match="cannot sign the JWT"):
         connect(domain="login", api_version=VERSION)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://acme.my.salesforce.com@evil.example",  # simple-salesforce: host evil.example
+        "https://ops:S3cr3t-pw@acme.my.salesforce.com",
+        "https://@acme.my.salesforce.com",
+    ],
+)
+def test_an_instance_url_with_a_user_name_or_password_is_refused_before_any_call(
+    no_salesforce_env: pytest.MonkeyPatch, url: str
+) -> None:
+    """The token would go to the host after the @; the URL is not repeated."""
+    no_salesforce_env.setenv("SALESFORCE_ACCESS_TOKEN", "00D!token-from-sf-org-display")
+    no_salesforce_env.setenv("SALESFORCE_INSTANCE_URL", url)
+    with responses.RequestsMock(), pytest.raises(ConfigError) as refused:
+        connect(domain="login", api_version=VERSION)
+    assert str(refused.value) == (
+        "[crm.salesforce] SALESFORCE_INSTANCE_URL holds a user name or password (user@ or "
+        "user:password@ before the host), and the token would go to the host after the @; set "
+        "it to the instanceUrl `sf org display` prints, like https://acme.my.salesforce.com, "
+        "and nothing else"
+    )
+    assert "S3cr3t" not in str(refused.value) and "evil" not in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        ("acme.my.salesforce.com", "must be an https URL like https://acme.my.salesforce.com"),
+        ("https://acme.my.salesforce.com:web", "is not a URL"),
+    ],
+)
+def test_an_instance_url_simple_salesforce_cannot_read_is_refused(
+    no_salesforce_env: pytest.MonkeyPatch, url: str, problem: str
+) -> None:
+    """Without a host (or with a port that is no number) the client would fail obscurely."""
+    no_salesforce_env.setenv("SALESFORCE_ACCESS_TOKEN", "00D!token-from-sf-org-display")
+    no_salesforce_env.setenv("SALESFORCE_INSTANCE_URL", url)
+    with pytest.raises(ConfigError) as refused:
+        login_mode()
+    assert str(refused.value).startswith(f"[crm.salesforce] SALESFORCE_INSTANCE_URL {problem};")

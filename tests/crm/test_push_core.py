@@ -3,8 +3,12 @@ what it plans, sends and records, with no vendor spec needed."""
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
-from datetime import UTC
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, timedelta
 from pathlib import Path
 
 import pytest
@@ -14,15 +18,16 @@ from sqlalchemy.engine import Engine
 from connector.config import Settings, scoring_rules
 from connector.crm.mapping import CrmMapping
 from connector.crm.plan import MISSING_MARK, CreatePolicy
-from connector.errors import LimitReachedError, RetriableError
+from connector.errors import BusyError, FatalError, LimitReachedError, RetriableError
 from connector.model import SalesStatus
-from connector.ports import CrmRecordWrite, CrmValue
+from connector.ports import CrmRecordWrite, CrmValue, WriteResult
 from connector.runners.crm_read import read_crm
 from connector.runners.push import PushSummary, push
 from connector.runners.rescore import rescore
+from connector.store.engine import open_store
 from connector.store.schema import contacts, identities, pushed_state, rejects
 from connector.store.scores import list_scores
-from tests.adapters.scored_people import sales_said, scored_people
+from tests.adapters.scored_people import DAY0, sales_said, scored_people
 from tests.crm.memory_writer import MemoryCrm
 
 MAPPING = CrmMapping(
@@ -268,3 +273,161 @@ class TestStops:
         assert (resumed.written, resumed.unchanged) == (3, 2)
         assert [record.email for record in crm.calls[-1]] == emails[2:]
         assert _writes_per_email(crm) == dict.fromkeys(emails, 1)
+
+
+@dataclass
+class HeldCrm(MemoryCrm):
+    """A memory CRM whose first write waits until the test lets it go: a push in flight."""
+
+    writing: threading.Event = field(default_factory=threading.Event)
+    go_on: threading.Event = field(default_factory=threading.Event)
+
+    def write(
+        self, records: Sequence[CrmRecordWrite], *, linked: Mapping[str, int] | None = None
+    ) -> list[WriteResult]:
+        self.writing.set()
+        assert self.go_on.wait(timeout=30), "the test never let the held push go on"
+        return super().write(records, linked=linked)
+
+
+@pytest.fixture
+def second_engine(store_url: str) -> Iterator[Engine]:
+    """The same store opened again, as a second command would: its own connections."""
+    store = open_store(store_url)
+    yield store
+    store.dispose()
+
+
+@contextmanager
+def _push_in_flight(engine: Engine, held: HeldCrm) -> Iterator[list[PushSummary]]:
+    """A push to the memory CRM running in a thread, stopped inside its first write until
+    the block ends; yields the list its summary lands in."""
+    done: list[PushSummary] = []
+    failed: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            done.append(push(engine, held, MAPPING, create="always"))
+        except BaseException as exc:
+            failed.append(exc)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    try:
+        assert held.writing.wait(timeout=30), failed
+        yield done
+    finally:
+        held.go_on.set()
+        thread.join(timeout=30)
+    assert not failed and not thread.is_alive()
+
+
+class TestOnePushPerCrm:
+    def test_a_second_push_to_the_crm_stops_at_once_and_a_dry_run_still_plans(
+        self, engine: Engine, second_engine: Engine, tmp_path: Path
+    ) -> None:
+        """While one push writes, another to the same CRM (its own connections, as another
+        command's) sends nothing and says why; a dry run, which records nothing, plans."""
+        scored_people(engine, tmp_path, 3)
+        held, second = HeldCrm(), MemoryCrm()
+
+        with _push_in_flight(engine, held) as first:
+            with pytest.raises(BusyError) as busy:
+                push(second_engine, second, MAPPING, create="always")
+            dry = push(second_engine, None, MAPPING, create="always", dry_run=True)
+
+        assert str(busy.value) == (
+            "another push to memory is running on this store; retry when it has finished, "
+            "or wait for it with `leadsync push --wait`"
+        )
+        assert busy.value.exit_code == 5
+        assert second.calls == []
+        assert (dry.planned, dry.written) == (3, 0)
+        assert [(summary.written, summary.unchanged) for summary in first] == [(3, 0)]
+        again = push(second_engine, second, MAPPING, create="always")  # released
+        assert (again.planned, again.unchanged) == (0, 3)
+
+    def test_with_wait_the_second_push_waits_then_plans_from_what_the_first_wrote(
+        self, engine: Engine, second_engine: Engine, tmp_path: Path
+    ) -> None:
+        """The waiting push starts once the first ends, and finds its records written:
+        nothing goes to the CRM twice (two pushes at once created each contact twice)."""
+        emails = scored_people(engine, tmp_path, 3)
+        held, second = HeldCrm(), MemoryCrm()
+        waiting = threading.Event()
+        waited: list[PushSummary] = []
+
+        with _push_in_flight(engine, held) as first:
+            thread = threading.Thread(
+                target=lambda: waited.append(
+                    push(
+                        second_engine,
+                        second,
+                        MAPPING,
+                        create="always",
+                        wait=True,
+                        on_wait=waiting.set,
+                    )
+                )
+            )
+            thread.start()
+            assert waiting.wait(timeout=30)
+            assert (waited, second.calls) == ([], [])
+        thread.join(timeout=30)
+
+        assert [(summary.written, summary.unchanged) for summary in first] == [(3, 0)]
+        assert [(summary.planned, summary.written, summary.unchanged) for summary in waited] == [
+            (0, 0, 3)
+        ]
+        assert second.calls == []
+        assert _writes_per_email(held) == dict.fromkeys(emails, 1)
+
+    def test_pushes_to_two_crms_do_not_wait_for_each_other(
+        self, engine: Engine, second_engine: Engine, tmp_path: Path
+    ) -> None:
+        """A push to another CRM runs to its end while the first is still writing."""
+        scored_people(engine, tmp_path, 3)
+        other = MemoryCrm(name="other")
+
+        with _push_in_flight(engine, HeldCrm()) as first:
+            beside = push(
+                second_engine, other, MAPPING.model_copy(update={"crm": "other"}), create="always"
+            )
+            assert first == []  # the first is still in its write
+
+        assert (beside.written, beside.unchanged) == (3, 0)
+        assert [(summary.written, summary.unchanged) for summary in first] == [(3, 0)]
+
+
+class TestScoresAsOf:
+    def test_scores_as_of_another_moment_are_not_pushed_unless_forced(
+        self, crm: MemoryCrm, engine: Engine, tmp_path: Path
+    ) -> None:
+        """After `score --as-of` a push refuses and sends nothing (a dry run still plans);
+        with force it writes."""
+        scored_people(engine, tmp_path, 3)
+        rescore(engine, scoring_rules(Settings()), as_of=DAY0 + timedelta(days=1))
+
+        with pytest.raises(FatalError) as refused:
+            _push(engine, crm)
+        dry = push(engine, None, MAPPING, create="always", dry_run=True)
+        forced = push(engine, crm, MAPPING, create="always", force=True)
+
+        assert str(refused.value) == (
+            "the stored scores are as of 2026-11-03T00:00:00Z (score --as-of), so nothing was "
+            "pushed to memory; run `leadsync score` first, or push them anyway with --force"
+        )
+        assert dry.planned == 3
+        assert forced.written == 3 and len(crm.calls) == 1
+
+    def test_an_ordinary_pass_after_score_as_of_lets_the_push_go(
+        self, crm: MemoryCrm, engine: Engine, tmp_path: Path
+    ) -> None:
+        """The next ordinary pass rescores everyone as of now, and the push writes them."""
+        scored_people(engine, tmp_path, 3)
+        rescore(engine, scoring_rules(Settings()), as_of=DAY0 + timedelta(days=1))
+
+        ordinary = rescore(engine, scoring_rules(Settings()))
+
+        assert ordinary.full and ordinary.contacts_scored == 3
+        assert _push(engine, crm).written == 3
