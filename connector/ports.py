@@ -183,6 +183,11 @@ class WriteResult:
     # A CRM id the CRM no longer knows (the record was deleted or merged away): the core
     # drops its link, and the contact counts as not in the CRM.
     unlink: str | None = None
+    # For a record with ``clear_first`` that was not written (status not "ok"): the fields
+    # the CRM holds from this write all the same, a clear (None) that no set followed, or
+    # the cleared field set again alone. Over what was last written (``PlannedPush.held``)
+    # they are what the CRM now holds, so the next push sets what the clear left blank.
+    applied: Mapping[str, CrmValue] = field(default_factory=dict)
 
 
 @runtime_checkable

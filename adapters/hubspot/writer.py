@@ -7,7 +7,13 @@
   rejected with HubSpot's message, the rest succeed. A 400 for a whole batch is split in
   halves until the record at fault is alone, so one bad record never sinks 99 good ones.
 - A stage moving back (lifecyclestage only moves forward) is cleared in one call and set
-  in a later one.
+  in a later one; the sets of cleared records go first, so few are left blank if HubSpot
+  fails in between, and those are reported so (``WriteResult.applied``).
+- A failure part-way (HubSpot down after its retries, a refused token, the daily limit)
+  hands over what HubSpot took before it: ``WriteInterruptedError``, or
+  ``LimitReachedError`` with its results, so the core records them and the next push
+  sends only the rest. Once one call fails, no further call is sent; those in flight are
+  waited for and what they wrote is kept.
 
 Responses are read as raw JSON (``_preload_content=False``): turning a 100-record answer
 into the client's model objects costs about 70 ms, more than the call itself.
@@ -15,9 +21,14 @@ into the client's model objects costs about 70 ms, more than the call itself.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, replace
+from dataclasses import field as dataclass_field
+from datetime import tzinfo
 from functools import partial
+from itertools import islice
 from typing import Any
 
 import orjson
@@ -31,9 +42,10 @@ from hubspot.crm.contacts import (
     SimplePublicObjectId,
 )
 
-from adapters.hubspot.client import Caller, hubspot_client, message_of
+from adapters.hubspot.client import RETRY_BACKOFF_S, Caller, hubspot_client, message_of
+from adapters.hubspot.errors import VENDOR
 from adapters.hubspot.pacing import Pacer
-from connector.errors import FatalError
+from connector.errors import FatalError, LeadsyncError, LimitReachedError, WriteInterruptedError
 from connector.ports import (
     CrmRecordWrite,
     CrmValue,
@@ -43,6 +55,11 @@ from connector.ports import (
 )
 
 __all__ = ["HubSpotWriter", "hubspot_writer"]
+
+# (contact, HubSpot id, properties): one input of a batch update.
+_Input = tuple[int, str, dict[str, str]]
+# Takes the results of one call as it is answered (from the thread that made it).
+_Take = Callable[[list[WriteResult]], None]
 
 
 def _text(value: CrmValue) -> str:
@@ -57,6 +74,40 @@ def _text(value: CrmValue) -> str:
 def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
+
+
+@dataclass
+class _Progress:
+    """What HubSpot has taken so far in one ``write``: a failure hands it over as it
+    stands. Calls in flight report to it from their threads."""
+
+    results: dict[int, WriteResult] = dataclass_field(default_factory=dict)
+    # Contact -> its HubSpot id and the properties our clear blanked there, no set since.
+    blanked: dict[int, tuple[str, tuple[str, ...]]] = dataclass_field(default_factory=dict)
+    lock: threading.Lock = dataclass_field(default_factory=threading.Lock)
+
+    def take(self, results: list[WriteResult]) -> None:
+        """Results of one answered call; a record set there is no longer blank."""
+        with self.lock:
+            for result in results:
+                self.results[result.contact_id] = result
+                if result.status == "ok":
+                    self.blanked.pop(result.contact_id, None)
+
+    def settled(self) -> dict[int, WriteResult]:
+        """Every result so far; a record its clear left blank says so, and one whose
+        clear went through but nothing else is deferred to the next push."""
+        with self.lock:
+            settled = dict(self.results)
+            for contact_id, (crm_id, names) in self.blanked.items():
+                result = settled.get(contact_id) or WriteResult(
+                    contact_id,
+                    "deferred",
+                    crm_id=crm_id,
+                    reason=f"HubSpot cleared {', '.join(names)}; the call setting it failed",
+                )
+                settled[contact_id] = replace(result, applied=dict.fromkeys(names))
+            return settled
 
 
 class HubSpotWriter:
@@ -82,43 +133,87 @@ class HubSpotWriter:
     def write(
         self, records: Sequence[CrmRecordWrite], *, linked: Mapping[str, int] | None = None
     ) -> list[WriteResult]:
-        results: dict[int, WriteResult] = {}
+        """Write ``records``: one result each.
+
+        Raises:
+            LimitReachedError: the portal's daily limit is spent; ``results`` are what
+                HubSpot took before it.
+            WriteInterruptedError: a call failed after HubSpot took some records (those
+                are its ``results``; its ``cause`` the failure).
+            ConfigError, RetriableError, FatalError: a call failed before HubSpot took
+                anything.
+        """
+        progress = _Progress()
+        try:
+            self._write(records, linked or {}, progress)
+        except LimitReachedError as limit:
+            raise LimitReachedError(
+                limit.message,
+                retry_after=limit.retry_after,
+                vendor=VENDOR,
+                results=list(progress.settled().values()),
+                hint=limit.hint,
+            ) from None
+        except LeadsyncError as error:
+            taken = list(progress.settled().values())
+            if not taken:
+                raise
+            raise WriteInterruptedError(error, results=taken) from None
+        settled = progress.settled()
+        return [settled[record.contact_id] for record in records]
+
+    def _write(
+        self, records: Sequence[CrmRecordWrite], owners: Mapping[str, int], progress: _Progress
+    ) -> None:
+        results = progress.results
         ids = {record.contact_id: record.crm_id for record in records if record.crm_id}
         unknown = [record for record in records if not record.crm_id]
         found = self._ids_by_email([record.email for record in unknown if record.email])
         to_create: list[CrmRecordWrite] = []
-        owners = linked or {}
         for record in unknown:
             crm_id = found.get(record.email or "")
             taken = linked_to_another(record, crm_id, owners, shown_as="HubSpot contact")
             if taken is not None:
-                results[record.contact_id] = taken
+                progress.take([taken])
             elif crm_id is not None:
                 ids[record.contact_id] = crm_id
             elif record.email and record.may_create:
                 to_create.append(record)
             else:
-                results[record.contact_id] = WriteResult(
-                    record.contact_id,
-                    "deferred",
-                    reason="not in HubSpot and [crm.hubspot] create does not allow creating it",
+                progress.take(
+                    [
+                        WriteResult(
+                            record.contact_id,
+                            "deferred",
+                            reason="not in HubSpot and [crm.hubspot] create does not allow "
+                            "creating it",
+                        )
+                    ]
                 )
-        for result in self._create(to_create):
-            results[result.contact_id] = result
+        self._in_parallel(
+            partial(self._create_batch, take=progress.take),
+            list(_chunks(to_create, self._batch_size)),
+        )
 
         known = [record for record in records if record.contact_id in ids]
+        by_contact = {record.contact_id: record for record in known}
         clears = [
             (record.contact_id, ids[record.contact_id], dict.fromkeys(record.clear_first, ""))
             for record in known
             if record.clear_first
         ]
+
+        def cleared(answered: list[WriteResult]) -> None:
+            with progress.lock:
+                for result in answered:
+                    if result.status == "ok":
+                        names = by_contact[result.contact_id].clear_first
+                        progress.blanked[result.contact_id] = (ids[result.contact_id], names)
+                    else:
+                        results[result.contact_id] = result
+
         # The clear goes first, in calls of its own: a batch is not applied in order.
-        cleared: set[int] = set()
-        for result in self._update(clears):
-            if result.status != "ok":
-                results[result.contact_id] = result
-            else:
-                cleared.add(result.contact_id)
+        self._update(clears, cleared)
         updates = [
             (
                 record.contact_id,
@@ -128,36 +223,82 @@ class HubSpotWriter:
             for record in known
             if record.contact_id not in results
         ]
-        for result in self._update(updates):
-            results[result.contact_id] = result
+        # Cleared records first: a failure in a later call leaves none of them blank.
+        updates.sort(key=lambda item: item[0] not in progress.blanked)
+        self._update(updates, progress.take)
         # A record refused after its stage was cleared: the stage alone is set back, so
         # a refused field never leaves HubSpot's stage blank.
         restore = [
             (
-                record.contact_id,
-                ids[record.contact_id],
-                {name: _text(record.fields[name]) for name in record.clear_first},
+                contact_id,
+                crm_id,
+                {name: _text(by_contact[contact_id].fields[name]) for name in names},
             )
-            for record in known
-            if record.contact_id in cleared and results[record.contact_id].status != "ok"
+            for contact_id, (crm_id, names) in list(progress.blanked.items())
         ]
-        self._update(restore)
-        return [results[record.contact_id] for record in records]
+
+        def restored(answered: list[WriteResult]) -> None:
+            with progress.lock:
+                for result in answered:
+                    if result.status != "ok":
+                        continue  # still blank: ``settled`` says so
+                    _, names = progress.blanked.pop(result.contact_id)
+                    fields = by_contact[result.contact_id].fields
+                    results[result.contact_id] = replace(
+                        results[result.contact_id],
+                        applied={name: fields[name] for name in names},
+                    )
+
+        self._update(restore, restored)
 
     # -- calls -----------------------------------------------------------------------------
 
-    def _in_parallel(self, work: Callable[[Any], list[Any]], batches: list[Any]) -> list[Any]:
+    def _in_parallel(self, work: Callable[[Any], None], batches: Sequence[Any]) -> None:
         """``work`` on each batch, a few calls in flight: one at a time, a call's round
         trip (100-300 ms to HubSpot) would leave most of the rate limit unused. The pacer
-        still spaces the calls."""
+        still spaces the calls.
+
+        Once a call fails, no other is started; those in flight are waited for (what
+        they wrote is reported like the rest), then the failure is raised: a limit stop
+        before any other, as it says when to come back.
+        """
         if len(batches) <= 1 or self._in_flight <= 1:
-            return [item for batch in batches for item in work(batch)]
+            for batch in batches:
+                work(batch)
+            return
+        failures: list[LeadsyncError] = []
+        queued = iter(batches)
         with ThreadPoolExecutor(max_workers=self._in_flight) as pool:
-            return [item for done in pool.map(work, batches) for item in done]
+            running: set[Future[None]] = {
+                pool.submit(work, batch) for batch in islice(queued, self._in_flight)
+            }
+            while running:
+                done, running = wait(running, return_when=FIRST_COMPLETED)
+                for future in done:
+                    error = future.exception()
+                    if isinstance(error, LeadsyncError):
+                        failures.append(error)
+                    elif error is not None:
+                        for other in running:
+                            other.cancel()
+                        raise error
+                if not failures:
+                    running |= {pool.submit(work, batch) for batch in islice(queued, len(done))}
+        if failures:
+            limits = [error for error in failures if isinstance(error, LimitReachedError)]
+            raise (limits or failures)[0]
 
     def _ids_by_email(self, emails: Sequence[str]) -> dict[str, str]:
-        batches = list(_chunks(sorted(set(emails)), self._batch_size))
-        return dict(self._in_parallel(self._look_up, batches))
+        found: dict[str, str] = {}
+        lock = threading.Lock()
+
+        def look_up(batch: Sequence[str]) -> None:
+            pairs = self._look_up(batch)
+            with lock:
+                found.update(pairs)
+
+        self._in_parallel(look_up, list(_chunks(sorted(set(emails)), self._batch_size)))
+        return found
 
     def _look_up(self, batch: Sequence[str]) -> list[tuple[str, str]]:
         body = BatchReadInputSimplePublicObjectId(
@@ -184,10 +325,7 @@ class HubSpotWriter:
                 found.append((email, str(item["id"])))
         return found
 
-    def _create(self, records: Sequence[CrmRecordWrite]) -> list[WriteResult]:
-        return self._in_parallel(self._create_batch, list(_chunks(records, self._batch_size)))
-
-    def _create_batch(self, batch: Sequence[CrmRecordWrite]) -> list[WriteResult]:
+    def _create_batch(self, batch: Sequence[CrmRecordWrite], *, take: _Take) -> None:
         body = BatchInputSimplePublicObjectBatchInputForCreate(
             inputs=[
                 SimplePublicObjectBatchInputForCreate(
@@ -209,27 +347,36 @@ class HubSpotWriter:
             _stop_if_properties_are_missing(answer)
             if len(batch) > 1:
                 middle = len(batch) // 2
-                return self._create_batch(batch[:middle]) + self._create_batch(batch[middle:])
+                self._create_batch(batch[:middle], take=take)
+                self._create_batch(batch[middle:], take=take)
+                return
             # 409: it exists (an earlier attempt may have created it): the next push finds
             # it by e-mail and writes it.
-            return [WriteResult(batch[0].contact_id, "rejected", reason=message_of(answer))]
+            take([WriteResult(batch[0].contact_id, "rejected", reason=message_of(answer))])
+            return
         created = {
             str((item.get("properties") or {}).get("email") or "").lower(): str(item["id"])
             for item in answer.get("results", [])
         }
         errors = answer.get("errors") or []
         reason = message_of(errors[0]) if errors else "HubSpot did not confirm the creation"
-        return [
-            WriteResult(record.contact_id, "ok", crm_id=created[key])
-            if (key := (record.email or "").lower()) in created
-            else WriteResult(record.contact_id, "rejected", reason=reason)
-            for record in batch
-        ]
+        take(
+            [
+                WriteResult(record.contact_id, "ok", crm_id=created[key])
+                if (key := (record.email or "").lower()) in created
+                else WriteResult(record.contact_id, "rejected", reason=reason)
+                for record in batch
+            ]
+        )
 
-    def _update(self, items: Sequence[tuple[int, str, dict[str, str]]]) -> list[WriteResult]:
-        return self._in_parallel(self._update_batch, list(_chunks(items, self._batch_size)))
+    def _update(self, items: Sequence[_Input], take: _Take) -> None:
+        self._in_parallel(
+            partial(self._update_batch, take=take), list(_chunks(items, self._batch_size))
+        )
 
-    def _update_batch(self, batch: Sequence[tuple[int, str, dict[str, str]]]) -> list[WriteResult]:
+    def _update_batch(self, batch: Sequence[_Input], *, take: _Take) -> None:
+        """One batch update; each call's results go to ``take`` once it is answered, so
+        a failure while a batch is split still reports what the calls before it wrote."""
         body = BatchInputSimplePublicObjectBatchInput(
             inputs=[
                 SimplePublicObjectBatchInput(id=crm_id, properties=properties)
@@ -244,22 +391,30 @@ class HubSpotWriter:
         if status == 400:
             _stop_if_properties_are_missing(answer)
             reason = message_of(answer)
-            if len(batch) > 1:
-                # Which record is at fault? The first alone first: when it fails the same
-                # way, the cause is the batch's, not one record's (all are kept for the
-                # next push, which rejected records always are).
-                alone = self._update_batch(batch[:1])
-                if alone[0].status == "rejected" and alone[0].reason == reason:
-                    return alone + [
+            if len(batch) == 1:
+                contact_id, crm_id, _ = batch[0]
+                take([WriteResult(contact_id, "rejected", crm_id=crm_id, reason=reason)])
+                return
+            # Which record is at fault? The first alone first: when it fails the same
+            # way, the cause is the batch's, not one record's (all are kept for the
+            # next push, which rejected records always are).
+            alone: list[WriteResult] = []
+            self._update_batch(batch[:1], take=alone.extend)
+            take(alone)
+            if alone[0].status == "rejected" and alone[0].reason == reason:
+                take(
+                    [
                         WriteResult(contact_id, "rejected", crm_id=crm_id, reason=reason)
                         for contact_id, crm_id, _ in batch[1:]
                     ]
-                rest = batch[1:]
-                middle = len(rest) // 2
-                halves = [rest[:middle], rest[middle:]]
-                return alone + [r for half in halves if half for r in self._update_batch(half)]
-            contact_id, crm_id, _ = batch[0]
-            return [WriteResult(contact_id, "rejected", crm_id=crm_id, reason=reason)]
+                )
+                return
+            rest = batch[1:]
+            middle = len(rest) // 2
+            for half in (rest[:middle], rest[middle:]):
+                if half:
+                    self._update_batch(half, take=take)
+            return
         written = {str(item.get("id")) for item in answer.get("results", [])}
         refused = _refusals(answer.get("errors", []))
         results = []
@@ -269,7 +424,7 @@ class HubSpotWriter:
             else:
                 reason = refused.get(crm_id) or refused.get("") or "HubSpot did not confirm it"
                 results.append(WriteResult(contact_id, "rejected", crm_id=crm_id, reason=reason))
-        return results
+        take(results)
 
 
 def _stop_if_properties_are_missing(answer: Mapping[str, Any]) -> None:
@@ -303,11 +458,17 @@ def hubspot_writer(
     batch_size: int,
     timeout_s: float,
     in_flight: int = 4,
+    time_zone: tzinfo | None = None,
+    retry_backoff_s: float = RETRY_BACKOFF_S,
 ) -> HubSpotWriter:
-    """A writer on the official client (token from the environment, retries, pacing)."""
+    """A writer on the official client (token from the environment, retries, pacing).
+
+    ``time_zone`` is the portal's, when known: a spent daily limit then names its
+    midnight as the time to retry after, instead of an estimate.
+    """
     return HubSpotWriter(
-        hubspot_client(base_url, pool_size=in_flight),
-        caller=Caller(Pacer(requests_per_10s, 10.0)),
+        hubspot_client(base_url, pool_size=in_flight, retry_backoff_s=retry_backoff_s),
+        caller=Caller(Pacer(requests_per_10s, 10.0), time_zone=time_zone),
         batch_size=batch_size,
         timeout_s=timeout_s,
         in_flight=in_flight,

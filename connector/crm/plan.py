@@ -57,6 +57,10 @@ class PlannedPush:
     unchanged: int
     # Not in the CRM when last looked up, less than LOOK_UP_MISSING_AFTER ago: not sent.
     still_missing: int = 0
+    # For each record with ``clear_first``: what the CRM was last told of it. A clear
+    # (or a set) is a call of its own, so the CRM may take it and not the rest; with the
+    # result's ``applied`` over it, this is what the CRM then holds.
+    held: dict[int, dict[str, CrmValue]] = dataclass_field(default_factory=dict)
 
 
 def desired_fields(score: StoredScore, mapping: CrmMapping) -> dict[str, CrmValue]:
@@ -115,6 +119,7 @@ def plan_push(
     order = _stage_order(mapping)
     records: list[CrmRecordWrite] = []
     desired: dict[int, dict[str, CrmValue]] = {}
+    held: dict[int, dict[str, CrmValue]] = {}
     unchanged = still_missing = 0
     look_up_before = (now - LOOK_UP_MISSING_AFTER).isoformat()
     for score in scores:
@@ -159,10 +164,10 @@ def plan_push(
                 and order.get(after, 0) < order.get(before, 0)
             ):
                 clear_first = (stage_field,)
-        desired[score.contact_id] = {
-            **{name: value for name, value in previous.items() if name != MISSING_MARK},
-            **wanted,
-        }
+        told = {name: value for name, value in previous.items() if name != MISSING_MARK}
+        desired[score.contact_id] = {**told, **wanted}
+        if clear_first:
+            held[score.contact_id] = told
         records.append(
             CrmRecordWrite(
                 contact_id=score.contact_id,
@@ -174,4 +179,4 @@ def plan_push(
             )
         )
     linked = {crm_id: contact_id for contact_id, crm_id in crm_ids.items()}
-    return PlannedPush(records, linked, desired, unchanged, still_missing)
+    return PlannedPush(records, linked, desired, unchanged, still_missing, held)

@@ -6,7 +6,8 @@ body it sends is validated against HubSpot's own OpenAPI file for the path and s
 (read from ``../shared/specs/hubspot``, never copied here). It behaves as HubSpot does
 where it matters to us: batch answers are 200 or 207 with per-record errors,
 ``lifecyclestage`` silently ignores a backward move, a rolling rate limit answers 429
-with ``Retry-After``, and rate-limit headers come with each answer.
+with ``Retry-After``, a spent daily limit answers 429 with the ``DAILY`` policy to every
+call, and rate-limit headers come with each answer.
 """
 
 from __future__ import annotations
@@ -87,6 +88,13 @@ class FakeHubSpot:
     # Calls answered before the token is refused (401): a token revoked part-way through a
     # push. Unlike a 429 or a 5xx the client does not retry it, so a test needs no waiting.
     revoke_token_after_calls: int | None = None
+    # Batch updates answered before the portal's daily limit is spent: every call after
+    # them answers HubSpot's daily 429 (body, header, or both, as ``daily_signals`` say).
+    daily_limit_after_writes: int | None = None
+    daily_signals: tuple[str, ...] = ("policyName", "header")
+    # Batch updates answered before HubSpot stops answering: every call after them (the
+    # client's retries included) gets 503.
+    unavailable_after_writes: int | None = None
     retry_after_s: int = 1
     calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     received_429: int = 0
@@ -144,6 +152,25 @@ class FakeHubSpot:
         if self.latency_s:
             time.sleep(self.latency_s)
         with self._lock:
+            writes = len(self.writes())
+            if (
+                self.daily_limit_after_writes is not None
+                and writes >= self.daily_limit_after_writes
+            ):
+                return self._day_spent()
+            if (
+                self.unavailable_after_writes is not None
+                and writes >= self.unavailable_after_writes
+            ):
+                self.failed_answers += 1
+                return self._json(
+                    503,
+                    {
+                        "status": "error",
+                        "message": "Service Unavailable (the test's failure)",
+                        "correlationId": "00000000-0000-0000-0000-000000000000",
+                    },
+                )
             limited = self._rate_limited()
             if limited is not None:
                 return limited
@@ -194,6 +221,25 @@ class FakeHubSpot:
             },
         )
         response.headers["Retry-After"] = str(retry_after)
+        return response
+
+    def _day_spent(self) -> Response:
+        self.received_429 += 1
+        body: dict[str, Any] = {
+            "status": "error",
+            "message": "You have reached your daily limit.",
+            "errorType": "RATE_LIMIT",
+            "correlationId": "00000000-0000-0000-0000-000000000000",
+            "requestId": "00000000-0000-0000-0000-000000000001",
+        }
+        if "policyName" in self.daily_signals:
+            body["policyName"] = "DAILY"
+        else:  # a 429 that names only the rolling window it also hit
+            body["policyName"] = "TEN_SECONDLY_ROLLING"
+        response = self._json(429, body)
+        if "header" in self.daily_signals:
+            response.headers["X-HubSpot-RateLimit-Daily"] = "500000"
+            response.headers["X-HubSpot-RateLimit-Daily-Remaining"] = "0"
         return response
 
     def _json(self, status: int, body: dict[str, Any]) -> Response:

@@ -1,24 +1,29 @@
 """Each failure of a HubSpot call becomes the error ``adapters.hubspot.errors`` names for
-it: the official client, with its urllib3 retries, against the local HubSpot fake."""
+it: the official client, with its urllib3 retries, against the local HubSpot fake; a
+spent daily limit a limit stop, with no retry."""
 
 from __future__ import annotations
 
 import re
 import socket
+from datetime import UTC, datetime
 from functools import partial
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from hubspot.crm.contacts import BatchReadInputSimplePublicObjectId, SimplePublicObjectId
 from pytest_httpserver import HTTPServer
 
 from adapters.hubspot.client import Caller, hubspot_client
+from adapters.hubspot.errors import DAILY_RESET_AT_THE_LATEST, daily_limit_error
 from adapters.hubspot.pacing import Pacer
 from connector.errors import (
     ConfigError,
     ExitCode,
     FatalError,
     LeadsyncError,
+    LimitReachedError,
     RetriableError,
 )
 from tests.adapters.hubspot_fake import CONTACTS_SPEC, FakeHubSpot, SpecValidator
@@ -118,3 +123,105 @@ def test_a_hubspot_failure_becomes_the_error_its_status_maps_to(
     if isinstance(error, RetriableError):
         assert (error.vendor, error.status) == ("hubspot", status)
     assert TOKEN not in f"{error} {error!r} {error.attrs()}"
+
+
+@pytest.mark.parametrize(
+    "signals",
+    [
+        pytest.param(("policyName", "header"), id="body-and-header"),
+        pytest.param(("policyName",), id="body"),
+        pytest.param(("header",), id="header"),
+    ],
+)
+def test_a_spent_daily_limit_stops_at_its_first_answer_and_no_call_follows(
+    httpserver: HTTPServer, monkeypatch: pytest.MonkeyPatch, signals: tuple[str, ...]
+) -> None:
+    """HubSpot's daily 429 (named by the body's DAILY policy, or by a Daily-Remaining of
+    0) is not retried: LimitReachedError (exit 8) at once, with a time to retry after a
+    day on at the latest, said to be an estimate; the same caller sends nothing more."""
+    monkeypatch.setenv("HUBSPOT_ACCESS_TOKEN", TOKEN)
+    fake = FakeHubSpot(
+        SpecValidator(CONTACTS_SPEC),
+        token=TOKEN,
+        daily_limit_after_writes=0,
+        daily_signals=signals,
+    )
+    httpserver.expect_request(re.compile(r"^/crm/v3/objects/contacts(/.*)?$")).respond_with_handler(
+        fake.handle
+    )
+    client = hubspot_client(httpserver.url_for("/").rstrip("/"), retry_backoff_s=0)
+    caller = Caller(Pacer(100, 10.0))
+    send = partial(
+        client.crm.contacts.batch_api.read,
+        BatchReadInputSimplePublicObjectId(
+            id_property="email",
+            inputs=[SimplePublicObjectId(id="ada@example.com")],
+            properties=["email"],
+            properties_with_history=[],
+        ),
+        archived=False,
+        _preload_content=False,
+        _request_timeout=5,
+    )
+    before = datetime.now(UTC)
+
+    with pytest.raises(LimitReachedError) as stopped:
+        caller.call(send)
+    with pytest.raises(LimitReachedError) as again:
+        caller.call(send)
+
+    after = datetime.now(UTC)
+    stop = stopped.value
+    assert (stop.exit_code, stop.vendor, fake.received_429) == (
+        ExitCode.LIMIT_REACHED,
+        "hubspot",
+        1,
+    )
+    assert again.value is stop
+    assert before + DAILY_RESET_AT_THE_LATEST <= stop.retry_after
+    assert stop.retry_after <= after + DAILY_RESET_AT_THE_LATEST
+    shown = stop.retry_after.isoformat(timespec="seconds").replace("+00:00", "Z")
+    assert stop.message == (
+        "HubSpot's daily API limit is spent (429: HubSpot error: You have reached your daily "
+        "limit.); it resets at midnight in the portal's time zone, which leadsync is not "
+        f"told: by {shown} at the latest (an estimate)"
+    )
+    assert TOKEN not in f"{stop} {stop!r} {stop.attrs()}"
+
+
+@pytest.mark.parametrize(
+    ("zone", "now", "midnight"),
+    [
+        pytest.param(
+            "Europe/Paris",
+            datetime(2026, 11, 26, 22, 30, tzinfo=UTC),  # 23:30 in Paris
+            datetime(2026, 11, 26, 23, 0, tzinfo=UTC),
+            id="paris-half-an-hour-before",
+        ),
+        pytest.param(
+            "America/New_York",
+            # The night the clocks go back: midnight is still daylight time (UTC-4).
+            datetime(2026, 10, 31, 12, 0, tzinfo=UTC),
+            datetime(2026, 11, 1, 4, 0, tzinfo=UTC),
+            id="new-york-before-the-clocks-go-back",
+        ),
+        pytest.param(
+            "America/New_York",
+            datetime(2026, 11, 1, 12, 0, tzinfo=UTC),
+            datetime(2026, 11, 2, 5, 0, tzinfo=UTC),
+            id="new-york-after-the-clocks-go-back",
+        ),
+    ],
+)
+def test_with_the_portals_time_zone_the_retry_is_after_its_next_midnight(
+    zone: str, now: datetime, midnight: datetime
+) -> None:
+    """Known, the portal's time zone gives the reset: its next midnight, named as such."""
+    stop = daily_limit_error(
+        429, "HubSpot error: You have reached your daily limit.", time_zone=ZoneInfo(zone), now=now
+    )
+
+    assert stop.retry_after == midnight
+    shown = midnight.isoformat(timespec="seconds").replace("+00:00", "Z")
+    assert stop.message.endswith(f"; it resets at the portal's midnight ({zone}), {shown}")
+    assert "estimate" not in stop.message
