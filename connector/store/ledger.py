@@ -97,6 +97,21 @@ def _refused_row(
     )
 
 
+def _part(
+    page: EncodedPage, start: int, stop: int, rejects: Sequence[RejectedInput]
+) -> EncodedPage:
+    """Rows ``start:stop`` of ``page`` with their lines, and ``rejects``; no cursor."""
+    lines = page.lines
+    return EncodedPage(
+        page.rows[start:stop],
+        rejects,
+        None,
+        0,
+        page.origin,
+        None if lines is None else lines[start:stop],
+    )
+
+
 def _sum_results(results: Sequence[PageResult]) -> PageResult:
     return PageResult(
         read=sum(result.read for result in results),
@@ -233,7 +248,7 @@ class Ledger:
                 if not page.rows:
                     raise
                 log.warning("ledger.page_refused", rows=len(page.rows), error=_first_line(fault))
-                result = self._write_split(connection, page, now)
+                result = self._write_split(connection, page, now, fault)
                 refused = result.rejected - len(page.rejects)
                 if refused == len(page.rows) > 1:
                     # Every record refused on its own: the store (a schema out of date,
@@ -253,39 +268,23 @@ class Ledger:
             raise
 
     def _write_split(
-        self, connection: sa.Connection, page: EncodedPage, now: datetime
+        self, connection: sa.Connection, page: EncodedPage, now: datetime, fault: BaseException
     ) -> PageResult:
-        """Write ``page``, which the store refused whole, in halves; a lone refused row
-        is set aside."""
+        """Write ``page``, which the store refused whole with ``fault``, in halves; a lone
+        refused row is set aside with that fault."""
         rows = page.rows
         if len(rows) == 1:
-            try:
-                return self._write_in_savepoint(connection, page, now)
-            except self._record_faults as fault:
-                refused = _refused_row(rows[0], fault, origin=page.origin, line=page.line_of(0))
-                alone = EncodedPage((), [*page.rejects, refused], None, page.bytes_read)
-                return self._write(connection, alone, now)
+            refused = _refused_row(rows[0], fault, origin=page.origin, line=page.line_of(0))
+            alone = EncodedPage((), [*page.rejects, refused], None, page.bytes_read)
+            return self._write(connection, alone, now)
         middle = len(rows) // 2
-        lines = page.lines
         results = []
         # The page's rejects go with the first half.
-        for part in (
-            EncodedPage(
-                rows[:middle],
-                page.rejects,
-                None,
-                0,
-                page.origin,
-                None if lines is None else lines[:middle],
-            ),
-            EncodedPage(
-                rows[middle:], (), None, 0, page.origin, None if lines is None else lines[middle:]
-            ),
-        ):
+        for part in (_part(page, 0, middle, page.rejects), _part(page, middle, len(rows), ())):
             try:
                 results.append(self._write_in_savepoint(connection, part, now))
-            except self._record_faults:
-                results.append(self._write_split(connection, part, now))
+            except self._record_faults as part_fault:
+                results.append(self._write_split(connection, part, now, part_fault))
         return _sum_results(results)
 
     def write_snapshots(self, page: SnapshotPage, *, cursor_name: str | None) -> tuple[int, int]:
