@@ -1,81 +1,50 @@
-"""The official HubSpot client, built once: token, base URL, retries; and paced calls.
+"""The official HubSpot client, built once (token, base URL), and paced, retried calls.
 
-One retry layer: urllib3's ``Retry`` inside the client retries 429 and 5xx (every
-method: batch calls are POSTs, and repeating an update by id is safe), honouring
-``Retry-After``; not the 429 of the daily limit, which no wait of seconds frees.
-``Caller`` paces each call, reads answers as raw JSON and turns HubSpot's failures into
-``connector.errors`` at this boundary, as the table in ``adapters.hubspot.errors`` says.
+``Caller`` sends each call in its turn (``adapters.hubspot.pacing``), reads answers as raw
+JSON and turns HubSpot's failures into ``connector.errors`` at this boundary, as the
+table in ``adapters.hubspot.errors`` says. Retries are ``connector.retry``'s, around the
+whole attempt: each retry takes its own slot from the pacer, which reads the headers of
+every answer, a 429's included; urllib3's own retries are off, so no call goes unseen.
+The daily limit is not retried: no wait of seconds frees it, and once an answer says the
+day is spent (a 429 naming it, or ``-Daily-Remaining: 0``), no further call is sent.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping
 from datetime import tzinfo
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 import orjson
 import urllib3
 from hubspot import HubSpot
 from hubspot.crm.contacts.exceptions import ApiException as ContactsApiException
 from hubspot.crm.properties.exceptions import ApiException as PropertiesApiException
-from urllib3.connectionpool import ConnectionPool
-from urllib3.exceptions import MaxRetryError, ResponseError
-from urllib3.response import BaseHTTPResponse
 from urllib3.util.retry import Retry
 
 from adapters.hubspot.errors import (
-    RETRIED_STATUSES,
     RETURNED_STATUSES,
+    VENDOR,
     daily_limit_error,
     error_for,
     is_daily_limit,
 )
 from adapters.hubspot.pacing import Pacer
+from adapters.hubspot.settings import TOKEN_ENV
 from connector.errors import ConfigError, LimitReachedError
+from connector.retry import DEFAULT_POLICY, RetryPolicy, call_retried
 from connector.secrets import read_secret
 
 __all__ = ["TOKEN_ENV", "Caller", "hubspot_client", "message_of"]
 
-from adapters.hubspot.settings import TOKEN_ENV
-
-# urllib3 waits 0, 2, 4, 8 and 16 times this between its attempts (or what Retry-After
-# says, on 429 and 503).
-RETRY_BACKOFF_S = 0.5
 # Each API module of the generated client has its own exception class.
 _API_ERRORS = (ContactsApiException, PropertiesApiException)
+# urllib3 tries each call once: the retries are ``Caller``'s, where the pacer sees them.
+_NO_RETRY = Retry(total=0, raise_on_status=False, raise_on_redirect=False)
 
 
-class _Retry(Retry):
-    """urllib3's ``Retry``, giving up at once on HubSpot's daily limit: the day does not
-    free up between attempts, and every refused call counts against the portal's share
-    of error answers."""
-
-    def increment(
-        self,
-        method: str | None = None,
-        url: str | None = None,
-        response: BaseHTTPResponse | None = None,
-        error: Exception | None = None,
-        _pool: ConnectionPool | None = None,
-        _stacktrace: TracebackType | None = None,
-    ) -> Self:
-        # The body's policyName tells the day from the 10-second window; read here, it
-        # stays cached on the response for the client to read again.
-        if (
-            response is not None
-            and _pool is not None
-            and response.status == 429
-            and is_daily_limit(429, _json(response.data), dict(response.headers))
-        ):
-            # With raise_on_status=False, the pool hands this answer back as it is.
-            raise MaxRetryError(_pool, url or "", ResponseError("HubSpot's daily limit"))
-        return super().increment(method, url, response, error, _pool, _stacktrace)
-
-
-def hubspot_client(
-    base_url: str, *, pool_size: int = 4, retry_backoff_s: float = RETRY_BACKOFF_S
-) -> HubSpot:
+def hubspot_client(base_url: str, *, pool_size: int = 4) -> HubSpot:
     """The official client for ``base_url``, its token read from the environment.
 
     Raises:
@@ -89,17 +58,9 @@ def hubspot_client(
             hint=f"export {TOKEN_ENV} (a private app's access token) or {TOKEN_ENV}_FILE "
             "(a file holding it); the token never goes in config.toml",
         )
-    retry = _Retry(
-        total=5,
-        backoff_factor=retry_backoff_s,
-        status_forcelist=RETRIED_STATUSES,
-        allowed_methods=None,
-        respect_retry_after_header=True,
-        raise_on_status=False,
-    )
     return HubSpot(
         access_token=token.get_secret_value(),
-        retry=retry,
+        retry=_NO_RETRY,
         host=base_url,
         # Connections kept per host: as many as calls in flight.
         connection_pool_maxsize=max(pool_size, 1),
@@ -130,22 +91,40 @@ def _json(data: bytes | str | None) -> dict[str, Any]:
 
 
 class Caller:
-    """Paced calls answering (status, JSON body).
+    """Paced, retried calls answering (status, JSON body).
 
     2xx (207 included) return, and so do 400 and 409 for the caller to handle (a batch
     to split, an object that exists); any other status, or no answer, raises the error
-    ``adapters.hubspot.errors`` maps it to (429 and 5xx only once the client's retries
-    are spent). Once HubSpot said the day's calls are spent, every later call raises
-    that stop again without being sent.
+    ``adapters.hubspot.errors`` maps it to (429 and 5xx once the retries are spent).
+    Once HubSpot said the day's calls are spent, every later call raises that stop
+    again without being sent.
     """
 
-    def __init__(self, pacer: Pacer, *, time_zone: tzinfo | None = None) -> None:
+    def __init__(
+        self,
+        pacer: Pacer,
+        *,
+        time_zone: tzinfo | None = None,
+        retry: RetryPolicy = DEFAULT_POLICY,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self._pacer = pacer
         self._time_zone = time_zone  # the portal's, when known: its midnight frees the day
+        self._retry = retry
+        self._sleep = sleep
         self._day_spent: LimitReachedError | None = None
+        self.attempts = 0  # calls sent, retries included
 
-    def call(self, send: Callable[[], Any]) -> tuple[int, dict[str, Any]]:
-        """Send one call through ``send`` in its turn.
+    def call(
+        self, send: Callable[[], Any], *, what: str = "a call", safe_to_repeat: bool = True
+    ) -> tuple[int, dict[str, Any]]:
+        """Send one call through ``send`` in its turn, again while HubSpot's answer says
+        to try later (``connector.retry``).
+
+        Args:
+            what: the call, for the log of its retries.
+            safe_to_repeat: whether sending it twice does no harm; a create is resent
+                only after an answer saying it was not done.
 
         Raises:
             ConfigError: HubSpot refused the token (401).
@@ -154,20 +133,41 @@ class Caller:
             RetriableError: 429 or 5xx after the retries, or HubSpot did not answer.
             FatalError: any other refusal (403, 404, ...).
         """
+        return call_retried(
+            lambda: self._attempt(send),
+            what=what,
+            vendor=VENDOR,
+            safe_to_repeat=safe_to_repeat,
+            policy=self._retry,
+            sleep=self._sleep,
+        )
+
+    def _stop_if_the_day_is_spent(self) -> None:
+        if self._day_spent is None and self._pacer.day_spent:
+            self._day_spent = daily_limit_error(
+                429,
+                "its last answer said X-HubSpot-RateLimit-Daily-Remaining: 0",
+                time_zone=self._time_zone,
+            )
         if self._day_spent is not None:
             raise self._day_spent
-        self._pacer.before_call()
-        if self._day_spent is not None:  # met by another call in flight meanwhile
-            raise self._day_spent
+
+    def _attempt(self, send: Callable[[], Any]) -> tuple[int, dict[str, Any]]:
+        self._stop_if_the_day_is_spent()
+        sent_at = self._pacer.before_call()
+        self._stop_if_the_day_is_spent()  # met by another call in flight meanwhile
+        self.attempts += 1
         try:
             response = send()
             status, data = int(response.status), response.data  # the body, read here too
         except _API_ERRORS as error:
             headers = dict(error.headers or {})
-            self._pacer.after_response(headers)
             if not error.status:  # the client's own transport error (TLS, connection)
                 raise error_for(None, str(error.reason)) from None
             body = _json(error.body)
+            self._pacer.after_response(
+                headers, policy=str(body.get("policyName") or ""), sent_at=sent_at
+            )
             if error.status in RETURNED_STATUSES:
                 return int(error.status), body
             if is_daily_limit(int(error.status), body, headers):
@@ -179,8 +179,8 @@ class Caller:
                 int(error.status), message_of(body), retry_after_s=_retry_after_s(headers)
             ) from None
         except urllib3.exceptions.HTTPError as error:
-            # MaxRetryError wraps what the last attempt met (NewConnectionError...).
+            # MaxRetryError wraps what the attempt met (NewConnectionError...).
             cause = getattr(error, "reason", None) or error
-            raise error_for(None, f"{type(cause).__name__} after retries") from None
-        self._pacer.after_response(dict(response.headers))
+            raise error_for(None, type(cause).__name__) from None
+        self._pacer.after_response(dict(response.headers), sent_at=sent_at)
         return status, _json(data)

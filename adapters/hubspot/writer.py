@@ -32,6 +32,7 @@ from itertools import islice
 from typing import Any
 
 import orjson
+import structlog
 from hubspot import HubSpot
 from hubspot.crm.contacts import (
     BatchInputSimplePublicObjectBatchInput,
@@ -42,10 +43,16 @@ from hubspot.crm.contacts import (
     SimplePublicObjectId,
 )
 
-from adapters.hubspot.client import RETRY_BACKOFF_S, Caller, hubspot_client, message_of
+from adapters.hubspot.client import Caller, hubspot_client, message_of
 from adapters.hubspot.errors import VENDOR
 from adapters.hubspot.pacing import Pacer
-from connector.errors import FatalError, LeadsyncError, LimitReachedError, WriteInterruptedError
+from connector.errors import (
+    FatalError,
+    LeadsyncError,
+    LimitReachedError,
+    RetriableError,
+    WriteInterruptedError,
+)
 from connector.ports import (
     CrmRecordWrite,
     CrmValue,
@@ -53,8 +60,11 @@ from connector.ports import (
     crm_number_text,
     linked_to_another,
 )
+from connector.retry import DEFAULT_POLICY, NOT_APPLIED_STATUSES, RetryPolicy
 
 __all__ = ["HubSpotWriter", "hubspot_writer"]
+
+log = structlog.get_logger(__name__)
 
 # (contact, HubSpot id, properties): one input of a batch update.
 _Input = tuple[int, str, dict[str, str]]
@@ -121,12 +131,15 @@ class HubSpotWriter:
         batch_size: int = 100,
         timeout_s: float = 30,
         in_flight: int = 1,
+        lost_answers_max: int = 3,
     ) -> None:
         self._batch = client.crm.contacts.batch_api
         self._caller = caller
         self._batch_size = batch_size
         self._timeout_s = timeout_s
         self._in_flight = in_flight
+        # Creates whose answer was lost, in a row, before the batch's failure goes up.
+        self._lost_answers_max = lost_answers_max
 
     # -- the port ------------------------------------------------------------------------
 
@@ -314,7 +327,8 @@ class HubSpotWriter:
                 archived=False,
                 _preload_content=False,
                 _request_timeout=self._timeout_s,
-            )
+            ),
+            what="a look-up by e-mail",
         )
         if status >= 400:
             raise FatalError(f"HubSpot refused a look-up by e-mail: {message_of(answer)}")
@@ -325,7 +339,9 @@ class HubSpotWriter:
                 found.append((email, str(item["id"])))
         return found
 
-    def _create_batch(self, batch: Sequence[CrmRecordWrite], *, take: _Take) -> None:
+    def _create_batch(
+        self, batch: Sequence[CrmRecordWrite], *, take: _Take, answers_lost: int = 0
+    ) -> None:
         body = BatchInputSimplePublicObjectBatchInputForCreate(
             inputs=[
                 SimplePublicObjectBatchInputForCreate(
@@ -338,11 +354,22 @@ class HubSpotWriter:
                 for record in batch
             ]
         )
-        status, answer = self._caller.call(
-            partial(
-                self._batch.create, body, _preload_content=False, _request_timeout=self._timeout_s
+        try:
+            status, answer = self._caller.call(
+                partial(
+                    self._batch.create,
+                    body,
+                    _preload_content=False,
+                    _request_timeout=self._timeout_s,
+                ),
+                what="a batch create",
+                safe_to_repeat=False,
             )
-        )
+        except RetriableError as lost:
+            if lost.status in NOT_APPLIED_STATUSES or answers_lost + 1 >= self._lost_answers_max:
+                raise
+            self._after_a_lost_create(batch, take=take, answers_lost=answers_lost + 1)
+            return
         if status in (400, 409):
             _stop_if_properties_are_missing(answer)
             if len(batch) > 1:
@@ -369,6 +396,25 @@ class HubSpotWriter:
             ]
         )
 
+    def _after_a_lost_create(
+        self, batch: Sequence[CrmRecordWrite], *, take: _Take, answers_lost: int
+    ) -> None:
+        """A create whose answer never came may have been done: the records it made are
+        found by e-mail (none of them was in HubSpot before it) and only the rest is sent
+        again, so no contact is made twice."""
+        log.warning("hubspot.create_answer_lost", records=len(batch), attempt=answers_lost)
+        found = self._ids_by_email([record.email for record in batch if record.email])
+        made = [record for record in batch if (record.email or "").lower() in found]
+        take(
+            [
+                WriteResult(record.contact_id, "ok", crm_id=found[(record.email or "").lower()])
+                for record in made
+            ]
+        )
+        rest = [record for record in batch if record not in made]
+        if rest:
+            self._create_batch(rest, take=take, answers_lost=answers_lost)
+
     def _update(self, items: Sequence[_Input], take: _Take) -> None:
         self._in_parallel(
             partial(self._update_batch, take=take), list(_chunks(items, self._batch_size))
@@ -386,7 +432,8 @@ class HubSpotWriter:
         status, answer = self._caller.call(
             lambda: self._batch.update(
                 body, _preload_content=False, _request_timeout=self._timeout_s
-            )
+            ),
+            what="a batch update",
         )
         if status == 400:
             _stop_if_properties_are_missing(answer)
@@ -459,7 +506,7 @@ def hubspot_writer(
     timeout_s: float,
     in_flight: int = 4,
     time_zone: tzinfo | None = None,
-    retry_backoff_s: float = RETRY_BACKOFF_S,
+    retry: RetryPolicy = DEFAULT_POLICY,
 ) -> HubSpotWriter:
     """A writer on the official client (token from the environment, retries, pacing).
 
@@ -467,8 +514,8 @@ def hubspot_writer(
     midnight as the time to retry after, instead of an estimate.
     """
     return HubSpotWriter(
-        hubspot_client(base_url, pool_size=in_flight, retry_backoff_s=retry_backoff_s),
-        caller=Caller(Pacer(requests_per_10s, 10.0), time_zone=time_zone),
+        hubspot_client(base_url, pool_size=in_flight),
+        caller=Caller(Pacer(requests_per_10s, 10.0), time_zone=time_zone, retry=retry),
         batch_size=batch_size,
         timeout_s=timeout_s,
         in_flight=in_flight,

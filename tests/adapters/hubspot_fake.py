@@ -12,6 +12,7 @@ call, and rate-limit headers come with each answer.
 
 from __future__ import annotations
 
+import bisect
 import json
 import os
 import threading
@@ -77,7 +78,20 @@ class FakeHubSpot:
     properties_validator: SpecValidator | None = None
     groups: dict[str, dict[str, Any]] = field(default_factory=dict)
     properties: dict[str, dict[str, Any]] = field(default_factory=dict)
-    limit_per_10s: int | None = None
+    limit_per_10s: int | None = None  # calls per rolling window (10 s unless said)
+    rolling_window_s: float = 10.0
+    limit_per_second: int | None = None  # calls per rolling second, the "Secondly" limit
+    # The rate-limit header families every answer carries (HubSpot may send both): the
+    # window's ("rolling": -Max, -Remaining, -Interval-Milliseconds), the second's
+    # ("secondly") and the day's ("daily"). The limits hold whichever are sent.
+    header_families: tuple[str, ...] = ("rolling",)
+    daily_allowance: int = 500_000  # for the "daily" headers
+    # One call in this many is answered 503 (the 20th, 40th... call to a batch path).
+    unavailable_one_in: int | None = None
+    # Batch creates done but answered only after ``lost_answer_s``: past the client's
+    # timeout, the answer is lost to it.
+    lose_create_answers: int = 0
+    lost_answer_s: float = 0.0
     contacts: dict[str, dict[str, str]] = field(default_factory=dict)  # id -> properties
     refuse_ids: set[str] = field(default_factory=set)  # a 207 error for these on update
     refuse_property: str | None = None  # a 207 error for inputs that set this property
@@ -100,6 +114,9 @@ class FakeHubSpot:
     received_429: int = 0
     stage_writes: list[tuple[str, str]] = field(default_factory=list)  # (id, value) in order
     _sent: deque[float] = field(default_factory=deque)
+    _sent_this_second: deque[float] = field(default_factory=deque)
+    _answered: int = 0  # calls that passed the limits, for the daily headers
+    _calls_let_through: int = 0  # calls past the limits, for ``unavailable_one_in``
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _next_id: int = 1000
     search_cap: int = 10_000  # HubSpot pages no further than this in one query
@@ -151,6 +168,9 @@ class FakeHubSpot:
             )
         if self.latency_s:
             time.sleep(self.latency_s)
+        # The limits count a call when it arrives, not when the lock lets it through
+        # (validating a request against the spec takes a few ms under the lock).
+        arrived = time.monotonic()
         with self._lock:
             writes = len(self.writes())
             if (
@@ -171,9 +191,20 @@ class FakeHubSpot:
                         "correlationId": "00000000-0000-0000-0000-000000000000",
                     },
                 )
-            limited = self._rate_limited()
+            limited = self._rate_limited(arrived)
             if limited is not None:
                 return limited
+            self._calls_let_through += 1
+            if self.unavailable_one_in and self._calls_let_through % self.unavailable_one_in == 0:
+                self.failed_answers += 1
+                return self._json(
+                    503,
+                    {
+                        "status": "error",
+                        "message": f"Service Unavailable (one call in {self.unavailable_one_in})",
+                        "correlationId": "00000000-0000-0000-0000-000000000000",
+                    },
+                )
             path = request.path
             if path.startswith(PROPERTIES):
                 return self._properties_call(request)
@@ -186,6 +217,9 @@ class FakeHubSpot:
                 status, answer = self._update(body)
             elif path == f"{BASE}/batch/create":
                 status, answer = self._create(body)
+                if self.lose_create_answers > 0:
+                    self.lose_create_answers -= 1
+                    time.sleep(self.lost_answer_s)
             elif path == f"{BASE}/search":
                 status, answer = self._search(body)
             else:  # pragma: no cover - only the paths above are routed here
@@ -194,30 +228,37 @@ class FakeHubSpot:
                 self.validator.response(path, status, answer)
             return self._json(status, answer)
 
-    def _rate_limited(self) -> Response | None:
-        now = time.monotonic()
+    def _rate_limited(self, now: float) -> Response | None:
         if self.answer_429_times > 0:
             self.answer_429_times -= 1
             return self._too_many(self.retry_after_s)
-        if self.limit_per_10s is None:
-            return None
-        while self._sent and now - self._sent[0] >= 10:
+        while self._sent and now - self._sent[0] >= self.rolling_window_s:
             self._sent.popleft()
-        if len(self._sent) >= self.limit_per_10s:
-            return self._too_many(max(1, int(10 - (now - self._sent[0])) + 1))
-        self._sent.append(now)
+        while self._sent_this_second and now - self._sent_this_second[0] >= 1.0:
+            self._sent_this_second.popleft()
+        if self.limit_per_10s is not None and len(self._sent) >= self.limit_per_10s:
+            frees = self.rolling_window_s - (now - self._sent[0])
+            return self._too_many(max(1, int(frees) + 1))
+        if self.limit_per_second is not None and (
+            len(self._sent_this_second) >= self.limit_per_second
+        ):
+            return self._too_many(1, policy="SECONDLY")
+        # Calls let through out of their order of arrival keep it in the windows.
+        bisect.insort(self._sent, now)
+        bisect.insort(self._sent_this_second, now)
+        self._answered += 1
         return None
 
-    def _too_many(self, retry_after: int) -> Response:
+    def _too_many(self, retry_after: int, policy: str = "TEN_SECONDLY_ROLLING") -> Response:
         self.received_429 += 1
         response = self._json(
             429,
             {
                 "status": "error",
-                "message": "You have reached your ten_secondly_rolling limit.",
+                "message": f"You have reached your {policy.lower()} limit.",
                 "errorType": "RATE_LIMIT",
                 "correlationId": "00000000-0000-0000-0000-000000000000",
-                "policyName": "TEN_SECONDLY_ROLLING",
+                "policyName": policy,
             },
         )
         response.headers["Retry-After"] = str(retry_after)
@@ -244,12 +285,25 @@ class FakeHubSpot:
 
     def _json(self, status: int, body: dict[str, Any]) -> Response:
         response = Response(json.dumps(body), status=status, content_type="application/json")
-        if self.limit_per_10s is not None:
-            response.headers["X-HubSpot-RateLimit-Max"] = str(self.limit_per_10s)
-            response.headers["X-HubSpot-RateLimit-Remaining"] = str(
+        headers = response.headers
+        if self.limit_per_10s is not None and "rolling" in self.header_families:
+            headers["X-HubSpot-RateLimit-Max"] = str(self.limit_per_10s)
+            headers["X-HubSpot-RateLimit-Remaining"] = str(
                 max(self.limit_per_10s - len(self._sent), 0)
             )
-            response.headers["X-HubSpot-RateLimit-Interval-Milliseconds"] = "10000"
+            headers["X-HubSpot-RateLimit-Interval-Milliseconds"] = str(
+                round(self.rolling_window_s * 1000)
+            )
+        if self.limit_per_second is not None and "secondly" in self.header_families:
+            headers["X-HubSpot-RateLimit-Secondly"] = str(self.limit_per_second)
+            headers["X-HubSpot-RateLimit-Secondly-Remaining"] = str(
+                max(self.limit_per_second - len(self._sent_this_second), 0)
+            )
+        if "daily" in self.header_families and "X-HubSpot-RateLimit-Daily" not in headers:
+            headers["X-HubSpot-RateLimit-Daily"] = str(self.daily_allowance)
+            headers["X-HubSpot-RateLimit-Daily-Remaining"] = str(
+                max(self.daily_allowance - self._answered, 0)
+            )
         return response
 
     def _object(self, contact_id: str, properties: dict[str, str]) -> dict[str, Any]:

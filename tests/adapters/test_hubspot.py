@@ -39,6 +39,7 @@ from connector.errors import (
 from connector.logs import configure_logging
 from connector.model import SalesStatus
 from connector.ports import CrmRecordWrite, WriteResult
+from connector.retry import RetryPolicy
 from connector.runners.crm_read import read_crm
 from connector.runners.ingest import ingest
 from connector.runners.push import CreatePolicy, PushSummary, push
@@ -75,6 +76,10 @@ DAY0 = datetime(2026, 11, 2, tzinfo=UTC)
 pytestmark = pytest.mark.skipif(
     not CONTACTS_SPEC.exists(), reason=f"HubSpot's OpenAPI files are not at {CONTACTS_SPEC}"
 )
+
+# The retries of the shared policy, with no backoff between them (a Retry-After
+# still counts).
+NO_WAIT = RetryPolicy(backoff_s=0)
 
 
 @pytest.fixture
@@ -734,7 +739,7 @@ def test_a_push_cut_by_503s_records_what_hubspot_took_and_the_next_sends_only_th
         batch_size=100,
         timeout_s=10,
         in_flight=in_flight,
-        retry_backoff_s=0,
+        retry=NO_WAIT,
     )
 
     with pytest.raises(RetriableError, match="HubSpot kept answering 503 after retries") as cut:
@@ -840,7 +845,7 @@ def _one_call_at_a_time(httpserver: HTTPServer) -> HubSpotWriter:
         batch_size=1,
         timeout_s=10,
         in_flight=1,
-        retry_backoff_s=0,
+        retry=NO_WAIT,
     )
 
 

@@ -26,15 +26,20 @@ from connector.errors import (
     LimitReachedError,
     RetriableError,
 )
+from connector.retry import DEFAULT_POLICY, RetryPolicy
 from tests.adapters.hubspot_fake import CONTACTS_SPEC, FakeHubSpot, SpecValidator
 
 TOKEN = "pat-na1-0123abcd-4567-89ef-0123-456789abcdef"
-ATTEMPTS = 6  # the first call and urllib3's five retries
+ATTEMPTS = DEFAULT_POLICY.attempts  # the shared retry policy: the first and its retries
 UNREACHABLE = None  # no server answers
 
 pytestmark = pytest.mark.skipif(
     not CONTACTS_SPEC.exists(), reason=f"HubSpot's OpenAPI files are not at {CONTACTS_SPEC}"
 )
+
+# The retries of the shared policy, with no backoff between them (a Retry-After
+# still counts).
+NO_WAIT = RetryPolicy(backoff_s=0)
 
 
 def serve_failing(httpserver: HTTPServer, status: int | None) -> tuple[FakeHubSpot, str]:
@@ -53,7 +58,7 @@ def serve_failing(httpserver: HTTPServer, status: int | None) -> tuple[FakeHubSp
 def look_up(base_url: str) -> tuple[int, dict[str, Any]]:
     """One look-up by e-mail, as the writer makes it, through ``Caller``; no waits
     between urllib3's attempts."""
-    client = hubspot_client(base_url, retry_backoff_s=0)
+    client = hubspot_client(base_url)
     body = BatchReadInputSimplePublicObjectId(
         id_property="email",
         inputs=[SimplePublicObjectId(id="ada@example.com")],
@@ -67,7 +72,7 @@ def look_up(base_url: str) -> tuple[int, dict[str, Any]]:
         _preload_content=False,
         _request_timeout=5,
     )
-    return Caller(Pacer(100, 10.0)).call(send)
+    return Caller(Pacer(100, 10.0), retry=NO_WAIT).call(send)
 
 
 def hubspot_failure(
@@ -116,7 +121,7 @@ def test_a_hubspot_failure_becomes_the_error_its_status_maps_to(
     )
     assert error.message.startswith(("HubSpot ", "[crm.hubspot] HubSpot "))
     if status is UNREACHABLE:
-        assert "HubSpot unreachable: NewConnectionError after retries" in error.message
+        assert "HubSpot unreachable: NewConnectionError" in error.message
     else:
         assert re.search(rf"\b{status}\b", error.message), error.message
         assert "(the test's failure)" in error.message  # HubSpot's own message
@@ -149,8 +154,8 @@ def test_a_spent_daily_limit_stops_at_its_first_answer_and_no_call_follows(
     httpserver.expect_request(re.compile(r"^/crm/v3/objects/contacts(/.*)?$")).respond_with_handler(
         fake.handle
     )
-    client = hubspot_client(httpserver.url_for("/").rstrip("/"), retry_backoff_s=0)
-    caller = Caller(Pacer(100, 10.0))
+    client = hubspot_client(httpserver.url_for("/").rstrip("/"))
+    caller = Caller(Pacer(100, 10.0), retry=NO_WAIT)
     send = partial(
         client.crm.contacts.batch_api.read,
         BatchReadInputSimplePublicObjectId(
