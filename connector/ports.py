@@ -211,7 +211,8 @@ class CrmWriter(Protocol):
 class WritesInChunks(Protocol):
     """A writer that says how many records to hand it at once (else
     ``RECORDS_PER_WRITE``): a Salesforce push above ``bulk_above`` goes in Bulk API jobs,
-    which only pay off with many records each."""
+    which only pay off with many records each; HubSpot's calls in flight run out between
+    two writes, which costs less the more calls a write holds."""
 
     def records_per_write(self, total: int) -> int:
         """Records per ``write`` call for a push of ``total`` records."""

@@ -154,7 +154,7 @@ class Caller:
 
     def _attempt(self, send: Callable[[], Any]) -> tuple[int, dict[str, Any]]:
         self._stop_if_the_day_is_spent()
-        sent_at = self._pacer.before_call()
+        self._pacer.before_call()
         self._stop_if_the_day_is_spent()  # met by another call in flight meanwhile
         self.attempts += 1
         try:
@@ -165,9 +165,7 @@ class Caller:
             if not error.status:  # the client's own transport error (TLS, connection)
                 raise error_for(None, str(error.reason)) from None
             body = _json(error.body)
-            self._pacer.after_response(
-                headers, policy=str(body.get("policyName") or ""), sent_at=sent_at
-            )
+            self._pacer.after_response(headers, policy=str(body.get("policyName") or ""))
             if error.status in RETURNED_STATUSES:
                 return int(error.status), body
             if is_daily_limit(int(error.status), body, headers):
@@ -182,5 +180,5 @@ class Caller:
             # MaxRetryError wraps what the attempt met (NewConnectionError...).
             cause = getattr(error, "reason", None) or error
             raise error_for(None, type(cause).__name__) from None
-        self._pacer.after_response(dict(response.headers), sent_at=sent_at)
+        self._pacer.after_response(dict(response.headers))
         return status, _json(data)

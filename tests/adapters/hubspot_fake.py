@@ -81,6 +81,9 @@ class FakeHubSpot:
     limit_per_10s: int | None = None  # calls per rolling window (10 s unless said)
     rolling_window_s: float = 10.0
     limit_per_second: int | None = None  # calls per rolling second, the "Secondly" limit
+    # Whether a call over ``limit_per_second`` is refused (429) or only reported in the
+    # "secondly" headers, as by a portal whose 10 s window is the limit it enforces.
+    enforce_per_second: bool = True
     # The rate-limit header families every answer carries (HubSpot may send both): the
     # window's ("rolling": -Max, -Remaining, -Interval-Milliseconds), the second's
     # ("secondly") and the day's ("daily"). The limits hold whichever are sent.
@@ -239,8 +242,10 @@ class FakeHubSpot:
         if self.limit_per_10s is not None and len(self._sent) >= self.limit_per_10s:
             frees = self.rolling_window_s - (now - self._sent[0])
             return self._too_many(max(1, int(frees) + 1))
-        if self.limit_per_second is not None and (
-            len(self._sent_this_second) >= self.limit_per_second
+        if (
+            self.enforce_per_second
+            and self.limit_per_second is not None
+            and len(self._sent_this_second) >= self.limit_per_second
         ):
             return self._too_many(1, policy="SECONDLY")
         # Calls let through out of their order of arrival keep it in the windows.
