@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import requests
 import responses
 
 from tests.adapters.hubspot_fake import SPECS
@@ -499,9 +500,15 @@ class TlsOrg:
             def _answer(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
-                status, headers, payload = org.handle(
-                    self.command, self.path, dict(self.headers), body
-                )
+                try:
+                    status, headers, payload = org.handle(
+                        self.command, self.path, dict(self.headers), body
+                    )
+                except requests.RequestException:
+                    # A cut connection (``cut_before``, ``cut_after``, ``lost_creates``):
+                    # closed with no answer, which the client meets as a ConnectionError.
+                    self.close_connection = True
+                    return
                 self.send_response(status)
                 for name, value in headers.items():
                     self.send_header(name, value)

@@ -914,3 +914,65 @@ def test_a_create_cut_off_every_time_stops_after_the_attempts_with_no_lead_twice
     org.cut_before = {}
     assert _push(org, engine, create="always").written == 3
     assert _leads(org) == sorted(email.lower() for email in emails)
+
+
+def test_the_cli_push_rides_out_a_503_burst_and_a_lost_create_and_exits_0(
+    tmp_path: Path,
+) -> None:
+    """End to end over TLS: the first look-up answered 503 twice, then the answer to the
+    create lost (the connection closed after Salesforce made the Leads): exit 0, every
+    record written once, one Lead per new person, the retries in the log."""
+    from tests.cli.test_cli import clean_env, leadsync, write_jsonl
+
+    org = FakeOrg()
+    server = TlsOrg(org, tmp_path)
+    try:
+        folder = tmp_path / "project"
+        assert leadsync("init", folder, cwd=tmp_path).returncode == 0
+        config = folder / "config.toml"
+        config.write_text(
+            config.read_text(encoding="utf-8")
+            + '\n[crm.salesforce]\napi_version = "62.0"\ncreate = "always"\n',
+            encoding="utf-8",
+        )
+        people = [f"p{n}@acme.example" for n in range(250)]
+        write_jsonl(
+            folder / "events.jsonl",
+            [
+                {"kind": "quote_request", "occurred_at": "2026-11-02T10:00:00Z", "email": email}
+                for email in people
+            ],
+        )
+        for command in (["ingest", "events.jsonl"], ["score"]):
+            assert leadsync("--config", config, *command, cwd=folder).returncode == 0
+        for email in people[:200]:
+            org.add("Contact", email)
+        org.unavailable = {1: "0", 2: "0"}  # no wait asked: the test does not sleep
+        org.lost_creates = [requests.ConnectionError("closed")]
+        env = clean_env(
+            SALESFORCE_ACCESS_TOKEN=org.token,
+            SALESFORCE_INSTANCE_URL=server.url,
+            REQUESTS_CA_BUNDLE=str(server.ca_file),
+        )
+
+        pushed = leadsync(
+            "--config", config, "push", "--crm", "salesforce", "--json", cwd=folder, env=env
+        )
+
+        assert pushed.returncode == 0, pushed.stderr
+        (figures,) = orjson.loads(pushed.stdout)
+        assert (figures["written"], figures["rejected"], figures["deferred"]) == (250, 0, 0)
+        assert set(org.written_ids().values()) == {1} and len(org.written_ids()) == 200
+        assert _leads(org) == people[200:]
+        assert _creates(org) == 1
+        logged = [orjson.loads(line) for line in pushed.stderr.splitlines() if line.startswith("{")]
+        assert [
+            (line["call"], line["attempt"], line["wait_s"])
+            for line in logged
+            if line["event"] == "call.retry"
+        ] == [("a query", 1, 0.0), ("a query", 2, 0.0)]
+        (lost,) = [line for line in logged if line["event"] == "salesforce.create_answer_lost"]
+        assert (lost["found"], lost["resent"]) == (50, 0)
+        assert org.token not in pushed.stdout + pushed.stderr
+    finally:
+        server.close()
