@@ -33,13 +33,19 @@ def salesforce_api(settings: SalesforceSettings) -> SalesforceApi:
     """The org's API, logged in from the environment (see ``adapters.salesforce.auth``)."""
     from adapters.salesforce.auth import connect, session_with_timeout
     from adapters.salesforce.client import SalesforceApi
+    from connector.retry import RetryPolicy
 
     sf = connect(
         domain=settings.domain,
         api_version=settings.api_version,
         session=session_with_timeout(settings.timeout_s),
     )
-    return SalesforceApi(sf, api_share=settings.api_share, timeout_s=settings.timeout_s)
+    return SalesforceApi(
+        sf,
+        api_share=settings.api_share,
+        timeout_s=settings.timeout_s,
+        retry_policy=RetryPolicy(attempts=settings.retry_attempts),
+    )
 
 
 def _objects(mapping: CrmMapping) -> tuple[str, ...]:

@@ -2,9 +2,10 @@
 
 Each step is one call of simple-salesforce's Bulk 2.0 client (create the job, upload the
 CSV, close it, poll it, fetch its successful and failed rows), made through
-``SalesforceApi.run``: every call is counted and checked against the API budget, and a
-``REQUEST_LIMIT_EXCEEDED`` stops at once, with no clean-up call after it (the library's
-own ``update`` helper would still read and abort the job).
+``SalesforceApi.run``: every call (each retry too) is counted and checked against the API
+budget, a 5xx, a reset or a timeout is tried again, and a ``REQUEST_LIMIT_EXCEEDED`` stops
+at once, with no clean-up call after it (the library's own ``update`` helper would still
+read and abort the job).
 
 Each row's fate is read from the job's results, matched by ``sf__Id`` (their order is not
 the upload's): written, refused (a reject with Salesforce's error), or, for a locked row
@@ -98,6 +99,12 @@ def _one_job(
     poll_s: float,
     sleep: Callable[[float], None],
 ) -> Iterator[tuple[BulkRow, str, str | None]]:
+    # Each step is retried by ``run`` (a 5xx, a reset, a timeout). Creating the job is not
+    # strictly safe to repeat: a lost answer may leave an extra Open job behind, but that
+    # job gets no data and is never closed, so it writes nothing; that is better than
+    # ending a large push for it. The upload and the
+    # close name the job, the reads change nothing, and the rows are updates by id: sent
+    # twice, the same values land once more.
     job = api.run(f"a Bulk API job for {sobject}", lambda: client.create_job(Operation.update))
     job_id = str(job["id"])
     api.run("a Bulk API upload", lambda: client.upload_job_data(job_id, _csv_of(rows)))

@@ -13,8 +13,11 @@ simple-salesforce raises ``SalesforceMoreThanOneRecord`` (300),
 ``exception_handler``); each carries ``.status`` and the parsed body in ``.content``,
 which is what is read here, not the class.
 
-This adapter has no retry layer of its own: a 429 or 5xx is a ``RetriableError`` at its
-first answer, and the next run starts again where this one stopped.
+A ``RetriableError`` (429, 5xx, no answer) is what ``SalesforceApi.run`` tries again,
+through ``connector.retry``; it carries the ``Retry-After`` seconds Salesforce sent, if
+any (simple-salesforce's errors keep no headers: ``SalesforceApi`` reads them from the
+answer itself and hands them here). No answer at all is a ``RetriableError`` with no
+status, except a refused certificate, which no retry mends.
 
 Salesforce's statuses and codes:
 https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/errorcodes.htm
@@ -25,6 +28,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
 from types import MappingProxyType
 from typing import Any
 
@@ -47,6 +51,8 @@ __all__ = [
     "Failure",
     "error_for",
     "errors_of",
+    "reason_of",
+    "retry_after_s",
 ]
 
 VENDOR = "salesforce"
@@ -119,10 +125,39 @@ FAILURES: Mapping[int | str, Failure] = MappingProxyType(
 _OTHER = Failure(FatalError, _ANSWERED)
 # A Bulk API 2.0 step the library itself refused or could not finish.
 _BULK_FAILED = Failure(FatalError, "Salesforce failed {what}: {detail}")
-# No answer at all (connection refused, TLS, timeouts).
+# No answer at all (connection refused or reset, timeouts, a body cut short).
 _UNREACHABLE = Failure(
     RetriableError, "cannot reach Salesforce for {what}: {detail}", _NETWORK_HINT
 )
+# The server's certificate was refused: the same on every attempt, so not retried.
+_UNTRUSTED = Failure(
+    FatalError,
+    "cannot reach Salesforce for {what}: {detail}",
+    "the server's certificate is not trusted: check SALESFORCE_INSTANCE_URL, and "
+    "REQUESTS_CA_BUNDLE behind a TLS-inspecting proxy",
+)
+
+
+def retry_after_s(value: str | None, *, now: datetime | None = None) -> float | None:
+    """The seconds a ``Retry-After`` header asks to wait (a number of seconds or an
+    HTTP date), None when there is none or it cannot be read.
+
+    https://www.rfc-editor.org/rfc/rfc9110#field.retry-after
+    """
+    if not value or not value.strip():
+        return None
+    text = value.strip()
+    try:
+        return max(float(text), 0.0)
+    except ValueError:
+        pass
+    try:
+        moment = parsedate_to_datetime(text)
+    except (TypeError, ValueError):
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return max((moment - (now or datetime.now(UTC))).total_seconds(), 0.0)
 
 
 def errors_of(content: Any) -> list[tuple[str, str]]:
@@ -141,6 +176,20 @@ def errors_of(content: Any) -> list[tuple[str, str]]:
     return found
 
 
+def reason_of(errors: Any) -> str:
+    """A record's refusal as a reject reason: each code and message, and the fields it
+    names."""
+    described = []
+    for item in errors or []:
+        if not item:
+            continue
+        code, message = errors_of(item)[0]
+        fields = item.get("fields") if isinstance(item, Mapping) else None
+        on = f" (fields: {', '.join(fields)})" if fields else ""
+        described.append(f"{code}: {message}{on}")
+    return "; ".join(described) or "Salesforce did not say why"
+
+
 def _failure_of(exc: Exception) -> tuple[Failure, int | None, str]:
     """The table's entry for ``exc``, the status Salesforce answered and the detail."""
     if isinstance(exc, SalesforceError):
@@ -152,17 +201,24 @@ def _failure_of(exc: Exception) -> tuple[Failure, int | None, str]:
         return failure or FAILURES.get(exc.status, _OTHER), exc.status, detail
     if isinstance(exc, SalesforceOperationError):
         return _BULK_FAILED, None, redact(str(exc))[:300]
+    if isinstance(exc, requests.exceptions.SSLError):
+        return _UNTRUSTED, None, type(exc).__name__
     return _UNREACHABLE, None, type(exc).__name__
 
 
 def error_for(
-    exc: SalesforceError | SalesforceOperationError | requests.RequestException, what: str
+    exc: SalesforceError | SalesforceOperationError | requests.RequestException,
+    what: str,
+    *,
+    retry_after: float | None = None,
 ) -> ConfigError | FatalError | LimitReachedError | RetriableError:
     """Our error for a failed call to Salesforce (one of ``VENDOR_ERRORS``).
 
     Args:
         exc: what simple-salesforce or requests raised.
         what: the call, as the message names it ("a query", "an update of records").
+        retry_after: the seconds the answer's ``Retry-After`` asked to wait, if any: a
+            ``RetriableError`` carries them to the retry policy.
 
     Returns:
         The error to raise: the message names Salesforce, the status, and Salesforce's
@@ -179,7 +235,13 @@ def error_for(
             hint=failure.hint,
         )
     if failure.error is RetriableError:
-        return RetriableError(message, vendor=VENDOR, status=status, hint=failure.hint)
+        return RetriableError(
+            message,
+            vendor=VENDOR,
+            status=status,
+            retry_after_s=retry_after,
+            hint=failure.hint,
+        )
     if failure.error is ConfigError:
         return ConfigError(message, key="crm.salesforce", hint=failure.hint)
     return FatalError(message, hint=failure.hint)

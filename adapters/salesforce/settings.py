@@ -52,6 +52,9 @@ class SalesforceSettings(CrmSettings):
     # the Sforce-Limit-Info header); reaching it stops the push until later.
     api_share: float = Field(default=0.8, gt=0, le=1)
     timeout_s: float = Field(default=60, gt=0)
+    # Attempts of one call that failed for a passing reason (429, 5xx, a reset, a
+    # timeout), the first included; 1 turns retries off (connector.retry).
+    retry_attempts: int = Field(default=5, ge=1, le=10)
 
     @field_validator("domain")
     @classmethod

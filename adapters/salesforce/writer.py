@@ -3,7 +3,8 @@
 - Records known by id are updated by id; the others are looked up by e-mail (SOQL, lists
   kept well under Salesforce's URI limit), preferring a Contact, and following a
   converted Lead to its Contact at once. They are created (as Leads) only when the record
-  may be.
+  may be, and never twice: after a create whose answer was lost, what it made is found by
+  e-mail before the rest is sent again (``adapters.salesforce.creates``).
 - Leads and Contacts share sObject Collections calls (``PATCH composite/sobjects``,
   ``allOrNone=false``, 200 records a call). Results come back in request order and are
   read by position: refusals become rejects with Salesforce's code and message; a row
@@ -15,9 +16,11 @@
   Salesforce takes at most ten runs of one type in a call.
 - More than ``bulk_above`` updates go through Bulk API 2.0 (``adapters.salesforce.bulk``);
   its locked and converted rows then go through collections.
-- The API budget (``SalesforceApi``) may stop the push at any call: ``LimitReachedError``
-  carries what was written so far, and the rest is kept for the next push. Any other
-  failure mid-way (``WriteInterruptedError``) also hands over what Salesforce already took.
+- Every call goes through ``SalesforceApi.run``, which tries a 429, a 5xx, a reset or a
+  timeout again (look-ups, updates by id and Bulk steps are safe to repeat). The API
+  budget may stop the push at any call: ``LimitReachedError`` carries what was written so
+  far, and the rest is kept for the next push. Any other failure mid-way, retries spent
+  (``WriteInterruptedError``), also hands over what Salesforce already took.
 """
 
 from __future__ import annotations
@@ -32,7 +35,14 @@ from simple_salesforce.format import format_soql, quote_soql_value
 
 from adapters.salesforce.bulk import BulkRow, bulk_update
 from adapters.salesforce.client import SalesforceApi
-from adapters.salesforce.errors import CONVERTED_CODE, GONE_CODES, LOCKED_CODE, errors_of
+from adapters.salesforce.creates import create_batch
+from adapters.salesforce.errors import (
+    CONVERTED_CODE,
+    GONE_CODES,
+    LOCKED_CODE,
+    errors_of,
+    reason_of,
+)
 from adapters.salesforce.records import KNOWN_OBJECTS, fields_for, object_of
 from connector.errors import LeadsyncError, LimitReachedError, WriteInterruptedError
 from connector.ports import (
@@ -51,8 +61,6 @@ COLLECTION_SIZE = 200  # records per sObject Collections call (Salesforce's limi
 BULK_CHUNK = 100_000
 # Salesforce refuses a request URI over 16,384 bytes; a look-up stays at half of it.
 _QUERY_URI_BUDGET = 8_000
-# Web-to-lead's own placeholder for a company nobody gave (Company is required on Leads).
-_NO_COMPANY = "[not provided]"
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,18 +101,6 @@ def _email_query(select: str, emails: Sequence[str], order: str) -> str:
         emails=list(emails),
         order=order,
     )
-
-
-def _reason(errors: Any) -> str:
-    described = []
-    for item in errors or []:
-        if not item:
-            continue
-        code, message = errors_of(item)[0]
-        fields = item.get("fields") if isinstance(item, Mapping) else None
-        on = f" (fields: {', '.join(fields)})" if fields else ""
-        described.append(f"{code}: {message}{on}")
-    return "; ".join(described) or "Salesforce did not say why"
 
 
 def _codes(errors: Any) -> set[str]:
@@ -220,7 +216,7 @@ class SalesforceWriter:
                     reason="not in Salesforce and [crm.salesforce] create does not allow "
                     "creating it",
                 )
-        self._create(to_create, results)
+        self._create(to_create, claims, results)
         if len(updates) <= self._bulk_above:
             self._update(updates, claims, results)
             return
@@ -290,45 +286,22 @@ class SalesforceWriter:
 
     # -- writes --------------------------------------------------------------------------
 
-    def _create(self, records: Sequence[CrmRecordWrite], results: dict[int, WriteResult]) -> None:
+    def _create(
+        self,
+        records: Sequence[CrmRecordWrite],
+        claims: dict[str, int],
+        results: dict[int, WriteResult],
+    ) -> None:
         sobject = "Lead" if "Lead" in self._objects else "Contact"
         for start in range(0, len(records), COLLECTION_SIZE):
-            batch = records[start : start + COLLECTION_SIZE]
-            body = {
-                "allOrNone": False,
-                "records": [
-                    {
-                        "attributes": {"type": sobject},
-                        "Email": record.email,
-                        "LastName": (record.email or "?").split("@")[0][:80],
-                        **({"Company": _NO_COMPANY} if sobject == "Lead" else {}),
-                        **fields_for(sobject, record.fields),
-                    }
-                    for record in batch
-                ],
-            }
-            answer = self._api.restful(
-                "a creation of records", "composite/sobjects", method="POST", body=body
+            create_batch(
+                self._api,
+                records[start : start + COLLECTION_SIZE],
+                sobject=sobject,
+                find=self._ids_by_email,
+                claims=claims,
+                results=results,
             )
-            items = list(answer) if isinstance(answer, list) else []
-            for position, record in enumerate(batch):
-                item = items[position] if position < len(items) else None
-                if not isinstance(item, Mapping) or (item.get("success") and not item.get("id")):
-                    # Created or not, Salesforce did not say: the next look-up by e-mail
-                    # finds it if it was.
-                    results[record.contact_id] = WriteResult(
-                        record.contact_id,
-                        "deferred",
-                        reason="Salesforce gave no result for its creation",
-                    )
-                elif item.get("success"):
-                    results[record.contact_id] = WriteResult(
-                        record.contact_id, "ok", crm_id=str(item["id"])
-                    )
-                else:
-                    results[record.contact_id] = WriteResult(
-                        record.contact_id, "rejected", reason=_reason(item.get("errors"))
-                    )
 
     def _update(
         self,
@@ -406,13 +379,13 @@ class SalesforceWriter:
         elif CONVERTED_CODE in codes and update.sobject == "Lead":
             converted.append(update)
         elif codes & GONE_CODES and update.email:
-            gone.append((update, _reason(item.get("errors"))))
+            gone.append((update, reason_of(item.get("errors"))))
         else:
             results[update.contact_id] = WriteResult(
                 update.contact_id,
                 "rejected",
                 crm_id=update.crm_id,
-                reason=_reason(item.get("errors")),
+                reason=reason_of(item.get("errors")),
             )
 
     def _find_again(

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import requests
 import responses
 
 from tests.adapters.hubspot_fake import SPECS
@@ -63,7 +64,16 @@ class FakeOrg:
     locked: Counter[str] = field(default_factory=Counter)  # id -> times still locked
     limit_after_calls: int | None = None  # calls answered before REQUEST_LIMIT_EXCEEDED
     fail_jobs: bool = False  # Bulk jobs end Failed (e.g. a field the org lacks)
-    server_error_at: int | None = None  # the call (1-based) answered 500
+    server_errors_from: int | None = None  # this call (1-based) and every later one: 500
+    # Call (1-based) -> the Retry-After of its 503 answer (None: no header); the org does
+    # nothing for it.
+    unavailable: dict[int, str | None] = field(default_factory=dict)
+    # Call -> what the client meets instead of an answer: raised before the org sees the
+    # call (nothing done), or after it did the work (the answer is lost).
+    cut_before: dict[int, Exception] = field(default_factory=dict)
+    cut_after: dict[int, Exception] = field(default_factory=dict)
+    # Raised, one per create (POST composite/sobjects), after the org made the records.
+    lost_creates: list[Exception] = field(default_factory=list)
     truncate_results: int | None = None  # collections answers cut to this many results
     used: int = 1_000
     allowed: int = 100_000
@@ -156,14 +166,33 @@ class FakeOrg:
                     }
                 ],
             )
-        if self.server_error_at == len(self.calls):
-            self.refused_calls.add(len(self.calls) - 1)
+        number = len(self.calls)
+        if number in self.cut_before:
+            self.refused_calls.add(number - 1)
+            raise self.cut_before[number]
+        if self.server_errors_from is not None and number >= self.server_errors_from:
+            self.refused_calls.add(number - 1)
             return _json(
                 500, [{"errorCode": "UNKNOWN_EXCEPTION", "message": "An unexpected error occurred"}]
             )
         self.used += 1
+        limit_info = f"api-usage={self.used}/{self.allowed}"
+        if number in self.unavailable:
+            self.refused_calls.add(number - 1)
+            status, answer_headers, answer = _json(
+                503, [{"errorCode": "SERVER_UNAVAILABLE", "message": "Server unavailable"}]
+            )
+            retry_after = self.unavailable[number]
+            if retry_after is not None:
+                answer_headers["Retry-After"] = retry_after
+            answer_headers["Sforce-Limit-Info"] = limit_info
+            return status, answer_headers, answer
         status, answer_headers, answer = self._route(method, path, parts.query, parsed)
-        answer_headers["Sforce-Limit-Info"] = f"api-usage={self.used}/{self.allowed}"
+        if number in self.cut_after:
+            raise self.cut_after[number]
+        if method == "POST" and path.endswith("composite/sobjects") and self.lost_creates:
+            raise self.lost_creates.pop(0)
+        answer_headers["Sforce-Limit-Info"] = limit_info
         return status, answer_headers, answer
 
     def _route(
@@ -471,9 +500,15 @@ class TlsOrg:
             def _answer(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
-                status, headers, payload = org.handle(
-                    self.command, self.path, dict(self.headers), body
-                )
+                try:
+                    status, headers, payload = org.handle(
+                        self.command, self.path, dict(self.headers), body
+                    )
+                except requests.RequestException:
+                    # A cut connection (``cut_before``, ``cut_after``, ``lost_creates``):
+                    # closed with no answer, which the client meets as a ConnectionError.
+                    self.close_connection = True
+                    return
                 self.send_response(status)
                 for name, value in headers.items():
                     self.send_header(name, value)

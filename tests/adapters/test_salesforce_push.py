@@ -9,15 +9,17 @@ from pathlib import Path
 
 import orjson
 import pytest
+import requests
 import responses
 import sqlalchemy as sa
 from simple_salesforce.api import Salesforce
 from sqlalchemy.engine import Engine
+from structlog.testing import capture_logs
 
 from adapters.salesforce.client import SalesforceApi
 from adapters.salesforce.writer import SalesforceWriter, email_batches
 from connector.crm.mapping import load_mapping
-from connector.errors import ExitCode, LimitReachedError
+from connector.errors import ExitCode, LimitReachedError, RetriableError
 from connector.ports import CrmRecordWrite, WriteResult
 from connector.runners.push import PushSummary, push
 from connector.store.schema import identities, rejects
@@ -47,10 +49,18 @@ def org() -> Iterator[FakeOrg]:
         yield org
 
 
-def _writer(org: FakeOrg, *, bulk_above: int = 10_000, api_share: float = 0.8) -> SalesforceWriter:
+def _writer(
+    org: FakeOrg,
+    *,
+    bulk_above: int = 10_000,
+    api_share: float = 0.8,
+    waits: list[float] | None = None,
+) -> SalesforceWriter:
+    """A writer whose retries record their waits in ``waits`` instead of sleeping."""
     sf = Salesforce(instance_url=INSTANCE, session_id=org.token, version=VERSION)
+    waited = [] if waits is None else waits
     return SalesforceWriter(
-        SalesforceApi(sf, api_share=api_share),
+        SalesforceApi(sf, api_share=api_share, sleep=waited.append),
         bulk_above=bulk_above,
         sleep=lambda _: None,
         bulk_poll_s=0,
@@ -608,17 +618,18 @@ def test_the_limit_on_the_first_look_up_stops_the_push_before_any_write(
 def test_a_server_error_mid_push_keeps_what_salesforce_took(
     org: FakeOrg, engine: Engine, tmp_path: Path
 ) -> None:
-    from connector.errors import RetriableError
-
     emails = _people(engine, tmp_path, 450)
     _link_all(engine, org, emails, "Contact")
     assert _push(org, engine).written == 450
     _people(engine, tmp_path, 450, kind="document_download")
-    org.server_error_at = len(org.calls) + 2  # the second of three writes
+    calls_before = len(org.calls)
+    org.server_errors_from = calls_before + 2  # the second of three writes, and its retries
 
     with pytest.raises(RetriableError, match="answered 500"):
         _push(org, engine)
-    org.server_error_at = None
+    # The write and four retries (DEFAULT_POLICY), then the push gave up.
+    assert len(org.calls) == calls_before + 1 + 5
+    org.server_errors_from = None
     resumed = _push(org, engine)
     assert (resumed.written, resumed.unchanged) == (250, 200)
     assert set(org.written_ids().values()) == {2}  # the first push, then exactly once more
@@ -723,3 +734,245 @@ def test_a_bulk_row_of_a_deleted_record_is_found_again_by_email(
     summary = _push(org, engine, bulk_above=5)
     assert (summary.written, summary.rejected) == (8, 0)
     assert org.records[survivor]["LeadSync_Score__c"] == 25
+
+
+# -- retries ---------------------------------------------------------------------------------
+
+
+def _retries(logs: list[dict[str, object]]) -> list[tuple[object, object, object]]:
+    """(call, attempt, wait_s) of each retry logged."""
+    return [
+        (line["call"], line["attempt"], line["wait_s"])
+        for line in logs
+        if line["event"] == "call.retry"
+    ]
+
+
+def _creates(org: FakeOrg) -> int:
+    return sum(
+        1
+        for method, path, _ in org.calls
+        if method == "POST" and path.endswith("composite/sobjects")
+    )
+
+
+def _leads(org: FakeOrg) -> list[str]:
+    return sorted(
+        str(record["Email"]).lower()
+        for record in org.records.values()
+        if record["attributes"]["type"] == "Lead"
+    )
+
+
+def test_a_503_burst_mid_push_is_ridden_out_and_every_record_written_once(
+    org: FakeOrg, engine: Engine, tmp_path: Path
+) -> None:
+    """The second write is answered 503 twice (first with Retry-After: 1): it is sent
+    again after the wait Salesforce asked, then after a backoff; each retry is logged and
+    the push ends with every record written once."""
+    emails = _people(engine, tmp_path, 450)
+    _link_all(engine, org, emails, "Lead")
+    look_ups = 2 * len(
+        list(email_batches(sorted(emails), "SELECT Id, Email FROM Lead WHERE Email IN ()"))
+    )
+    second_write = look_ups + 2
+    org.unavailable = {second_write: "1", second_write + 1: None}
+    waits: list[float] = []
+
+    with capture_logs() as logs:
+        summary = _push(org, engine, waits=waits)
+
+    assert (summary.written, summary.rejected, summary.deferred) == (450, 0, 0)
+    assert [len(batch) for batch in org.writes()] == [200, 200, 50]
+    assert set(org.written_ids().values()) == {1}
+    assert len(org.written_ids()) == 450
+    assert len(org.calls) == look_ups + 3 + 2  # each retry is one more call
+    assert waits[0] == 1.0
+    assert 1.0 <= waits[1] <= 1.5  # the backoff: 1 s on the second retry, plus jitter
+    assert _retries(logs) == [
+        ("an update of records", 1, 1.0),
+        ("an update of records", 2, round(waits[1], 3)),
+    ]
+
+
+def test_a_reset_look_up_and_a_timed_out_update_are_tried_again(
+    org: FakeOrg, engine: Engine, tmp_path: Path
+) -> None:
+    """The look-up's connection is reset before Salesforce saw it; the update by id is
+    done but its answer times out: both are sent again, and the update by id twice does
+    no harm (the same values)."""
+    emails = _people(engine, tmp_path, 3)
+    ids = _link_all(engine, org, emails, "Contact")
+    # Call 1: the look-up (all are Contacts: no Lead look-up); 3: the write.
+    org.cut_before = {1: requests.ConnectionError("Connection reset by peer")}
+    org.cut_after = {3: requests.exceptions.ReadTimeout("read timed out")}
+    waits: list[float] = []
+
+    with capture_logs() as logs:
+        summary = _push(org, engine, waits=waits)
+
+    assert (summary.written, summary.rejected, summary.deferred) == (3, 0, 0)
+    assert [(call, attempt) for call, attempt, _ in _retries(logs)] == [
+        ("a query", 1),
+        ("an update of records", 1),
+    ]
+    assert len(waits) == 2
+    assert [sorted(record["id"] for record in batch) for batch in org.writes()] == [
+        sorted(ids),
+        sorted(ids),
+    ]
+    assert {org.records[crm_id]["LeadSync_Score__c"] for crm_id in ids} == {20}
+
+
+@pytest.mark.parametrize(
+    "lost",
+    [
+        pytest.param(requests.ConnectionError("Connection reset by peer"), id="reset"),
+        pytest.param(requests.exceptions.ReadTimeout("read timed out"), id="read-timeout"),
+    ],
+)
+def test_a_create_whose_answer_was_lost_makes_one_lead_per_person(
+    org: FakeOrg, engine: Engine, tmp_path: Path, lost: Exception
+) -> None:
+    """Salesforce made the Leads, then the answer was lost: the e-mails are looked up,
+    the Leads found count as created and linked, and nothing is created twice."""
+    emails = _people(engine, tmp_path, 3)
+    org.lost_creates = [lost]
+
+    with capture_logs() as logs:
+        summary = _push(org, engine, create="always")
+
+    assert (summary.written, summary.rejected, summary.deferred) == (3, 0, 0)
+    assert _leads(org) == sorted(email.lower() for email in emails)
+    assert _creates(org) == 1
+    (line,) = [line for line in logs if line["event"] == "salesforce.create_answer_lost"]
+    assert (line["records"], line["found"], line["resent"], line["status"]) == (3, 3, 0, None)
+    with engine.connect() as connection:
+        linked = connection.execute(
+            sa.select(identities.c.value).where(identities.c.namespace == "salesforce")
+        ).scalars()
+        assert sorted(linked) == sorted(org.records)
+    # Linked: the next push writes them by id, with no look-up and no create.
+    _people(engine, tmp_path, 3, kind="document_download")
+    calls_before = len(org.calls)
+    again = _push(org, engine, create="always")
+    assert again.written == 3
+    assert [method for method, _, _ in org.calls[calls_before:]] == ["PATCH"]
+
+
+def test_a_create_that_never_reached_salesforce_is_sent_again_after_the_look_up(
+    org: FakeOrg, engine: Engine, tmp_path: Path
+) -> None:
+    """The connection fails before Salesforce saw the create: the look-up finds none of
+    them, so they are all sent again, once."""
+    emails = _people(engine, tmp_path, 3)
+    # Calls 1 and 2: the look-ups (Contacts, then Leads); 3: the create.
+    org.cut_before = {3: requests.ConnectionError("Connection reset by peer")}
+
+    summary = _push(org, engine, create="always")
+
+    assert (summary.written, summary.rejected, summary.deferred) == (3, 0, 0)
+    assert _leads(org) == sorted(email.lower() for email in emails)
+    assert [(method, path.rsplit("/v62.0/", 1)[1]) for method, path, _ in org.calls] == [
+        ("GET", "query/"),
+        ("GET", "query/"),
+        ("POST", "composite/sobjects"),  # cut
+        ("GET", "query/"),
+        ("GET", "query/"),
+        ("POST", "composite/sobjects"),
+    ]
+
+
+def test_a_create_answered_503_is_sent_again_without_a_look_up(
+    org: FakeOrg, engine: Engine, tmp_path: Path
+) -> None:
+    """A 503 says Salesforce did not do it: the create is simply sent again."""
+    emails = _people(engine, tmp_path, 3)
+    org.unavailable = {3: "0"}
+    waits: list[float] = []
+
+    summary = _push(org, engine, create="always", waits=waits)
+
+    assert (summary.written, summary.deferred) == (3, 0)
+    assert _leads(org) == sorted(email.lower() for email in emails)
+    assert [method for method, _, _ in org.calls] == ["GET", "GET", "POST", "POST"]
+    assert waits == [0.0]
+
+
+def test_a_create_cut_off_every_time_stops_after_the_attempts_with_no_lead_twice(
+    org: FakeOrg, engine: Engine, tmp_path: Path
+) -> None:
+    """Every create cut off: each is followed by a look-up, up to the policy's attempts
+    (5); then the push stops, and the next one creates each Lead once."""
+    emails = _people(engine, tmp_path, 3)
+    # Two look-ups, then a create, five times over.
+    org.cut_before = {3 * n: requests.ConnectionError("reset") for n in range(1, 6)}
+
+    with pytest.raises(RetriableError, match="cannot reach Salesforce for a creation"):
+        _push(org, engine, create="always")
+    assert (_creates(org), len(org.calls), _leads(org)) == (5, 15, [])
+    org.cut_before = {}
+    assert _push(org, engine, create="always").written == 3
+    assert _leads(org) == sorted(email.lower() for email in emails)
+
+
+def test_the_cli_push_rides_out_a_503_burst_and_a_lost_create_and_exits_0(
+    tmp_path: Path,
+) -> None:
+    """End to end over TLS: the first look-up answered 503 twice, then the answer to the
+    create lost (the connection closed after Salesforce made the Leads): exit 0, every
+    record written once, one Lead per new person, the retries in the log."""
+    from tests.cli.test_cli import clean_env, leadsync, write_jsonl
+
+    org = FakeOrg()
+    server = TlsOrg(org, tmp_path)
+    try:
+        folder = tmp_path / "project"
+        assert leadsync("init", folder, cwd=tmp_path).returncode == 0
+        config = folder / "config.toml"
+        config.write_text(
+            config.read_text(encoding="utf-8")
+            + '\n[crm.salesforce]\napi_version = "62.0"\ncreate = "always"\n',
+            encoding="utf-8",
+        )
+        people = [f"p{n}@acme.example" for n in range(250)]
+        write_jsonl(
+            folder / "events.jsonl",
+            [
+                {"kind": "quote_request", "occurred_at": "2026-11-02T10:00:00Z", "email": email}
+                for email in people
+            ],
+        )
+        for command in (["ingest", "events.jsonl"], ["score"]):
+            assert leadsync("--config", config, *command, cwd=folder).returncode == 0
+        for email in people[:200]:
+            org.add("Contact", email)
+        org.unavailable = {1: "0", 2: "0"}  # no wait asked: the test does not sleep
+        org.lost_creates = [requests.ConnectionError("closed")]
+        env = clean_env(
+            SALESFORCE_ACCESS_TOKEN=org.token,
+            SALESFORCE_INSTANCE_URL=server.url,
+            REQUESTS_CA_BUNDLE=str(server.ca_file),
+        )
+
+        pushed = leadsync(
+            "--config", config, "push", "--crm", "salesforce", "--json", cwd=folder, env=env
+        )
+
+        assert pushed.returncode == 0, pushed.stderr
+        (figures,) = orjson.loads(pushed.stdout)
+        assert (figures["written"], figures["rejected"], figures["deferred"]) == (250, 0, 0)
+        assert set(org.written_ids().values()) == {1} and len(org.written_ids()) == 200
+        assert _leads(org) == people[200:]
+        assert _creates(org) == 1
+        logged = [orjson.loads(line) for line in pushed.stderr.splitlines() if line.startswith("{")]
+        assert [
+            (line["call"], line["attempt"], line["wait_s"])
+            for line in logged
+            if line["event"] == "call.retry"
+        ] == [("a query", 1, 0.0), ("a query", 2, 0.0)]
+        (lost,) = [line for line in logged if line["event"] == "salesforce.create_answer_lost"]
+        assert (lost["found"], lost["resent"]) == (50, 0)
+        assert org.token not in pushed.stdout + pushed.stderr
+    finally:
+        server.close()

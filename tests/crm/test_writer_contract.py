@@ -135,11 +135,13 @@ class SalesforceCrm:
         self.org.limit_after_calls = len(self.org.calls) + calls
 
     def fail_after_calls(self, calls: int) -> None:
-        self.org.server_error_at = len(self.org.calls) + calls + 1  # a 500
+        # A 500 on that call and on every retry of it.
+        self.org.server_errors_from = len(self.org.calls) + calls + 1
 
     def writer(self) -> CrmWriter:
         sf = Salesforce(instance_url=INSTANCE, session_id=self.org.token, version=VERSION)
-        return SalesforceWriter(SalesforceApi(sf), sleep=lambda _: None, bulk_poll_s=0)
+        api = SalesforceApi(sf, sleep=lambda _: None)  # retries without their waits
+        return SalesforceWriter(api, sleep=lambda _: None, bulk_poll_s=0)
 
 
 @dataclass
