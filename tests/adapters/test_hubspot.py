@@ -902,12 +902,6 @@ def test_a_recycle_refused_after_its_clear_reports_the_stage_set_back_alone(
     assert fake.stage_writes == [(back.crm_id, ""), (back.crm_id, "lead")]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="connector/runners/push.py (_record) does not yet record WriteResult.applied over "
-    "PlannedPush.held: the store keeps the stage last written, so a contact back at that "
-    "stage is not written and HubSpot's stage stays blank",
-)
 def test_a_stage_left_blank_by_a_cut_push_is_set_by_the_next_even_if_it_came_back(
     httpserver: HTTPServer, fake: FakeHubSpot, engine: Engine, tmp_path: Path
 ) -> None:
