@@ -21,6 +21,7 @@ from connector.ports import CrmRecordWrite, CrmValue
 __all__ = [
     "LOOK_UP_MISSING_AFTER",
     "MISSING_MARK",
+    "UNAPPLIED_MARK",
     "CreatePolicy",
     "CrmState",
     "PlannedPush",
@@ -34,6 +35,10 @@ CreatePolicy = Literal["never", "mql", "always"]
 # every push would look up every contact that never reached the CRM.
 LOOK_UP_MISSING_AFTER = timedelta(days=1)
 MISSING_MARK = "_missing_since"
+# Why the CRM holds what was recorded for a record not written (``WriteResult.applied``):
+# the next push repairs it, and ``check --online`` says so meanwhile. Marks start with
+# "_" and are never sent.
+UNAPPLIED_MARK = "_not_applied"
 _QUALIFIED = frozenset({Stage.MQL.value, Stage.SQL.value, Stage.CUSTOMER.value})
 
 

@@ -26,7 +26,13 @@ import structlog
 from sqlalchemy.engine import Engine
 
 from connector.crm.mapping import CrmMapping
-from connector.crm.plan import MISSING_MARK, CreatePolicy, PlannedPush, plan_push
+from connector.crm.plan import (
+    MISSING_MARK,
+    UNAPPLIED_MARK,
+    CreatePolicy,
+    PlannedPush,
+    plan_push,
+)
 from connector.errors import FatalError, LimitReachedError, WriteInterruptedError
 from connector.model import StoredScore
 from connector.ports import (
@@ -258,7 +264,11 @@ def _record(
                 {
                     "crm": crm,
                     "contact_id": result.contact_id,
-                    "fields": {**planned.held.get(result.contact_id, {}), **result.applied},
+                    "fields": {
+                        **planned.held.get(result.contact_id, {}),
+                        **result.applied,
+                        UNAPPLIED_MARK: result.reason or "not applied",
+                    },
                     "pushed_at": now,
                 }
             )

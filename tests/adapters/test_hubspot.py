@@ -1095,3 +1095,71 @@ def test_a_disqualification_leaves_an_opportunity_sales_set_alone(
     (body,) = fake.writes()[writes:]
     assert "lifecyclestage" not in body["inputs"][0]["properties"]
     assert fake.contacts[crm_id]["lifecyclestage"] == "opportunity"
+
+
+def test_check_online_lists_contacts_whose_hubspot_stage_differs_and_why(
+    httpserver: HTTPServer, fake: FakeHubSpot, tmp_path: Path
+) -> None:
+    """After a sync, one contact's stage changed back in HubSpot, one moved on by sales,
+    20 read at subscriber and scored but not pushed: 22 listed, 20 by name; a push
+    repairs the first and writes the 20, leaving sales' opportunity alone."""
+    from tests.cli.test_cli import clean_env, leadsync, write_jsonl
+
+    config = _project(tmp_path, httpserver)
+    env = clean_env(HUBSPOT_ACCESS_TOKEN=TOKEN)
+    events = config.parent / "events.jsonl"
+    config.write_text(
+        config.read_text(encoding="utf-8")
+        + '\n[sources.forms]\ntype = "file"\npath = "events.jsonl"\n',
+        encoding="utf-8",
+    )
+
+    def quote(email: str) -> dict[str, str]:
+        return {"kind": "quote_request", "occurred_at": "2026-11-02T10:00:00Z", "email": email}
+
+    ann = fake.add_contact("ann@acme.example", lifecyclestage="lead")
+    bob = fake.add_contact("bob@acme.example", lifecyclestage="lead")
+    write_jsonl(events, [quote("ann@acme.example"), quote("bob@acme.example")])
+    assert leadsync("crm", "setup", "hubspot", cwd=config.parent, env=env).returncode == 0
+    assert leadsync("sync", cwd=config.parent, env=env).returncode == 0
+    fake.modified(ann, datetime.now(UTC), lifecyclestage="lead")
+    fake.modified(bob, datetime.now(UTC), lifecyclestage="opportunity")
+    others = [f"p{n:02}@acme.example" for n in range(20)]
+    for email in others:
+        fake.modified(fake.add_contact(email, lifecyclestage="subscriber"), datetime.now(UTC))
+    write_jsonl(events, [quote(email) for email in others], mode="a")
+    for step in (["pull"], ["crm", "read", "hubspot"], ["score"]):
+        assert leadsync(*step, cwd=config.parent, env=env).returncode == 0
+
+    listed = leadsync("check", "--online", cwd=config.parent, env=env)
+
+    assert listed.returncode == 0, listed.stderr
+    lines = listed.stdout.splitlines()
+    heading = "stages     22 hubspot contact(s) hold another stage than leadsync's (as last read):"
+    assert heading in lines, listed.stdout
+    start = lines.index(heading)
+    not_pushed = (
+        "hubspot subscriber, leadsync marketingqualifiedlead: not yet pushed: the next push "
+        "writes it"
+    )
+    assert lines[start + 1 :] == [
+        "  ann@acme.example: hubspot lead, leadsync marketingqualifiedlead: hubspot did not "
+        "apply our write of 'marketingqualifiedlead', or it was changed there: the next push "
+        "sets 'marketingqualifiedlead'",
+        "  bob@acme.example: hubspot opportunity, leadsync marketingqualifiedlead: set in "
+        "hubspot after our last write, ahead of ours: theirs, left alone",
+        *(f"  {email}: {not_pushed}" for email in others[:18]),
+        "  ... and 2 more",
+    ]
+
+    assert leadsync("push", cwd=config.parent, env=env).returncode == 0
+    assert fake.contacts[ann]["lifecyclestage"] == "marketingqualifiedlead"
+    assert fake.contacts[bob]["lifecyclestage"] == "opportunity"
+    assert leadsync("crm", "read", "hubspot", cwd=config.parent, env=env).returncode == 0
+    after = leadsync("check", "--online", cwd=config.parent, env=env)
+    assert after.returncode == 0, after.stderr
+    assert after.stdout.splitlines()[-2:] == [
+        "stages     1 hubspot contact(s) hold another stage than leadsync's (as last read):",
+        "  bob@acme.example: hubspot opportunity, leadsync marketingqualifiedlead: set in "
+        "hubspot after our last write, ahead of ours: theirs, left alone",
+    ]
