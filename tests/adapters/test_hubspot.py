@@ -379,6 +379,19 @@ def test_crm_setup_creates_the_group_and_properties_once_and_check_online_agrees
         customised.stderr
     )
 
+    # A portal whose stages come in another order: stage_order is named at its line.
+    reordered = [*STAGES[:4], "customer", "opportunity", *STAGES[6:]]
+    fake.define("lifecyclestage", "enumeration", tuple(reordered))
+    stale = leadsync("--config", config, "check", "--online", cwd=config.parent, env=env)
+    assert_clean_failure(stale, ExitCode.CONFIG)
+    line = (config.parent / "mappings" / "hubspot.toml").read_text().splitlines().index(
+        "stage_order = ["
+    ) + 1
+    assert stale.stderr.splitlines()[0] == (
+        f"error: mappings/hubspot.toml:{line}: [stage_order] is not the order of "
+        f"'lifecyclestage' in this portal ({', '.join(reordered)}); set stage_order to it"
+    )
+
 
 def _reader(httpserver: HTTPServer) -> HubSpotReader:
     from adapters.hubspot.client import Caller, hubspot_client
