@@ -64,6 +64,8 @@ def print_stage_differences(settings: Settings, engine: Engine) -> None:
         with engine.connect() as connection:
             known = read_crm_state(connection, mapping.crm, with_stages=True)
             differences = stage_differences(list_scores(connection), known, mapping, shown_as=name)
+        if not known.crm_stages:
+            continue  # never read there (or a reader that brings no stage): nothing to say
         if not differences:
             stdout.print(f"stages     ok  {name}: every contact read holds leadsync's stage")
             continue
