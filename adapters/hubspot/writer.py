@@ -269,9 +269,9 @@ class HubSpotWriter:
         lifecyclestage it keeps unchanged (a workflow setting it again, a clear that did
         not take), and a record so left is deferred, with what HubSpot holds as
         ``applied``, so the push records that and the next one sets it again."""
-        names = sorted({name for record, _ in moved for name in record.clear_first})
         if not moved:
             return
+        names = sorted({name for record, _ in moved for name in record.clear_first})
         held: dict[str, dict[str, str]] = {}
         lock = threading.Lock()
 

@@ -102,11 +102,11 @@ def held_stage(
 ) -> HeldStage:
     """The newer of the last read (``read`` at ``read_at``) and the last write.
 
-    A read whose time the store does not know (read before leadsync kept it) counts as
-    older than any write."""
+    A read whose time the store does not know (made before leadsync kept it) wins, as
+    every read did then: the first read since is timed and settles it."""
     if read is None:
         return HeldStage(written)
-    is_newer = written_at is None or (read_at is not None and read_at > written_at)
+    is_newer = written_at is None or read_at is None or read_at > written_at
     if not is_newer:
         return HeldStage(written)
     return HeldStage(

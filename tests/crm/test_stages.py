@@ -84,9 +84,9 @@ class TestHeldStage:
         )
         assert held == HeldStage("other")
 
-    def test_a_read_of_unknown_time_counts_as_older_than_any_write(self) -> None:
+    def test_a_read_of_unknown_time_wins_as_reads_did_before_they_were_timed(self) -> None:
         held = held_stage(read="lead", read_at=None, written=MQL, written_at=T0, scored_at=T0)
-        assert held == HeldStage(MQL)
+        assert held == HeldStage("lead", changed_there=True)
 
 
 def test_a_stage_order_without_a_value_stages_writes_names_the_file_line_and_key(
