@@ -188,8 +188,31 @@ def mapping_problems(client: HubSpot, caller: Caller, mapping: CrmMapping) -> li
                         "map to an existing one",
                     )
                 )
+        if ours == "stage" and mapping.stage_order:
+            problems += _stage_order_problems(name, found.get("options") or [], mapping)
     problems += _reading_problems(existing, mapping)
     return problems
+
+
+def _stage_order_problems(
+    name: str, options: list[dict[str, Any]], mapping: CrmMapping
+) -> list[MappingProblem]:
+    """stage_order is the portal's order of the stage's options: HubSpot drops a write
+    that moves back in it, so a stale order would leave stages unwritten."""
+    portal = [
+        str(option.get("value"))
+        for option in sorted(options, key=lambda option: int(option.get("displayOrder") or 0))
+        if not option.get("hidden")
+    ]
+    if list(mapping.stage_order) == portal:
+        return []
+    return [
+        MappingProblem(
+            ("stage_order",),
+            f"is not the order of {name!r} in this portal ({', '.join(portal) or 'none'}); "
+            "set stage_order to it",
+        )
+    ]
 
 
 def _reading_problems(

@@ -8,7 +8,9 @@
   halves until the record at fault is alone, so one bad record never sinks 99 good ones.
 - A stage moving back (lifecyclestage only moves forward) is cleared in one call and set
   in a later one; the sets of cleared records go first, so few are left blank if HubSpot
-  fails in between, and those are reported so (``WriteResult.applied``).
+  fails in between, and those are reported so (``WriteResult.applied``). Their stage is
+  then read back (a batch read per 100): HubSpot answers 200 to a stage it did not
+  apply, and such a record is deferred with what HubSpot holds, not reported written.
 - A failure part-way (HubSpot down after its retries, a refused token, the daily limit)
   hands over what HubSpot took before it: ``WriteInterruptedError``, or
   ``LimitReachedError`` with its results, so the core records them and the next push
@@ -72,6 +74,7 @@ CALLS_PER_WRITE = 50
 _Input = tuple[int, str, dict[str, str]]
 # Takes the results of one call as it is answered (from the thread that made it).
 _Take = Callable[[list[WriteResult]], None]
+_NOT_OK = WriteResult(0, "deferred")
 
 
 def _text(value: CrmValue) -> str:
@@ -272,6 +275,88 @@ class HubSpotWriter:
                     )
 
         self._update(restore, restored)
+        self._check_moved_back(
+            [
+                (record, ids[record.contact_id])
+                for record in known
+                if record.clear_first and results.get(record.contact_id, _NOT_OK).status == "ok"
+            ],
+            progress,
+        )
+
+    def _check_moved_back(
+        self, moved: Sequence[tuple[CrmRecordWrite, str]], progress: _Progress
+    ) -> None:
+        """Read back the stage of records moved back: HubSpot answers 200 to a
+        lifecyclestage it keeps unchanged (a workflow setting it again, a clear that did
+        not take), and a record so left is deferred, with what HubSpot holds as
+        ``applied``, so the push records that and the next one sets it again."""
+        if not moved:
+            return
+        names = sorted({name for record, _ in moved for name in record.clear_first})
+        held: dict[str, dict[str, str]] = {}
+        lock = threading.Lock()
+
+        def read(batch: Sequence[tuple[CrmRecordWrite, str]]) -> None:
+            found = self._read_properties([crm_id for _, crm_id in batch], names)
+            with lock:
+                held.update(found)
+
+        self._in_parallel(read, list(_chunks(moved, self._batch_size)))
+        unapplied: list[WriteResult] = []
+        for record, crm_id in moved:
+            properties = held.get(crm_id, {})
+            kept = {
+                name: properties.get(name) or None
+                for name in record.clear_first
+                if (properties.get(name) or "") != _text(record.fields.get(name))
+            }
+            if not kept:
+                continue
+            shown = ", ".join(
+                f"{name}={_text(record.fields.get(name))!r} (it holds {value or ''!r})"
+                for name, value in kept.items()
+            )
+            unapplied.append(
+                WriteResult(
+                    record.contact_id,
+                    "deferred",
+                    crm_id=crm_id,
+                    reason=f"HubSpot answered without applying {shown}; the next push sets "
+                    "it again",
+                    applied={**record.fields, **kept},
+                )
+            )
+        progress.take(unapplied)
+
+    def _read_properties(
+        self, crm_ids: Sequence[str], names: Sequence[str]
+    ) -> dict[str, dict[str, str]]:
+        """HubSpot id -> the values of ``names`` it holds (one batch read)."""
+        body = BatchReadInputSimplePublicObjectId(
+            inputs=[SimplePublicObjectId(id=crm_id) for crm_id in crm_ids],
+            properties=list(names),
+            properties_with_history=[],
+        )
+        status, answer = self._caller.call(
+            partial(
+                self._batch.read,
+                body,
+                archived=False,
+                _preload_content=False,
+                _request_timeout=self._timeout_s,
+            )
+        )
+        if status >= 400:
+            raise FatalError(f"HubSpot refused a read-back of stages: {message_of(answer)}")
+        return {
+            str(item["id"]): {
+                name: str(value)
+                for name, value in (item.get("properties") or {}).items()
+                if value is not None
+            }
+            for item in answer.get("results", [])
+        }
 
     # -- calls -----------------------------------------------------------------------------
 

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from sqlalchemy.engine import make_url
 
-from connector.cli.crm import check_crms_online
+from connector.cli.crm import check_crms_online, print_stage_differences
 from connector.cli.render import stdout
 from connector.cli.state import state_of
 from connector.config import (
@@ -68,7 +68,8 @@ def check(
         typer.Option(
             "--online",
             help="Also check each configured CRM's mapping against the live portal "
-            "(properties and their options). Needs the CRM's token.",
+            "(properties and their options), and list the contacts whose stage there, as "
+            "last read, differs from leadsync's, and why. Needs the CRM's token.",
         ),
     ] = False,
 ) -> None:
@@ -128,6 +129,8 @@ def check(
         else f"at {current or 'empty'}, will migrate to {head} on first use"
     )
     stdout.print(f"store      ok  {describe_url(url)} ({state_text})")
+    if online and current == head:
+        print_stage_differences(settings, create_store_engine(url))
 
 
 def _line_of(settings: Settings, key: str | None) -> int | None:

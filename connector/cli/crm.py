@@ -6,15 +6,22 @@ from dataclasses import asdict
 from typing import Annotated
 
 import typer
+from sqlalchemy.engine import Engine
 
 from connector.cli.render import print_json, stdout
 from connector.cli.state import state_of
 from connector.config import KeyLines, Settings
+from connector.crm.differences import stage_differences
 from connector.errors import ConfigError
 from connector.plugins import configured_crms, crm_adapter_of, crm_context, crm_reader
 from connector.runners.crm_read import read_crm
+from connector.store.pushes import read_crm_state
+from connector.store.scores import list_scores
 
-__all__ = ["app", "check_crms_online"]
+__all__ = ["STAGE_LINES_SHOWN", "app", "check_crms_online", "print_stage_differences"]
+
+# Contacts listed by name when their CRM stage differs; the rest are counted.
+STAGE_LINES_SHOWN = 20
 
 app = typer.Typer(help="Set up or read a CRM.", no_args_is_help=True)
 
@@ -44,6 +51,38 @@ def check_crms_online(settings: Settings) -> None:
                 key=".".join(key),
             )
         stdout.print(f"online     ok  {name}: every mapped field and value exists")
+
+
+def print_stage_differences(settings: Settings, engine: Engine) -> None:
+    """For each configured CRM with a stage field, the contacts whose stage there, as last
+    read, differs from leadsync's, and why (the first ``STAGE_LINES_SHOWN``, then a count).
+    Reads the store only: ``leadsync crm read`` brings the CRM's stages up to date."""
+    for name in configured_crms(settings):
+        mapping = crm_context(settings, name).mapping
+        if "stage" not in mapping.fields:
+            continue
+        with engine.connect() as connection:
+            known = read_crm_state(connection, mapping.crm, with_stages=True)
+            differences = stage_differences(list_scores(connection), known, mapping, shown_as=name)
+        if not known.crm_stages:
+            continue  # never read there (or a reader that brings no stage): nothing to say
+        if not differences:
+            stdout.print(f"stages     ok  {name}: every contact read holds leadsync's stage")
+            continue
+        stdout.print(
+            f"stages     {len(differences):,} {name} contact(s) hold another stage than "
+            "leadsync's (as last read):"
+        )
+        for difference in differences[:STAGE_LINES_SHOWN]:
+            shown = difference.email or f"contact #{difference.contact_id}"
+            stdout.print(
+                f"  {shown}: {name} {difference.in_crm or '(blank)'}, leadsync "
+                f"{difference.ours}: {difference.why}",
+                markup=False,
+                soft_wrap=True,
+            )
+        if len(differences) > STAGE_LINES_SHOWN:
+            stdout.print(f"  ... and {len(differences) - STAGE_LINES_SHOWN:,} more")
 
 
 _CRM_NAME = typer.Argument(help="The CRM: NAME of a [crm.NAME] table.")

@@ -9,7 +9,15 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from connector.config import KeyLines, config_error_from_validation
 from connector.errors import ConfigError
@@ -46,6 +54,9 @@ class CrmMapping(BaseModel):
     object_fields: dict[str, dict[OurField, str]] = {}
     object_stages: dict[str, dict[Stage, str]] = {}
     stages: dict[Stage, str] = {}
+    # The CRM's own stage values in its order, those [stages] does not list too (HubSpot's
+    # subscriber, opportunity): a value read there is placed by it. Empty: only [stages].
+    stage_order: tuple[str, ...] = ()
     temperatures: dict[Temperature, str] = {}
     # Our route names (those rules may use) -> the value the CRM field holds.
     routes: dict[Annotated[str, Field(pattern=ROUTE_NAME)], str] = {}
@@ -70,6 +81,28 @@ class CrmMapping(BaseModel):
                         f"{list(self.objects)}; add it there or fix the name"
                     )
         return self
+
+    @field_validator("stage_order")
+    @classmethod
+    def _stage_order_lists_every_stage(
+        cls, stage_order: tuple[str, ...], info: ValidationInfo
+    ) -> tuple[str, ...]:
+        if not stage_order:
+            return stage_order
+        doubled = sorted({value for value in stage_order if stage_order.count(value) > 1})
+        if doubled:
+            raise ValueError(
+                f"lists {', '.join(repr(value) for value in doubled)} twice; each CRM stage "
+                "value once, in the CRM's order"
+            )
+        stages: dict[Stage, str] = info.data.get("stages") or {}
+        missing = [value for value in dict.fromkeys(stages.values()) if value not in stage_order]
+        if missing:
+            raise ValueError(
+                f"lacks {', '.join(repr(value) for value in missing)}, which [stages] "
+                "writes; add each where the CRM's order has it, or fix [stages]"
+            )
+        return stage_order
 
     def stage_of_value(self) -> dict[str, Stage]:
         """CRM stage value -> the stage sales set, for the stages only sales set (SQL,

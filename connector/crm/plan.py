@@ -14,12 +14,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 from connector.crm.mapping import CrmMapping
+from connector.crm.stages import HeldStage, StageCall, StageOrder, held_stage, stage_call
 from connector.model import Stage, StoredScore, Temperature
 from connector.ports import CrmRecordWrite, CrmValue
 
 __all__ = [
     "LOOK_UP_MISSING_AFTER",
     "MISSING_MARK",
+    "UNAPPLIED_MARK",
     "CreatePolicy",
     "CrmState",
     "PlannedPush",
@@ -33,6 +35,10 @@ CreatePolicy = Literal["never", "mql", "always"]
 # every push would look up every contact that never reached the CRM.
 LOOK_UP_MISSING_AFTER = timedelta(days=1)
 MISSING_MARK = "_missing_since"
+# Why the CRM holds what was recorded for a record not written (``WriteResult.applied``):
+# the next push repairs it, and ``check --online`` says so meanwhile. Marks start with
+# "_" and are never sent.
+UNAPPLIED_MARK = "_not_applied"
 _QUALIFIED = frozenset({Stage.MQL.value, Stage.SQL.value, Stage.CUSTOMER.value})
 
 
@@ -47,6 +53,10 @@ class CrmState:
     crm_ids: dict[int, str] = dataclass_field(default_factory=dict)
     # Contact -> the stage value the CRM held when last read (CRM reads keep it).
     crm_stages: dict[int, str] = dataclass_field(default_factory=dict)
+    # Contact -> when its fields were last written; when its stage was last read (by the
+    # same clock). Whichever is newer says what the CRM holds.
+    written_at: dict[int, datetime] = dataclass_field(default_factory=dict)
+    stage_read_at: dict[int, datetime] = dataclass_field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,12 +105,15 @@ def desired_fields(score: StoredScore, mapping: CrmMapping) -> dict[str, CrmValu
     return desired
 
 
-def _stage_order(mapping: CrmMapping) -> dict[str, int]:
-    """The CRM's stage values in funnel order (the order of [stages] in the mapping)."""
-    order: dict[str, int] = {}
-    for value in mapping.stages.values():
-        order.setdefault(value, len(order))
-    return order
+def _held(score: StoredScore, known: CrmState, written: CrmValue) -> HeldStage:
+    contact_id = score.contact_id
+    return held_stage(
+        read=known.crm_stages.get(contact_id),
+        read_at=known.stage_read_at.get(contact_id),
+        written=written if isinstance(written, str) or written is None else str(written),
+        written_at=known.written_at.get(contact_id),
+        scored_at=score.scored_at,
+    )
 
 
 def plan_push(
@@ -112,11 +125,13 @@ def plan_push(
     now: datetime,
 ) -> PlannedPush:
     """The records to write: changed fields only (``scored_at`` only with another one),
-    a stage moving back down the funnel cleared first, creation as the policy allows."""
-    last_written, crm_ids, crm_stages = known.last_written, known.crm_ids, known.crm_stages
+    the stage judged against what the CRM is known to hold (``connector.crm.stages``: a
+    move back cleared first, a value someone else set left alone), creation as the
+    policy allows."""
+    last_written, crm_ids = known.last_written, known.crm_ids
     stage_field = mapping.fields.get("stage")
     scored_at_field = mapping.fields.get("scored_at")
-    order = _stage_order(mapping)
+    order = StageOrder.of(mapping)
     records: list[CrmRecordWrite] = []
     desired: dict[int, dict[str, CrmValue]] = {}
     held: dict[int, dict[str, CrmValue]] = {}
@@ -140,12 +155,22 @@ def plan_push(
         ):
             still_missing += 1
             continue
-        in_crm = crm_stages.get(score.contact_id)
-        if stage_field is not None and in_crm and in_crm not in order:
-            # A stage sales set that the mapping does not know (HubSpot's "opportunity",
-            # say): theirs to move, not ours.
-            wanted.pop(stage_field, None)
+        call = StageCall.KEEP
+        if stage_field is not None and stage_field in wanted:
+            in_crm = _held(score, known, previous.get(stage_field))
+            call = stage_call(in_crm, str(wanted[stage_field]), order)
+            if call in (StageCall.THEIRS, StageCall.WAIT_FOR_SCORING, StageCall.KEEP):
+                # Not ours to write, or there already: recorded as what the CRM holds, so
+                # that a later write of other fields (a newer pushed_at) does not make an
+                # older value of ours look like the newer news.
+                wanted[stage_field] = in_crm.value
         changed = {name: value for name, value in wanted.items() if previous.get(name) != value}
+        if stage_field is not None and call in (StageCall.SET, StageCall.CLEAR_AND_SET):
+            # Also when it was written already: the CRM is known to hold something else
+            # (a write it did not apply, a blank a cut push left).
+            changed[stage_field] = wanted[stage_field]
+        elif stage_field is not None:
+            changed.pop(stage_field, None)
         if scored_at_field is not None:
             changed.pop(scored_at_field, None)
         if not changed:
@@ -154,17 +179,9 @@ def plan_push(
         if scored_at_field is not None and scored_at_field in wanted:
             changed[scored_at_field] = wanted[scored_at_field]
         clear_first: tuple[str, ...] = ()
-        if stage_field is not None and stage_field in changed:
-            # Compared with what the CRM held when last read, if read: sales may have
-            # moved it since our last write.
-            before, after = in_crm or previous.get(stage_field), changed[stage_field]
-            if (
-                isinstance(before, str)
-                and isinstance(after, str)
-                and order.get(after, 0) < order.get(before, 0)
-            ):
-                clear_first = (stage_field,)
-        told = {name: value for name, value in previous.items() if name != MISSING_MARK}
+        if stage_field is not None and call is StageCall.CLEAR_AND_SET:
+            clear_first = (stage_field,)
+        told = {name: value for name, value in previous.items() if not name.startswith("_")}
         desired[score.contact_id] = {**told, **wanted}
         if clear_first:
             held[score.contact_id] = told

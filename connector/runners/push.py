@@ -26,13 +26,18 @@ import structlog
 from sqlalchemy.engine import Engine
 
 from connector.crm.mapping import CrmMapping
-from connector.crm.plan import MISSING_MARK, CreatePolicy, PlannedPush, plan_push
+from connector.crm.plan import (
+    MISSING_MARK,
+    UNAPPLIED_MARK,
+    CreatePolicy,
+    PlannedPush,
+    plan_push,
+)
 from connector.errors import FatalError, LimitReachedError, WriteInterruptedError
 from connector.model import StoredScore
 from connector.ports import (
     RECORDS_PER_WRITE,
     CrmRecordWrite,
-    CrmValue,
     CrmWriter,
     WriteResult,
     WritesInChunks,
@@ -211,7 +216,7 @@ def _send(
             except LimitReachedError as stop:
                 # What the CRM took before refusing is recorded; the rest is planned again by
                 # the next push, so nothing is lost and nothing is written twice.
-                _record(engine, mapping.crm, chunk, stop.results, planned.desired, summary)
+                _record(engine, mapping.crm, chunk, stop.results, planned, summary)
                 summary.stopped = stop.message
                 summary.duration_s = round(time.perf_counter() - started, 3)
                 kept = len(records) - start - len(stop.results)
@@ -225,10 +230,10 @@ def _send(
                     vendor=mapping.crm,
                 ) from None
             except WriteInterruptedError as interrupted:
-                _record(engine, mapping.crm, chunk, interrupted.results, planned.desired, summary)
+                _record(engine, mapping.crm, chunk, interrupted.results, planned, summary)
                 log.error("push.interrupted", error=interrupted.message, **summary.as_dict())
                 raise interrupted.cause from None
-            _record(engine, mapping.crm, chunk, results, planned.desired, summary)
+            _record(engine, mapping.crm, chunk, results, planned, summary)
             if on_progress is not None:
                 on_progress(min(start + size, len(records)), len(records))
         summary.duration_s = round(time.perf_counter() - started, 3)
@@ -239,15 +244,34 @@ def _record(
     crm: str,
     chunk: Sequence[CrmRecordWrite],
     results: Sequence[WriteResult],
-    desired: dict[int, dict[str, CrmValue]],
+    planned: PlannedPush,
     summary: PushSummary,
 ) -> None:
-    """What the CRM accepted becomes the new 'last written'; refusals become rejects."""
+    """What the CRM accepted becomes the new 'last written'; refusals become rejects.
+
+    A record not written that still changed the CRM (``applied``: a clear no set followed,
+    a stage set back alone, a set the CRM answered without applying) is recorded as what
+    the CRM now holds, so the next push plans from that and finishes the move.
+    """
+    desired = planned.desired
     by_contact = {record.contact_id: record for record in chunk}
     now = datetime.now(UTC)
     outcome = PushOutcome()
     for result in results:
         record = by_contact[result.contact_id]
+        if result.status != "ok" and result.applied:
+            outcome.written.append(
+                {
+                    "crm": crm,
+                    "contact_id": result.contact_id,
+                    "fields": {
+                        **planned.held.get(result.contact_id, {}),
+                        **result.applied,
+                        UNAPPLIED_MARK: result.reason or "not applied",
+                    },
+                    "pushed_at": now,
+                }
+            )
         if result.status == "ok":
             summary.written += 1
             outcome.written.append(

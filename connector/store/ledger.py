@@ -19,12 +19,12 @@ from sqlalchemy.engine import Engine
 
 from connector.ingest.canonical import loads_exact
 from connector.ingest.identity import is_valid_email, normalize_email
-from connector.model import ProfileValue, is_crm_owned
+from connector.model import CRM_STAGE_PREFIX, ProfileValue, is_crm_owned
 from connector.ports import ProfileSnapshot, RejectedInput, SnapshotPage
 from connector.store._raw import BulkInsert, RawSql, dialect_insert
 from connector.store.contacts import ContactResolver
 from connector.store.ledger_rows import EncodedPage, LedgerRow, encode_snapshot
-from connector.store.schema import contacts, cursors, events, rejects
+from connector.store.schema import contacts, crm_reads, cursors, events, rejects
 
 __all__ = ["Ledger", "PageResult", "committed_by_run"]
 
@@ -176,6 +176,34 @@ def _checked_snapshots(
     return accepted, set_aside
 
 
+def _note_stage_reads(
+    connection: sa.Connection,
+    snapshots: Sequence[ProfileSnapshot],
+    contact_ids: Sequence[int],
+    now: datetime,
+) -> None:
+    """When each contact's CRM stage was read, by our clock: a push compares it with its
+    own last write (``pushed_at``, the same clock) to know which is the newer news. The
+    CRM's modification time would not do: a write the CRM answered without applying
+    still moves it, to just before the push recorded that write."""
+    read: dict[tuple[str, int], dict[str, object]] = {}
+    for snapshot, contact_id in zip(snapshots, contact_ids, strict=True):
+        for name in snapshot.fields:
+            if name.startswith(CRM_STAGE_PREFIX):
+                crm = name.removeprefix(CRM_STAGE_PREFIX)
+                read[crm, contact_id] = {"crm": crm, "contact_id": contact_id, "read_at": now}
+    if not read:
+        return
+    statement = dialect_insert(connection.dialect, crm_reads)
+    connection.execute(
+        statement.on_conflict_do_update(
+            index_elements=[crm_reads.c.crm, crm_reads.c.contact_id],
+            set_={"read_at": statement.excluded.read_at},
+        ),
+        list(read.values()),
+    )
+
+
 class Ledger:
     """Writes pages for one run. Not thread-safe: one writer per Ledger."""
 
@@ -303,6 +331,7 @@ class Ledger:
                 touched = self._merge_and_mark(
                     connection, rows, resolution.contact_ids, from_crm=True
                 )
+                _note_stage_reads(connection, accepted, resolution.contact_ids, now)
             if page.rejects or set_aside:
                 self._insert_rejects(connection, [*page.rejects, *set_aside], now)
         return len(touched), len(page.rejects) + len(set_aside)

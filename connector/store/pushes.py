@@ -19,22 +19,23 @@ from connector.crm.plan import CrmState
 from connector.model import crm_stage_field
 from connector.ports import CrmRecordWrite, CrmValue
 from connector.store._raw import dialect_insert
-from connector.store.schema import contacts, identities, pushed_state, rejects
+from connector.store.schema import contacts, crm_reads, identities, pushed_state, rejects
 
 __all__ = ["PushOutcome", "read_crm_state", "record_push_outcome", "reject_row"]
 
 
 def read_crm_state(connection: sa.Connection, crm: str, *, with_stages: bool) -> CrmState:
-    """What ``crm`` was last told of each contact, their ids there, and (``with_stages``)
-    the stage value it held when last read."""
-    last_written: dict[int, dict[str, CrmValue]] = {
-        int(contact_id): dict(fields)
-        for contact_id, fields in connection.execute(
-            sa.select(pushed_state.c.contact_id, pushed_state.c.fields).where(
-                pushed_state.c.crm == crm
-            )
+    """What ``crm`` was last told of each contact and when, their ids there, and
+    (``with_stages``) the stage value it held when last read and when that was."""
+    last_written: dict[int, dict[str, CrmValue]] = {}
+    written_at: dict[int, datetime] = {}
+    for contact_id, fields, pushed_at in connection.execute(
+        sa.select(pushed_state.c.contact_id, pushed_state.c.fields, pushed_state.c.pushed_at).where(
+            pushed_state.c.crm == crm
         )
-    }
+    ):
+        last_written[int(contact_id)] = dict(fields)
+        written_at[int(contact_id)] = pushed_at
     crm_ids: dict[int, str] = {
         int(contact_id): str(value)
         for contact_id, value in connection.execute(
@@ -43,7 +44,21 @@ def read_crm_state(connection: sa.Connection, crm: str, *, with_stages: bool) ->
             .order_by(identities.c.linked_at, identities.c.id)
         )
     }
-    return CrmState(last_written, crm_ids, _stages_in_crm(connection, crm) if with_stages else {})
+    if not with_stages:
+        return CrmState(last_written, crm_ids, written_at=written_at)
+    read_at: dict[int, datetime] = {
+        int(contact_id): moment
+        for contact_id, moment in connection.execute(
+            sa.select(crm_reads.c.contact_id, crm_reads.c.read_at).where(crm_reads.c.crm == crm)
+        )
+    }
+    return CrmState(
+        last_written,
+        crm_ids,
+        _stages_in_crm(connection, crm),
+        written_at=written_at,
+        stage_read_at=read_at,
+    )
 
 
 def _stages_in_crm(connection: sa.Connection, crm: str) -> dict[int, str]:
@@ -51,7 +66,8 @@ def _stages_in_crm(connection: sa.Connection, crm: str) -> dict[int, str]:
     found: dict[int, str] = {}
     for contact_id, profile in connection.execute(sa.select(contacts.c.id, contacts.c.profile)):
         value = (profile or {}).get(field_name)
-        if isinstance(value, str) and value:
+        # A blank read counts: what a cut push or a hand in the CRM left empty is set.
+        if isinstance(value, str):
             found[int(contact_id)] = value
     return found
 

@@ -12,6 +12,7 @@ from sqlalchemy.types import TypeDecorator
 
 __all__ = [
     "contacts",
+    "crm_reads",
     "cursors",
     "events",
     "identities",
@@ -194,6 +195,17 @@ pushed_state = sa.Table(
     sa.Column("contact_id", sa.BigInteger(), sa.ForeignKey("contacts.id"), primary_key=True),
     sa.Column("fields", sa.JSON(), nullable=False),
     sa.Column("pushed_at", UtcDateTime(), nullable=False),
+)
+
+# When leadsync last read each contact from each CRM (by its own clock, as pushed_at):
+# the stage that read found (the profile's "crm_stage:CRM") is newer news than the last
+# write when read after it, and the push plans from it.
+crm_reads = sa.Table(
+    "crm_reads",
+    metadata,
+    sa.Column("crm", sa.String(32), primary_key=True),
+    sa.Column("contact_id", sa.BigInteger(), sa.ForeignKey("contacts.id"), primary_key=True),
+    sa.Column("read_at", UtcDateTime(), nullable=False),
 )
 
 store_meta = sa.Table(

@@ -98,6 +98,9 @@ class FakeHubSpot:
     contacts: dict[str, dict[str, str]] = field(default_factory=dict)  # id -> properties
     refuse_ids: set[str] = field(default_factory=set)  # a 207 error for these on update
     refuse_property: str | None = None  # a 207 error for inputs that set this property
+    # Contacts whose lifecyclestage a portal workflow keeps as it is: writes to it are
+    # answered 200 and change nothing, as HubSpot answers a backward move.
+    keep_stage_ids: set[str] = field(default_factory=set)
     missing_property: str | None = None  # a 400 for a batch that sets this property
     answer_429_times: int = 0
     fail_status: int | None = None  # every call answered this status, in HubSpot's error shape
@@ -412,6 +415,8 @@ class FakeHubSpot:
                     current = stored.get(name, "")
                     if value and current and STAGES.index(value) < STAGES.index(current):
                         continue  # HubSpot ignores a backward move without a word
+                    if contact_id in self.keep_stage_ids:
+                        continue
                 stored[name] = value
             results.append(self._object(contact_id, dict(stored)))
         return self._batch(results, errors)

@@ -44,6 +44,7 @@ from connector.runners.crm_read import read_crm
 from connector.runners.ingest import ingest
 from connector.runners.push import CreatePolicy, PushSummary, push
 from connector.runners.rescore import rescore
+from connector.scoring.rules import FitRule, ScoringRules
 from connector.store.engine import open_store
 from connector.store.locks import push_lock
 from connector.store.schema import contacts, identities, pushed_state, rejects, stage_history
@@ -381,6 +382,19 @@ def test_crm_setup_creates_the_group_and_properties_once_and_check_online_agrees
     assert_clean_failure(customised, ExitCode.CONFIG)
     assert "[stages.mql] 'lifecyclestage' has no option 'marketingqualifiedlead'" in (
         customised.stderr
+    )
+
+    # A portal whose stages come in another order: stage_order is named at its line.
+    reordered = [*STAGES[:4], "customer", "opportunity", *STAGES[6:]]
+    fake.define("lifecyclestage", "enumeration", tuple(reordered))
+    stale = leadsync("--config", config, "check", "--online", cwd=config.parent, env=env)
+    assert_clean_failure(stale, ExitCode.CONFIG)
+    line = (config.parent / "mappings" / "hubspot.toml").read_text().splitlines().index(
+        "stage_order = ["
+    ) + 1
+    assert stale.stderr.splitlines()[0] == (
+        f"error: mappings/hubspot.toml:{line}: [stage_order] is not the order of "
+        f"'lifecyclestage' in this portal ({', '.join(reordered)}); set stage_order to it"
     )
 
 
@@ -907,12 +921,6 @@ def test_a_recycle_refused_after_its_clear_reports_the_stage_set_back_alone(
     assert fake.stage_writes == [(back.crm_id, ""), (back.crm_id, "lead")]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="connector/runners/push.py (_record) does not yet record WriteResult.applied over "
-    "PlannedPush.held: the store keeps the stage last written, so a contact back at that "
-    "stage is not written and HubSpot's stage stays blank",
-)
 def test_a_stage_left_blank_by_a_cut_push_is_set_by_the_next_even_if_it_came_back(
     httpserver: HTTPServer, fake: FakeHubSpot, engine: Engine, tmp_path: Path
 ) -> None:
@@ -947,3 +955,229 @@ def test_a_stage_left_blank_by_a_cut_push_is_set_by_the_next_even_if_it_came_bac
     _push(httpserver, engine)
 
     assert fake.contacts[crm_id]["lifecyclestage"] == "marketingqualifiedlead"
+
+
+# -- the stage HubSpot holds against the one leadsync holds (issue 18, items 3 and 4) ------
+
+STUDENTS_OUT = ScoringRules(
+    RULES.behaviour,
+    fit=(FitRule("student", "job_title", "contains", 0, disqualify=True, contains="student"),),
+    bands=RULES.bands,
+    normalisation=RULES.normalisation,
+    lifecycle=RULES.lifecycle,
+)
+
+
+def _event(engine: Engine, tmp_path: Path, email: str, name: str, **fields: object) -> None:
+    """One event of ``email`` now (a form carrying ``profile``, say), ingested."""
+    path = tmp_path / f"{name}.jsonl"
+    record = {"id": name, "occurred_at": datetime.now(UTC).isoformat(), "email": email}
+    path.write_bytes(orjson.dumps({**record, **fields}) + b"\n")
+    ingest(engine, FileSource(name, path), command="ingest", resume=False)
+
+
+def _planned(engine: Engine) -> int:
+    return push(engine, None, MAPPING, create="never", dry_run=True).planned
+
+
+def test_a_stage_brought_back_from_a_disqualification_is_cleared_then_set(
+    httpserver: HTTPServer, fake: FakeHubSpot, engine: Engine, tmp_path: Path
+) -> None:
+    """Read at lead, disqualified (other written), back to lead by a newer profile from a
+    form: the last read (lead) is older than the write of other, so the move back is
+    cleared first and HubSpot ends at lead; a later read and push change nothing."""
+    (email,) = _people(engine, tmp_path, 1, kind="site_visit")
+    crm_id = fake.add_contact(email, lifecyclestage="lead")
+    fake.modified(crm_id, DAY0 + timedelta(days=1), jobtitle="Student")
+    read_crm(engine, _reader(httpserver))
+    assert rescore(engine, STUDENTS_OUT).transitions == 1  # lead -> disqualified
+    _push(httpserver, engine)
+    assert fake.contacts[crm_id]["lifecyclestage"] == "other"
+    _event(engine, tmp_path, email, "form-1", kind="form_submit", profile={"job_title": "CTO"})
+    assert rescore(engine, STUDENTS_OUT).transitions == 1  # disqualified -> lead
+
+    _push(httpserver, engine)
+
+    assert fake.stage_writes[-2:] == [(crm_id, ""), (crm_id, "lead")]
+    assert fake.contacts[crm_id]["lifecyclestage"] == "lead"
+    read_crm(engine, _reader(httpserver))
+    assert _planned(engine) == 0
+
+
+def test_a_stage_hubspot_did_not_take_is_set_again_after_the_next_read(
+    httpserver: HTTPServer, fake: FakeHubSpot, engine: Engine, tmp_path: Path
+) -> None:
+    """A write answered 200 that left the stage as it was (a workflow kept it): the next
+    read, newer than the write, shows it, and the push after it sets the stage again."""
+    (email,) = _people(engine, tmp_path, 1)  # an MQL
+    crm_id = fake.add_contact(email, lifecyclestage="lead")
+    fake.keep_stage_ids.add(crm_id)
+    assert _push(httpserver, engine).written == 1
+    assert fake.contacts[crm_id]["lifecyclestage"] == "lead"
+    fake.keep_stage_ids.clear()
+    assert _planned(engine) == 0  # recorded as written: only a read can tell
+    fake.modified(crm_id, datetime.now(UTC), leadsync_score="20")
+    read_crm(engine, _reader(httpserver))
+
+    again = _push(httpserver, engine)
+
+    assert again.written == 1
+    assert fake.contacts[crm_id]["lifecyclestage"] == "marketingqualifiedlead"
+    assert _planned(engine) == 0
+
+
+def test_a_backward_write_hubspot_answers_without_applying_is_deferred_then_repaired(
+    httpserver: HTTPServer, fake: FakeHubSpot, engine: Engine, tmp_path: Path
+) -> None:
+    """A recycle's stage read back after its clear and set (one batch read, the stage
+    only): HubSpot still holding marketingqualifiedlead, the record is deferred, recorded
+    as holding that, and the next push clears and sets it again."""
+    (email,) = _people(engine, tmp_path, 1)
+    crm_id = fake.add_contact(email, lifecyclestage="lead")
+    _push(httpserver, engine)
+    read_crm(engine, sales_said(email, SalesStatus.NOT_NOW))
+    assert rescore(engine, RULES).transitions == 1  # mql -> nurturing: "lead" in HubSpot
+    fake.keep_stage_ids.add(crm_id)
+    calls = len(fake.calls)
+
+    kept = _push(httpserver, engine)
+
+    assert (kept.written, kept.deferred) == (0, 1)
+    reads = [body for path, body in fake.calls[calls:] if path.endswith("/batch/read")]
+    assert reads == [
+        {"inputs": [{"id": crm_id}], "properties": ["lifecyclestage"], "propertiesWithHistory": []}
+    ]
+    assert fake.contacts[crm_id]["lifecyclestage"] == "marketingqualifiedlead"
+    fake.keep_stage_ids.clear()
+
+    repaired = _push(httpserver, engine)
+
+    assert (repaired.written, repaired.deferred) == (1, 0)
+    assert fake.stage_writes[-2:] == [(crm_id, ""), (crm_id, "lead")]
+    assert fake.contacts[crm_id]["lifecyclestage"] == "lead"
+    assert _planned(engine) == 0
+
+
+def test_a_write_hubspot_did_not_apply_reports_what_hubspot_holds(
+    httpserver: HTTPServer, fake: FakeHubSpot
+) -> None:
+    """The writer's side of it: deferred, with the reason and what HubSpot holds."""
+    _, back = _recycling(fake)
+    fake.keep_stage_ids.add(back.crm_id or "")
+
+    (result,) = _one_call_at_a_time(httpserver).write([back])
+
+    assert result == WriteResult(
+        2,
+        "deferred",
+        crm_id=back.crm_id,
+        reason="HubSpot answered without applying lifecyclestage='lead' (it holds "
+        "'salesqualifiedlead'); the next push sets it again",
+        applied={"lifecyclestage": "salesqualifiedlead", "leadsync_score": 5.0},
+    )
+
+
+def test_a_subscriber_becomes_marketingqualifiedlead_when_it_turns_mql(
+    httpserver: HTTPServer, fake: FakeHubSpot, engine: Engine, tmp_path: Path
+) -> None:
+    """subscriber, which [stages] does not list, comes before lead in HubSpot's order:
+    an MQL moves it forward (no clear)."""
+    email = "p0@acme.example"
+    crm_id = fake.add_contact(email, lifecyclestage="subscriber")
+    fake.modified(crm_id, DAY0)
+    read_crm(engine, _reader(httpserver))
+    _people(engine, tmp_path, 1)  # p0's quote request: an MQL
+
+    _push(httpserver, engine)
+
+    assert fake.stage_writes == [(crm_id, "marketingqualifiedlead")]
+    assert fake.contacts[crm_id]["lifecyclestage"] == "marketingqualifiedlead"
+
+
+def test_a_disqualification_leaves_an_opportunity_sales_set_alone(
+    httpserver: HTTPServer, fake: FakeHubSpot, engine: Engine, tmp_path: Path
+) -> None:
+    """ "other" is last in HubSpot's order, but a disqualification is no step past an
+    opportunity sales set after our last write: left alone, the score still written."""
+    (email,) = _people(engine, tmp_path, 1)  # an MQL
+    crm_id = fake.add_contact(email, lifecyclestage="lead")
+    _push(httpserver, engine)
+    fake.modified(crm_id, DAY0 + timedelta(days=1), lifecyclestage="opportunity")
+    read_crm(engine, _reader(httpserver))
+    _event(engine, tmp_path, email, "form-1", kind="form_submit", profile={"job_title": "student"})
+    assert rescore(engine, STUDENTS_OUT).transitions == 1  # mql -> disqualified
+    writes = len(fake.writes())
+
+    assert _push(httpserver, engine).written == 1
+
+    (body,) = fake.writes()[writes:]
+    assert "lifecyclestage" not in body["inputs"][0]["properties"]
+    assert fake.contacts[crm_id]["lifecyclestage"] == "opportunity"
+
+
+def test_check_online_lists_contacts_whose_hubspot_stage_differs_and_why(
+    httpserver: HTTPServer, fake: FakeHubSpot, tmp_path: Path
+) -> None:
+    """After a sync, one contact's stage changed back in HubSpot, one moved on by sales,
+    20 read at subscriber and scored but not pushed: 22 listed, 20 by name; a push
+    repairs the first and writes the 20, leaving sales' opportunity alone."""
+    from tests.cli.test_cli import clean_env, leadsync, write_jsonl
+
+    config = _project(tmp_path, httpserver)
+    env = clean_env(HUBSPOT_ACCESS_TOKEN=TOKEN)
+    events = config.parent / "events.jsonl"
+    config.write_text(
+        config.read_text(encoding="utf-8")
+        + '\n[sources.forms]\ntype = "file"\npath = "events.jsonl"\n',
+        encoding="utf-8",
+    )
+
+    def quote(email: str) -> dict[str, str]:
+        return {"kind": "quote_request", "occurred_at": "2026-11-02T10:00:00Z", "email": email}
+
+    ann = fake.add_contact("ann@acme.example", lifecyclestage="lead")
+    bob = fake.add_contact("bob@acme.example", lifecyclestage="lead")
+    write_jsonl(events, [quote("ann@acme.example"), quote("bob@acme.example")])
+    assert leadsync("crm", "setup", "hubspot", cwd=config.parent, env=env).returncode == 0
+    assert leadsync("sync", cwd=config.parent, env=env).returncode == 0
+    fake.modified(ann, datetime.now(UTC), lifecyclestage="lead")
+    fake.modified(bob, datetime.now(UTC), lifecyclestage="opportunity")
+    others = [f"p{n:02}@acme.example" for n in range(20)]
+    for email in others:
+        fake.modified(fake.add_contact(email, lifecyclestage="subscriber"), datetime.now(UTC))
+    write_jsonl(events, [quote(email) for email in others], mode="a")
+    for step in (["pull"], ["crm", "read", "hubspot"], ["score"]):
+        assert leadsync(*step, cwd=config.parent, env=env).returncode == 0
+
+    listed = leadsync("check", "--online", cwd=config.parent, env=env)
+
+    assert listed.returncode == 0, listed.stderr
+    lines = listed.stdout.splitlines()
+    heading = "stages     22 hubspot contact(s) hold another stage than leadsync's (as last read):"
+    assert heading in lines, listed.stdout
+    start = lines.index(heading)
+    not_pushed = (
+        "hubspot subscriber, leadsync marketingqualifiedlead: not yet pushed: the next push "
+        "writes it"
+    )
+    assert lines[start + 1 :] == [
+        "  ann@acme.example: hubspot lead, leadsync marketingqualifiedlead: hubspot did not "
+        "apply our write of 'marketingqualifiedlead', or it was changed there: the next push "
+        "sets 'marketingqualifiedlead'",
+        "  bob@acme.example: hubspot opportunity, leadsync marketingqualifiedlead: set in "
+        "hubspot after our last write, ahead of ours: theirs, left alone",
+        *(f"  {email}: {not_pushed}" for email in others[:18]),
+        "  ... and 2 more",
+    ]
+
+    assert leadsync("push", cwd=config.parent, env=env).returncode == 0
+    assert fake.contacts[ann]["lifecyclestage"] == "marketingqualifiedlead"
+    assert fake.contacts[bob]["lifecyclestage"] == "opportunity"
+    assert leadsync("crm", "read", "hubspot", cwd=config.parent, env=env).returncode == 0
+    after = leadsync("check", "--online", cwd=config.parent, env=env)
+    assert after.returncode == 0, after.stderr
+    assert after.stdout.splitlines()[-2:] == [
+        "stages     1 hubspot contact(s) hold another stage than leadsync's (as last read):",
+        "  bob@acme.example: hubspot opportunity, leadsync marketingqualifiedlead: set in "
+        "hubspot after our last write, ahead of ours: theirs, left alone",
+    ]

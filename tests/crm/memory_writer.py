@@ -45,6 +45,11 @@ class MemoryCrm:
         self.records[crm_id] = {"email": email, **fields}
         return crm_id
 
+    @property
+    def taken(self) -> int:
+        """Records taken so far, over all calls (what ``limit_after`` counts)."""
+        return self._taken
+
     def by_email(self, email: str) -> str | None:
         return next(
             (

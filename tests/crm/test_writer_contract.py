@@ -81,7 +81,7 @@ class HubSpotCrm:
 
     def score_of(self, crm_id: str) -> float | None:
         value = self.fake.contacts[crm_id].get(self.score_field)
-        return None if value is None else float(value)
+        return float(value) if value else None  # "" is HubSpot's cleared value
 
     def refuse(self, crm_id: str) -> None:
         self.fake.refuse_ids.add(crm_id)
@@ -165,10 +165,10 @@ class InMemoryCrm:
         self.memory.refused[email.lower()] = "memory CRM: the e-mail is on the block list"
 
     def limit_after_calls(self, calls: int) -> None:
-        self.memory.limit_after = calls
+        self.memory.limit_after = self.memory.taken + calls
 
     def fail_after_calls(self, calls: int) -> None:
-        self.memory.interrupt_after = calls
+        self.memory.interrupt_after = self.memory.taken + calls
 
     def writer(self) -> CrmWriter:
         return self.memory
@@ -346,3 +346,41 @@ def test_a_failure_after_the_crm_took_some_records_hands_them_over(crm: Crm) -> 
     ]
     assert not isinstance(interrupted.value.cause, WriteInterruptedError | LimitReachedError)
     assert _scores(crm, records) == [SCORE] * len(taken) + [None]
+
+
+def test_a_field_cleared_first_ends_holding_the_value_set_and_is_ok(crm: Crm) -> None:
+    """``clear_first`` (a stage moved back): however the writer does it — a clear and a
+    later set, a set checked by reading it back, one write where nothing only moves
+    forward — the CRM ends holding the value set, and the record is ok."""
+    (record,) = _known(crm, 1)
+    writer = crm.writer()
+    writer.write([replace(record, fields={crm.score_field: 90.0})])
+
+    results = writer.write([replace(record, clear_first=(crm.score_field,))])
+
+    assert results == [_ok(record)]
+    assert _scores(crm, [record]) == [SCORE]
+
+
+def test_a_failure_after_a_clear_hands_over_what_the_crm_holds(crm: Crm) -> None:
+    """Records with ``clear_first``, the call after the first failing: every record the
+    CRM changed is handed over, ok when it holds the value set, else with what it holds
+    (a clear that no set followed: None) in ``applied``; none it left alone is ok."""
+    records = [
+        replace(record, clear_first=(crm.score_field,)) for record in _known(crm, crm.per_call + 1)
+    ]
+    writer = crm.writer()
+    writer.write([replace(record, fields={crm.score_field: 90.0}) for record in records])
+    crm.fail_after_calls(1)
+
+    with pytest.raises(WriteInterruptedError) as interrupted:
+        writer.write(records)
+
+    handed = {result.contact_id: result for result in interrupted.value.results}
+    held = {record.contact_id: crm.score_of(record.crm_id or "") for record in records}
+    assert {contact_id for contact_id, score in held.items() if score != 90.0} <= set(handed)
+    for contact_id, result in handed.items():
+        if result.status == "ok":
+            assert held[contact_id] == SCORE
+        else:
+            assert result.applied == {crm.score_field: held[contact_id]}
