@@ -345,7 +345,8 @@ class HubSpotWriter:
                 archived=False,
                 _preload_content=False,
                 _request_timeout=self._timeout_s,
-            )
+            ),
+            what="a read-back of stages",
         )
         if status >= 400:
             raise FatalError(f"HubSpot refused a read-back of stages: {message_of(answer)}")
