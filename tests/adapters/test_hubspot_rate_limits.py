@@ -84,10 +84,14 @@ def test_a_first_push_keeps_every_limit_it_is_told_of_without_stalling(
     seconds = time.perf_counter() - started
 
     assert summary.written == len(emails)
-    assert fake.received_429 == 0
+    # A second's share is kept with a 50 ms margin; a pause of this process longer than
+    # that (the test server shares it) may cost one 429, which doubles the margin. Any
+    # more means the pacer does not keep the share it is told of.
+    assert fake.received_429 <= (1 if "secondly" in families else 0)
     assert len(fake.writes()) == math.ceil(len(emails) / 100)
     calls = len(fake.calls)
-    assert calls == 2 * math.ceil(len(emails) / 100)  # a look-up and a write per 100
+    # A look-up and a write per 100 (a refused call is not taken: its retry is).
+    assert calls == 2 * math.ceil(len(emails) / 100)
     # At 10 calls/s allowed, 40 calls take 4 s; the stall took 25. Half the rate is the
     # bar here (a loaded test machine); bench/hubspot_push.py measures the share.
     assert calls / seconds >= 5, f"{calls} calls in {seconds:.1f} s"
