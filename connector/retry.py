@@ -13,7 +13,8 @@ retries like any other call and the budget stops them like any other.
 - A call that is not safe to repeat (a create: a lost answer may hide a record the server
   made) is retried only after an answer saying it was not done (``NOT_APPLIED_STATUSES``);
   any other failure goes up at once, for the adapter to find out what happened first.
-- Every retry is logged (call, attempt, wait, what failed) and so is giving up.
+- Every retry is logged (call, attempt, wait, what failed), and so are giving up
+  (``call.gave_up``) and a call not resent for fear it was done (``call.not_resent``).
 """
 
 from __future__ import annotations
@@ -137,7 +138,18 @@ def call_retried(
         return retrying(call)
     except RetriableError as error:
         attempts = retrying.statistics.get("attempt_number", 1)
-        if attempts > 1 or not safe_to_repeat:
+        if not _worth_another_attempt(safe_to_repeat)(error):
+            # Not resent: the adapter finds out first whether it was done (a look-up),
+            # and may well recover; an error only if that fails too.
+            log.warning(
+                "call.not_resent",
+                vendor=vendor,
+                call=what,
+                attempts=attempts,
+                status=error.status,
+                error=str(error),
+            )
+        elif attempts > 1:
             log.error(
                 "call.gave_up",
                 vendor=vendor,

@@ -87,7 +87,7 @@ def test_a_call_unsafe_to_repeat_is_not_resent_when_it_may_have_been_done(
     status: int | None,
 ) -> None:
     call, attempts = _failing(_unavailable(status=status))
-    with pytest.raises(RetriableError):
+    with capture_logs() as logs, pytest.raises(RetriableError):
         call_retried(
             call,
             what="a create",
@@ -97,6 +97,8 @@ def test_a_call_unsafe_to_repeat_is_not_resent_when_it_may_have_been_done(
             sleep=lambda _: None,
         )
     assert attempts == [1]
+    # A warning, not an error: the adapter looks it up next and may well recover.
+    assert [(line["event"], line["log_level"]) for line in logs] == [("call.not_resent", "warning")]
 
 
 @pytest.mark.parametrize("status", [429, 503])

@@ -7,6 +7,7 @@ command does, to validate the config) stays cheap.
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
 
 from adapters.hubspot.settings import TOKEN_ENV, HubSpotSettings
 from connector.ports import (
@@ -48,6 +49,7 @@ def _writer(settings: CrmSettings, context: CrmContext) -> CrmWriter:
         batch_size=own.batch_size,
         timeout_s=own.timeout_s,
         in_flight=own.in_flight,
+        time_zone=None if own.time_zone is None else ZoneInfo(own.time_zone),
     )
 
 

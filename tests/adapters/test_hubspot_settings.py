@@ -117,3 +117,16 @@ class TestBaseUrl:
     ) -> None:
         """A base URL is a scheme, a host, a port and a path: the client appends its own."""
         assert _base_url_error(tmp_path, url) == f"config.toml:3: [crm.hubspot.base_url] {message}"
+
+
+def test_the_portal_time_zone_is_checked_and_names_its_key(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text('[crm.hubspot]\ntime_zone = "Europe/Paris"\n', encoding="utf-8")
+    settings = load_settings(path).crm["hubspot"]
+    assert isinstance(settings, HubSpotSettings) and settings.time_zone == "Europe/Paris"
+    path.write_text('[crm.hubspot]\ntime_zone = "Paris"\n', encoding="utf-8")
+    with pytest.raises(ConfigError) as refused:
+        load_settings(Path("config.toml"))
+    assert str(refused.value).startswith(
+        "config.toml:2: [crm.hubspot.time_zone] 'Paris' is not a time zone name"
+    )
