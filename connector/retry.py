@@ -138,20 +138,12 @@ def call_retried(
         return retrying(call)
     except RetriableError as error:
         attempts = retrying.statistics.get("attempt_number", 1)
-        if not _worth_another_attempt(safe_to_repeat)(error):
-            # Not resent: the adapter finds out first whether it was done (a look-up),
-            # and may well recover; an error only if that fails too.
-            log.warning(
-                "call.not_resent",
-                vendor=vendor,
-                call=what,
-                attempts=attempts,
-                status=error.status,
-                error=str(error),
-            )
-        elif attempts > 1:
-            log.error(
-                "call.gave_up",
+        not_resent = not _worth_another_attempt(safe_to_repeat)(error)
+        if not_resent or attempts > 1:
+            # Not resent: the adapter finds out first whether it was done (a look-up) and
+            # may well recover, so a warning; retries spent are an error.
+            (log.warning if not_resent else log.error)(
+                "call.not_resent" if not_resent else "call.gave_up",
                 vendor=vendor,
                 call=what,
                 attempts=attempts,

@@ -333,9 +333,29 @@ class HubSpotWriter:
         self, crm_ids: Sequence[str], names: Sequence[str]
     ) -> dict[str, dict[str, str]]:
         """HubSpot id -> the values of ``names`` it holds (one batch read)."""
+        return {
+            str(item["id"]): {
+                name: str(value)
+                for name, value in (item.get("properties") or {}).items()
+                if value is not None
+            }
+            for item in self._batch_read(crm_ids, names, what="a read-back of stages")
+        }
+
+    def _batch_read(
+        self,
+        ids: Sequence[str],
+        properties: Sequence[str],
+        *,
+        what: str,
+        id_property: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """The records HubSpot holds for ``ids`` (by ``id_property`` if given), with
+        ``properties``; one call, 100 ids at most."""
         body = BatchReadInputSimplePublicObjectId(
-            inputs=[SimplePublicObjectId(id=crm_id) for crm_id in crm_ids],
-            properties=list(names),
+            id_property=id_property,
+            inputs=[SimplePublicObjectId(id=one) for one in ids],
+            properties=list(properties),
             properties_with_history=[],
         )
         status, answer = self._caller.call(
@@ -346,18 +366,11 @@ class HubSpotWriter:
                 _preload_content=False,
                 _request_timeout=self._timeout_s,
             ),
-            what="a read-back of stages",
+            what=what,
         )
         if status >= 400:
-            raise FatalError(f"HubSpot refused a read-back of stages: {message_of(answer)}")
-        return {
-            str(item["id"]): {
-                name: str(value)
-                for name, value in (item.get("properties") or {}).items()
-                if value is not None
-            }
-            for item in answer.get("results", [])
-        }
+            raise FatalError(f"HubSpot refused {what}: {message_of(answer)}")
+        return list(answer.get("results", []))
 
     # -- calls -----------------------------------------------------------------------------
 
@@ -409,26 +422,10 @@ class HubSpotWriter:
         return found
 
     def _look_up(self, batch: Sequence[str]) -> list[tuple[str, str]]:
-        body = BatchReadInputSimplePublicObjectId(
-            id_property="email",
-            inputs=[SimplePublicObjectId(id=email) for email in batch],
-            properties=["email"],
-            properties_with_history=[],
-        )
-        status, answer = self._caller.call(
-            partial(
-                self._batch.read,
-                body,
-                archived=False,
-                _preload_content=False,
-                _request_timeout=self._timeout_s,
-            ),
-            what="a look-up by e-mail",
-        )
-        if status >= 400:
-            raise FatalError(f"HubSpot refused a look-up by e-mail: {message_of(answer)}")
         found = []
-        for item in answer.get("results", []):
+        for item in self._batch_read(
+            batch, ["email"], what="a look-up by e-mail", id_property="email"
+        ):
             email = str((item.get("properties") or {}).get("email") or "").lower()
             if email:
                 found.append((email, str(item["id"])))

@@ -85,9 +85,10 @@ def test_a_first_push_keeps_every_limit_it_is_told_of_without_stalling(
 
     assert summary.written == len(emails)
     # A second's share is kept with a 50 ms margin; a pause of this process longer than
-    # that (the test server shares it) may cost one 429, which doubles the margin. Any
-    # more means the pacer does not keep the share it is told of.
-    assert fake.received_429 <= (1 if "secondly" in families else 0)
+    # that (the test server shares it, and a loaded machine pauses more) may cost a 429,
+    # which doubles the margin each time. A pacer blind to the second's share gets one
+    # for the calls past the tenth of a second until Retry-After slows it: 12 here.
+    assert fake.received_429 <= (3 if "secondly" in families else 0)
     assert len(fake.writes()) == math.ceil(len(emails) / 100)
     calls = len(fake.calls)
     # A look-up and a write per 100 (a refused call is not taken: its retry is).
