@@ -113,7 +113,6 @@ class Caller:
         self._retry = retry
         self._sleep = sleep
         self._day_spent: LimitReachedError | None = None
-        self.attempts = 0  # calls sent, retries included
 
     def call(
         self, send: Callable[[], Any], *, what: str = "a call", safe_to_repeat: bool = True
@@ -156,7 +155,6 @@ class Caller:
         self._stop_if_the_day_is_spent()
         self._pacer.before_call()
         self._stop_if_the_day_is_spent()  # met by another call in flight meanwhile
-        self.attempts += 1
         try:
             response = send()
             status, data = int(response.status), response.data  # the body, read here too

@@ -1,14 +1,14 @@
 """HubSpot's failures as ``connector.errors``: one table, from HTTP status to our error.
 
 ``Caller`` (``adapters.hubspot.client``) sends every call and hands each failed answer
-here; nothing else decides what a HubSpot status means. The statuses whose error is
-``RetriableError`` are also the ones urllib3 retries inside the client
-(``RETRIED_STATUSES``), so such an error has outlasted those retries.
+here; nothing else decides what a HubSpot status means. A ``RetriableError`` is what
+``connector.retry`` tries again, around the whole call: raised out of ``Caller``, it has
+outlasted those retries.
 
 A 429 of the daily limit is keyed apart (``DAILY_POLICY``), as Salesforce's
 ``REQUEST_LIMIT_EXCEEDED`` is: HubSpot refuses every call until the limit resets at
-midnight in the portal's time zone, so retrying it only spends the waits. urllib3 does not
-retry it (``is_daily_limit`` tells it apart) and it stops the run: ``LimitReachedError``.
+midnight in the portal's time zone, so retrying it only spends the waits. It is not
+retried (``is_daily_limit`` tells it apart) and it stops the run: ``LimitReachedError``.
 
 HubSpot's statuses: https://developers.hubspot.com/docs/api/error-handling
 HubSpot's limits: https://developers.hubspot.com/docs/api/usage-details
@@ -30,7 +30,6 @@ __all__ = [
     "DAILY_POLICY",
     "DAILY_RESET_AT_THE_LATEST",
     "FAILURES",
-    "RETRIED_STATUSES",
     "RETURNED_STATUSES",
     "VENDOR",
     "Failure",
@@ -95,17 +94,9 @@ FAILURES: Mapping[int | str, Failure] = MappingProxyType(
 )
 # Any other status: HubSpot will not take the call as it is.
 _OTHER = Failure(FatalError, "HubSpot answered {status}: {detail}")
-# No answer at all (connection refused, TLS, timeouts), after the client's retries.
+# No answer at all (connection refused, TLS, timeouts).
 _UNREACHABLE = Failure(RetriableError, "HubSpot unreachable: {detail}", _NETWORK_HINT)
 
-# urllib3's ``status_forcelist``: the statuses that are worth another attempt.
-RETRIED_STATUSES = tuple(
-    sorted(
-        status
-        for status, failure in FAILURES.items()
-        if isinstance(status, int) and failure.error is RetriableError
-    )
-)
 # Not failures of the call: a batch with an invalid input (400, split to find it) or an
 # object that exists (409). ``Caller`` returns them to the code that made the call.
 RETURNED_STATUSES = frozenset({400, 409})

@@ -13,6 +13,7 @@ from connector.cli.state import state_of
 from connector.config import KeyLines, Settings
 from connector.crm.differences import stage_differences
 from connector.errors import ConfigError
+from connector.model import StoredScore
 from connector.plugins import configured_crms, crm_adapter_of, crm_context, crm_reader
 from connector.runners.crm_read import read_crm
 from connector.store.pushes import read_crm_state
@@ -57,15 +58,18 @@ def print_stage_differences(settings: Settings, engine: Engine) -> None:
     """For each configured CRM with a stage field, the contacts whose stage there, as last
     read, differs from leadsync's, and why (the first ``STAGE_LINES_SHOWN``, then a count).
     Reads the store only: ``leadsync crm read`` brings the CRM's stages up to date."""
+    scores: list[StoredScore] | None = None  # read once, for the first CRM that needs them
     for name in configured_crms(settings):
         mapping = crm_context(settings, name).mapping
         if "stage" not in mapping.fields:
             continue
         with engine.connect() as connection:
             known = read_crm_state(connection, mapping.crm, with_stages=True)
-            differences = stage_differences(list_scores(connection), known, mapping, shown_as=name)
-        if not known.crm_stages:
-            continue  # never read there (or a reader that brings no stage): nothing to say
+            if not known.crm_stages:
+                continue  # never read there (or a reader that brings no stage): nothing to say
+            if scores is None:
+                scores = list_scores(connection)
+        differences = stage_differences(scores, known, mapping, shown_as=name)
         if not differences:
             stdout.print(f"stages     ok  {name}: every contact read holds leadsync's stage")
             continue

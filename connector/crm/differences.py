@@ -63,7 +63,7 @@ def stage_differences(
                 ours,
                 order,
             ),
-            is_read_newer=held.value == read and read != written,
+            is_read_newer=held.changed_there,
             is_placed=read in order.funnel or read in order.crm,
         )
         found.append(StageDifference(score.contact_id, score.email, read, ours, why))
