@@ -651,6 +651,32 @@ def test_a_second_push_command_stops_at_once_and_with_wait_waits_for_the_first(
     assert "hubspot: 1 written, 0 unchanged, 0 rejected, 1 deferred" in out
 
 
+def test_a_push_command_rides_out_a_503_exits_0_and_logs_the_retry(
+    httpserver: HTTPServer, fake: FakeHubSpot, tmp_path: Path
+) -> None:
+    """HubSpot answers 503 to the second call (the write): `push` retries it in its turn,
+    exits 0, writes the contact once and logs the retry."""
+    from tests.cli.test_cli import clean_env, leadsync
+
+    env = clean_env(HUBSPOT_ACCESS_TOKEN=TOKEN)
+    config = _scored_project(tmp_path, httpserver, env)
+    crm_id = fake.add_contact("ann@acme.example")
+    fake.unavailable_one_in = 2
+
+    pushed = leadsync("--config", config, "push", cwd=config.parent, env=env)
+
+    assert pushed.returncode == 0, pushed.stderr
+    assert fake.failed_answers == 1
+    assert [item["id"] for body in fake.writes() for item in body["inputs"]] == [crm_id]
+    (retry,) = [
+        line
+        for line in map(orjson.loads, pushed.stderr.splitlines())
+        if line["event"] == "call.retry"
+    ]
+    assert (retry["call"], retry["attempt"], retry["status"]) == ("a batch update", 1, 503)
+    assert retry["wait_s"] > 0
+
+
 def test_sync_skips_the_push_to_a_crm_another_push_holds_and_exits_0(
     httpserver: HTTPServer, fake: FakeHubSpot, tmp_path: Path
 ) -> None:
