@@ -18,6 +18,7 @@ import typer
 
 from connector import __version__
 from connector.cli import configure, crm, db, demo, ingest, push, reports, sync
+from connector.cli._help import LeadsyncGroup
 from connector.cli.render import stdout
 from connector.cli.state import CliState
 from connector.errors import ExitCode, Interrupted, LeadsyncError
@@ -30,6 +31,7 @@ log = structlog.get_logger("leadsync")
 
 app = typer.Typer(
     name="leadsync",
+    cls=LeadsyncGroup,
     help="Turns marketing signals into one lead score per contact, kept current in your CRM.",
     no_args_is_help=True,
     add_completion=False,
@@ -55,10 +57,20 @@ def _main_options(
     config: Annotated[
         Path | None,
         typer.Option(
-            "--config", "-c", help="config.toml to use (else $LEADSYNC_CONFIG, else ./config.toml)."
+            "--config",
+            "-c",
+            metavar="PATH",
+            help="config.toml to use (else $LEADSYNC_CONFIG, else ./config.toml).",
         ),
     ] = None,
-    debug: Annotated[bool, typer.Option("--debug", help="Debug logs and full tracebacks.")] = False,
+    debug: Annotated[
+        bool,
+        typer.Option(
+            "--debug",
+            help="Debug logs and full tracebacks (also after the command: leadsync score "
+            "--debug). SQLAlchemy's SQL is not logged.",
+        ),
+    ] = False,
     version: Annotated[
         bool,
         typer.Option(
@@ -66,7 +78,7 @@ def _main_options(
         ),
     ] = False,
 ) -> None:
-    configure_logging("debug" if debug else "info")
+    configure_logging("debug" if debug else "info", summaries_printed=True)
     ctx.obj = CliState(config, debug)
 
 
@@ -90,14 +102,31 @@ def _interruption_of(done: BaseException) -> Interrupted | None:
     return None
 
 
+def _global_flags_first(args: list[str]) -> list[str]:
+    """The arguments with each ``--debug`` moved before the command.
+
+    click takes a group's options only before the subcommand, so ``leadsync score --debug``
+    would be refused; a person adds ``--debug`` at the end when a command has just failed.
+    Arguments after ``--`` are values (a file named ``--debug``) and stay where they are.
+    """
+    end = args.index("--") if "--" in args else len(args)
+    options, values = args[:end], args[end:]
+    moved = [arg for arg in options if arg in _GLOBAL_FLAGS]
+    return [*moved, *(arg for arg in options if arg not in _GLOBAL_FLAGS), *values]
+
+
+_GLOBAL_FLAGS = ("--debug",)
+
+
 def main() -> None:
     """Entry point: runs the app, turns our errors into a message and an exit code."""
-    debug = "--debug" in sys.argv
+    args = _global_flags_first(sys.argv[1:])
+    debug = bool(args) and args[0] == "--debug"
     # SIGTERM (a service manager, `kill`) ends a command as Ctrl-C does: the page in
     # flight commits or rolls back whole, the run is recorded as interrupted.
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
     try:
-        app()  # exits through SystemExit; usage errors are typer's (exit 2)
+        app(args)  # exits through SystemExit; usage errors are typer's (exit 2)
     except SystemExit as done:
         if done.code != _INTERRUPTED_EXIT[signal.SIGINT]:  # typer's word for Ctrl-C
             raise

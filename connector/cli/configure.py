@@ -34,7 +34,7 @@ app = typer.Typer()
 @app.command()
 def init(
     directory: Annotated[
-        Path, typer.Argument(help="Where to write config.toml and mappings/.")
+        Path, typer.Argument(metavar="DIR", help="Where to write config.toml and mappings/.")
     ] = Path(),
     force: Annotated[bool, typer.Option("--force", help="Overwrite existing files.")] = False,
 ) -> None:

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 from sqlalchemy.engine import Engine
 
+from connector.cli._help import LeadsyncGroup
 from connector.cli.render import print_json, stdout
 from connector.cli.state import state_of
 from connector.config import KeyLines, Settings
@@ -24,7 +25,7 @@ __all__ = ["STAGE_LINES_SHOWN", "app", "check_crms_online", "print_stage_differe
 # Contacts listed by name when their CRM stage differs; the rest are counted.
 STAGE_LINES_SHOWN = 20
 
-app = typer.Typer(help="Set up or read a CRM.", no_args_is_help=True)
+app = typer.Typer(cls=LeadsyncGroup, help="Set up or read a CRM.", no_args_is_help=True)
 
 
 def check_crms_online(settings: Settings) -> None:
@@ -89,14 +90,15 @@ def print_stage_differences(settings: Settings, engine: Engine) -> None:
             stdout.print(f"  ... and {len(differences) - STAGE_LINES_SHOWN:,} more")
 
 
-_CRM_NAME = typer.Argument(help="The CRM: NAME of a [crm.NAME] table.")
+# The backslash keeps [crm.NAME] as text: rich help would read it as markup and drop it.
+_CRM_NAME = typer.Argument(metavar="NAME", help="The CRM: NAME of a \\[crm.NAME] table.")
 
 
 @app.command()
 def setup(
     ctx: typer.Context,
     name: Annotated[str, _CRM_NAME],
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="What was created as JSON.")] = False,
 ) -> None:
     """Create what the CRM lacks for the mapping: for HubSpot the leadsync property group
     and the mapped properties (idempotent)."""
@@ -115,7 +117,7 @@ def setup(
 def read(
     ctx: typer.Context,
     name: Annotated[str, _CRM_NAME],
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Figures as JSON.")] = False,
 ) -> None:
     """Read the contacts changed since the last read (profile fields, stages, lead status,
     BANT, won deals) into the store."""

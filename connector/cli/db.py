@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import typer
 
+from connector.cli._help import LeadsyncGroup
 from connector.cli.render import stdout
 from connector.cli.state import state_of
 from connector.store.engine import create_store_engine, describe_url, store_revision, upgrade_store
 
 __all__ = ["app"]
 
-app = typer.Typer(help="The state store.", no_args_is_help=True)
+app = typer.Typer(cls=LeadsyncGroup, help="The state store.", no_args_is_help=True)
 
 
 @app.command("upgrade")

@@ -24,12 +24,21 @@ def demo(
     directory: Annotated[
         Path | None,
         typer.Option(
-            "--dir", help="Keep the sample and its store here (default: a temporary folder)."
+            "--dir",
+            metavar="DIR",
+            help="Keep the sample and its store here (default: a temporary folder).",
         ),
     ] = None,
-    contact_count: Annotated[int, typer.Option("--contacts", min=10)] = 2_000,
-    event_count: Annotated[int, typer.Option("--events", min=100)] = 50_000,
-    seed: Annotated[int, typer.Option("--seed")] = 7,
+    contact_count: Annotated[
+        int, typer.Option("--contacts", min=10, metavar="N", help="Contacts in the sample.")
+    ] = 2_000,
+    event_count: Annotated[
+        int, typer.Option("--events", min=100, metavar="N", help="Events in the sample.")
+    ] = 50_000,
+    seed: Annotated[
+        int,
+        typer.Option("--seed", metavar="N", help="The same seed makes the same sample."),
+    ] = 7,
     force: Annotated[
         bool,
         typer.Option("--force", help="Replace the files of a --dir an earlier demo did not write."),

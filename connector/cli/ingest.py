@@ -34,14 +34,20 @@ def _report_ingest(summary: IngestSummary, as_json: bool) -> None:
 @app.command(name="ingest")
 def ingest_command(
     ctx: typer.Context,
-    file: Annotated[Path, typer.Argument(help="A JSONL or CSV file of canonical events.")],
+    file: Annotated[
+        Path, typer.Argument(metavar="FILE", help="A JSONL or CSV file of canonical events.")
+    ],
     source: Annotated[
         str | None,
         typer.Option(
-            "--source", help="Source name for records without one (default: the file name)."
+            "--source",
+            metavar="NAME",
+            help="Source name for records without one (default: the file name).",
         ),
     ] = None,
-    file_format: Annotated[str, typer.Option("--format", help="auto, jsonl or csv.")] = "auto",
+    file_format: Annotated[
+        str, typer.Option("--format", metavar="FORMAT", help="auto, jsonl or csv.")
+    ] = "auto",
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Store the events of FILE once each; bad records go to `leadsync rejects`."""
@@ -67,9 +73,10 @@ def ingest_command(
 def pull(
     ctx: typer.Context,
     names: Annotated[
-        list[str] | None, typer.Argument(help="Sources to pull (default: all configured).")
+        list[str] | None,
+        typer.Argument(metavar="NAME", help="Sources to pull (default: all configured)."),
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="The summaries as JSON.")] = False,
 ) -> None:
     """Pull every configured source from its cursor."""
     state = state_of(ctx)

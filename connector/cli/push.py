@@ -27,7 +27,7 @@ log = structlog.get_logger("leadsync")
 def push_command(
     ctx: typer.Context,
     crm: Annotated[
-        list[str] | None, typer.Option("--crm", help="Only this CRM (repeatable).")
+        list[str] | None, typer.Option("--crm", metavar="NAME", help="Only this CRM (repeatable).")
     ] = None,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Print the planned writes; send nothing.")

@@ -5,23 +5,34 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 
 import orjson
 from rich.console import Console
 from rich.progress import (
     BarColumn,
     DownloadColumn,
-    MofNCompleteColumn,
     Progress,
+    ProgressColumn,
+    Task,
     TextColumn,
     TimeRemainingColumn,
     TransferSpeedColumn,
 )
 from rich.table import Table
 from rich.text import Text
+from typing_extensions import override
 
-__all__ = ["ConsoleScreen", "ProgressBar", "print_json", "print_table", "progress_bar", "stdout"]
+__all__ = [
+    "ConsoleScreen",
+    "CountColumn",
+    "ProgressBar",
+    "print_json",
+    "print_table",
+    "progress_bar",
+    "shown_time",
+    "stdout",
+]
 
 # Off a terminal rich would wrap at 80 columns; files and pipes get long lines instead.
 stdout = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
@@ -31,6 +42,11 @@ def _default(value: object) -> object:
     if isinstance(value, datetime):
         return value.isoformat().replace("+00:00", "Z")
     raise TypeError(f"cannot render {type(value).__name__} as JSON")
+
+
+def shown_time(moment: datetime) -> str:
+    """A time for people: UTC to the minute, ``2026-12-07 05:31`` (JSON keeps it whole)."""
+    return f"{moment.astimezone(UTC):%Y-%m-%d %H:%M}"
 
 
 def print_json(value: object) -> None:
@@ -49,6 +65,16 @@ def print_table(
         # Text, not markup: a URL such as ?q=[b] must print as it is.
         table.add_row(*[Text("" if cell is None else str(cell)) for cell in row])
     stdout.print(table)
+
+
+class CountColumn(ProgressColumn):
+    """Done and total with thousands separators, ``179,347/198,694`` (``?`` while the total
+    is unknown): rich's ``MofNCompleteColumn`` prints ``179347/198694``."""
+
+    @override
+    def render(self, task: Task) -> Text:
+        total = "?" if task.total is None else f"{int(task.total):,}"
+        return Text(f"{int(task.completed):,}/{total}", style="progress.download")
 
 
 class ProgressBar:
@@ -74,9 +100,7 @@ def progress_bar(
     if not sys.stderr.isatty():
         yield ProgressBar(None, description, total)
         return
-    columns = (
-        [DownloadColumn(), TransferSpeedColumn()] if unit == "bytes" else [MofNCompleteColumn()]
-    )
+    columns = [DownloadColumn(), TransferSpeedColumn()] if unit == "bytes" else [CountColumn()]
     with Progress(
         TextColumn("{task.description}"),
         BarColumn(),

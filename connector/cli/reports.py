@@ -11,6 +11,7 @@ from typing import Annotated
 import structlog
 import typer
 
+from connector.cli.explanation import print_explanation
 from connector.cli.render import print_json, print_table, progress_bar, stdout
 from connector.cli.state import state_of
 from connector.config import scoring_rules
@@ -55,7 +56,7 @@ AS_OF_HELP = (
 def score(
     ctx: typer.Context,
     full: Annotated[bool, typer.Option("--full", help="Rescore every contact.")] = False,
-    as_of: Annotated[str | None, typer.Option("--as-of", help=AS_OF_HELP)] = None,
+    as_of: Annotated[str | None, typer.Option("--as-of", metavar="TIME", help=AS_OF_HELP)] = None,
 ) -> None:
     """Score the contacts that changed since the last pass (all of them with --full) and
     move their lifecycle stages."""
@@ -86,7 +87,7 @@ def contacts(
         bool, typer.Option("--json", help="A JSON array, sorted by score descending.")
     ] = False,
     limit: Annotated[
-        int | None, typer.Option("--limit", min=1, help="Only the N highest scores.")
+        int | None, typer.Option("--limit", min=1, metavar="N", help="Only the N highest scores.")
     ] = None,
 ) -> None:
     """Contacts with their score, temperature, stage, route and treatment."""
@@ -112,9 +113,9 @@ def contacts(
 @app.command()
 def explain(
     ctx: typer.Context,
-    email: Annotated[str, typer.Argument(help="The contact's e-mail.")],
-    as_json: Annotated[bool, typer.Option("--json")] = False,
-    as_of: Annotated[str | None, typer.Option("--as-of", help=AS_OF_HELP)] = None,
+    email: Annotated[str, typer.Argument(metavar="EMAIL", help="The contact's e-mail.")],
+    as_json: Annotated[bool, typer.Option("--json", help="The explanation as JSON.")] = False,
+    as_of: Annotated[str | None, typer.Option("--as-of", metavar="TIME", help=AS_OF_HELP)] = None,
 ) -> None:
     """Every line of a contact's score, its stage and how it got there, and the hand-over."""
     state = state_of(ctx)
@@ -130,53 +131,19 @@ def explain(
     if as_json:
         print_json(explanation.as_dict())
         return
-    outcome = explanation.outcome
-    result = outcome.score
-    normalised = (
-        f"  ({result.normalised_score:g}/100)" if result.normalised_score is not None else ""
-    )
-    stdout.print(
-        f"[bold]{explanation.email}[/bold]  score {result.score:g} = "
-        f"behaviour {result.behaviour_score:g} + fit {result.fit_score:g}{normalised}"
-    )
-    set_by = explanation.stage_set_by()
-    why = f" ({set_by.reason}, {set_by.at:%Y-%m-%d})" if set_by is not None else ""
-    stdout.print(f"temperature {result.temperature}, stage {outcome.stage}{why}")
-    stdout.print(f"handed to {outcome.route or '-'}, treatment {outcome.treatment or '-'}")
-    stdout.print(f"reasons: {result.reasons}")
-    print_table(
-        None,
-        ["rule", "kind", "occurred_at", "source", "url", "points", "note"],
-        [
-            [
-                line.rule,
-                line.kind,
-                line.occurred_at,
-                line.source,
-                line.url,
-                f"{line.points:+g}",
-                line.note,
-            ]
-            for line in result.lines
-        ],
-    )
-    steps = [(step, "") for step in explanation.history] + [
-        (step, " (next `leadsync score` records it)") for step in explanation.pending
-    ]
-    if steps:
-        print_table(
-            "Stage history",
-            ["at", "from", "to", "why"],
-            [[step.at, step.from_stage, step.to_stage, step.reason + note] for step, note in steps],
-        )
+    print_explanation(explanation)
 
 
 @app.command()
 def rejects(
     ctx: typer.Context,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
-    source: Annotated[str | None, typer.Option("--source", help="Only this source.")] = None,
-    limit: Annotated[int, typer.Option("--limit", min=1)] = 100,
+    as_json: Annotated[bool, typer.Option("--json", help="The records as JSON.")] = False,
+    source: Annotated[
+        str | None, typer.Option("--source", metavar="NAME", help="Only this source.")
+    ] = None,
+    limit: Annotated[
+        int, typer.Option("--limit", min=1, metavar="N", help="At most N records.")
+    ] = 100,
 ) -> None:
     """Records set aside, with file, line and reason (newest first)."""
     engine = state_of(ctx).store()

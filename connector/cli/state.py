@@ -25,8 +25,11 @@ class CliState:
         if self.settings is None:
             path, named = config_path_from(self.config_option)
             self.settings = load_settings(path, must_exist=named)
+            # Every command prints its runs' summaries on stdout: the console shows no copy.
             configure_logging(
-                "debug" if self.debug else self.settings.logging.level, self.settings.logging.format
+                "debug" if self.debug else self.settings.logging.level,
+                self.settings.logging.format,
+                summaries_printed=True,
             )
         return self.settings
 
