@@ -24,7 +24,10 @@ from connector.runners.rescore import rescore
 from connector.store.engine import open_store
 from connector.store.scores import list_scores
 
-__all__ = ["ProgressShown", "Screen", "run_demo"]
+__all__ = ["OPEN_STAGES", "ProgressShown", "Screen", "run_demo"]
+
+# Stages of the leads sales work now: not nurtured (sent back), disqualified or won.
+OPEN_STAGES = frozenset({Stage.MQL, Stage.SQL})
 
 
 def _fresh_store(folder: Path) -> Path:
@@ -172,14 +175,15 @@ def run_demo(
                 for temperature in Temperature
             ],
         )
-        routes = Counter(row.route or "-" for row in everyone)
+        routes = Counter(row.route for row in everyone if row.route is not None)
+        handed = ", ".join(f"{route} {count:,}" for route, count in sorted(routes.items()))
         screen.say(
-            "handed to: "
-            + ", ".join(f"{route} {count:,}" for route, count in sorted(routes.items()))
-            + "\n"
+            f"handed to {handed or 'nobody'}; not handed over: {len(everyone) - routes.total():,}\n"
         )
+        # The leads sales should call: open ones, not those sent back, out or already won.
+        to_call = [row for row in everyone if row.stage in OPEN_STAGES][:10]
         screen.table(
-            "The 10 hottest leads",
+            f"The {len(to_call)} hottest open leads (MQL, SQL): call these first",
             ["email", "score", "0-100", "temperature", "stage", "route", "treatment", "why"],
             [
                 [
@@ -192,7 +196,7 @@ def run_demo(
                     row.treatment,
                     row.reasons,
                 ]
-                for row in everyone[:10]
+                for row in to_call
             ],
         )
         screen.say("\n[bold]What a push would write (dry run, nothing sent)[/bold]")
@@ -211,6 +215,6 @@ def run_demo(
     screen.say(f"\ndone in {time.perf_counter() - started:.1f} s; sample and store {where}")
     if keep:
         screen.say(
-            f"explore: leadsync explain {everyone[0].email if everyone else 'EMAIL'} "
+            f"explore: leadsync explain {to_call[0].email if to_call else 'EMAIL'} "
             f'(with [store] url = "sqlite:///{folder / "leadsync.db"}")'
         )

@@ -22,6 +22,10 @@ DEMO_RULES_TOML = """\
 # The demo's rules: the built-in table plus these (see README, "Scoring").
 [scoring]
 normalised = true
+# These rules give more points than the built-in table alone: hot from 50 keeps MQLs to the
+# most engaged (under one contact in ten), and 50 on the 0-100 scale where hot starts.
+warm_from = 20
+hot_above = 50
 
 # Yours come first: the strong clicks, then weak ones with a cap, so a heavy newsletter
 # reader does not look like a buyer.

@@ -248,15 +248,21 @@ def _as_number(value: ProfileValue) -> float | None:
 
 @dataclass(frozen=True, slots=True)
 class Normalisation:
-    """The optional 0-100 score: ``100 * (1 - 2 ** (-max(score, 0) / half_at))``.
+    """The optional 0-100 score: ``100 * score / (score + half_at)``, 0 for 0 and below.
 
-    Monotonic, 0 for 0 and below, 50 at ``half_at`` points, approaching 100 for the
-    hottest leads without ever reaching it. ``half_at`` defaults to the hot threshold,
-    so "hot" starts at 50.
+    Monotonic, 50 at ``half_at`` points, 75 at three times it, 90 at nine times, never
+    100. ``half_at`` defaults to the hot threshold, so "hot" starts at 50.
+
+    Not ``100 * (1 - 0.5 ** (score / half_at))``, its first form: that one reads 99.9 and
+    100 from about ten times ``half_at``, so the hottest leads, the ones sales look at, all
+    showed 100; this one still tells 10 times the threshold (90.9) from 5 times (83.3).
     """
 
     enabled: bool = False
     half_at: float | None = None
+
+    # Named in the rules' fingerprint: a store scored with the first form rescores.
+    FORMULA = "score/(score+half_at)"
 
     def of(self, score: float, bands: Bands) -> float | None:
         if not self.enabled:
@@ -264,8 +270,14 @@ class Normalisation:
         half_at = self.half_at if self.half_at is not None else bands.hot_above
         if half_at <= 0:
             return None
-        remaining: float = 0.5 ** (max(score, 0.0) / half_at)
-        return round(100.0 * (1.0 - remaining), 1)
+        points = max(score, 0.0)
+        return round(100.0 * points / (points + half_at), 1)
+
+    def described(self) -> list[object]:
+        if not self.enabled:
+            # As before the formula changed: a store that never normalised keeps its scores.
+            return [False, self.half_at]
+        return [True, self.half_at, self.FORMULA]
 
 
 @dataclass(frozen=True, slots=True)
@@ -285,7 +297,7 @@ class ScoringRules:
                 "fit": [rule.described() for rule in self.fit],
                 # Floats, so that 10 from the defaults and 10.0 from a file hash alike.
                 "bands": [float(self.bands.warm_from), float(self.bands.hot_above)],
-                "normalisation": [self.normalisation.enabled, self.normalisation.half_at],
+                "normalisation": self.normalisation.described(),
                 "lifecycle": self.lifecycle.described(),
             }
         )

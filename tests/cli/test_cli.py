@@ -469,7 +469,7 @@ def test_demo_runs_with_default_arguments(tmp_path: Path) -> None:
     result = leadsync("demo", cwd=tmp_path, timeout=60)
     assert result.returncode == 0, result.stderr
     assert "Funnel" in result.stdout
-    assert "The 10 hottest leads" in result.stdout
+    assert "The 10 hottest open leads" in result.stdout
     assert "dry run" in result.stdout
     assert "Traceback" not in result.stderr
     assert list(tmp_path.iterdir()) == []  # a temporary folder, cleaned up

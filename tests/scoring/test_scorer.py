@@ -339,9 +339,20 @@ def test_numeric_range_ignores_values_that_are_not_numbers() -> None:
 
 def test_normalised_score_is_monotonic_and_approaches_100() -> None:
     normalise = Normalisation(enabled=True)
-    values = [normalise.of(score, Bands()) for score in (-5, 0, 10, 20, 40, 200)]
-    assert values == [0, 0, 29.3, 50, 75, 99.9]
+    values = [normalise.of(score, Bands()) for score in (-5, 0, 10, 20, 40, 60, 180, 200)]
+    assert values == [0, 0, 33.3, 50, 66.7, 75, 90, 90.9]
     assert Normalisation().of(30, Bands()) is None
+
+
+def test_the_hottest_leads_keep_distinct_normalised_scores() -> None:
+    """Five to twelve times the hot threshold, the leads sales call first, do not all read
+    100 (the first, exponential, form gave 96.9 to 100 here, 100 from about 220)."""
+    normalise = Normalisation(enabled=True)
+    scores = range(100, 260, 20)
+    values = [normalise.of(score, Bands()) for score in scores]
+    assert values == sorted(set(values))  # rising, and no two alike
+    assert values[0] == 83.3
+    assert values[-1] == 92.3
 
 
 def test_rules_fingerprint_changes_with_anything_that_decides_a_score() -> None:
