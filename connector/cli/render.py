@@ -118,6 +118,9 @@ class ConsoleScreen:
     def say(self, text: str) -> None:
         stdout.print(text)
 
+    def line(self, text: str) -> None:
+        stdout.print(Text(text), no_wrap=True, overflow="ellipsis")
+
     def table(
         self, title: str | None, headers: Sequence[str], rows: Sequence[Sequence[object]]
     ) -> None:

@@ -50,6 +50,10 @@ class Screen(Protocol):
         """A line of text (rich markup allowed)."""
         ...
 
+    def line(self, text: str) -> None:
+        """One line of plain text, cut with "…" where the screen ends."""
+        ...
+
     def table(
         self, title: str | None, headers: Sequence[str], rows: Sequence[Sequence[object]]
     ) -> None: ...
@@ -143,9 +147,9 @@ def run_demo(
             on_progress=lambda done, total: bar.update(done, total),
         )
     screen.say(
-        f"  scored {scored.contacts_scored:,} contacts with {len(rules.behaviour)} behaviour "
-        f"and {len(rules.fit)} fit rules from {config_path.name}: "
-        f"{scored.transitions:,} stage changes ({scored.duration_s:.1f} s)"
+        f"  scored {scored.contacts_scored:,} contacts by {len(rules.behaviour) + len(rules.fit)} "
+        f"rules ({config_path.name}): {scored.transitions:,} stage changes "
+        f"({scored.duration_s:.1f} s)"
     )
     with engine.connect() as connection:
         mqls = [
@@ -182,23 +186,17 @@ def run_demo(
         )
         # The leads sales should call: open ones, not those sent back, out or already won.
         to_call = [row for row in everyone if row.stage in OPEN_STAGES][:10]
-        screen.table(
-            f"The {len(to_call)} hottest open leads (MQL, SQL): call these first",
-            ["email", "score", "0-100", "temperature", "stage", "route", "treatment", "why"],
-            [
-                [
-                    row.email,
-                    f"{row.score:g}",
-                    "-" if row.normalised_score is None else f"{row.normalised_score:g}",
-                    row.temperature,
-                    row.stage,
-                    row.route,
-                    row.treatment,
-                    row.reasons,
-                ]
-                for row in to_call
-            ],
+        screen.say(
+            f"[bold]The {len(to_call)} hottest open leads (MQL, SQL): call these first[/bold]"
         )
+        # Two lines a lead rather than a table: at 80 columns a table of e-mail, figures and
+        # reasons folds the e-mail and the reasons letter by letter.
+        screen.line(f"{'':4} {'score':>7} {'0-100':>6}  {'stage':<5}  e-mail")
+        for rank, row in enumerate(to_call, start=1):
+            normalised = "-" if row.normalised_score is None else f"{row.normalised_score:g}"
+            handed = ", ".join(str(part) for part in (row.route, row.treatment) if part)
+            screen.line(f"{rank:>3}. {row.score:>7g} {normalised:>6}  {row.stage:<5}  {row.email}")
+            screen.line(f"{'':13}{handed or 'not handed over'}: {row.reasons}")
         screen.say("\n[bold]What a push would write (dry run, nothing sent)[/bold]")
         for mapping_path in settings.mapping_paths():
             mapping = load_mapping(settings.resolve(mapping_path), shown_as=str(mapping_path))
@@ -210,7 +208,7 @@ def run_demo(
             )
             if planned:
                 first = planned[0]
-                screen.say(f"    e.g. {first.email}: {first.fields}")
+                screen.line(f"    e.g. {first.email}: {first.fields}")
     where = f"kept in {folder}" if keep else "in a temporary folder, removed now"
     screen.say(f"\ndone in {time.perf_counter() - started:.1f} s; sample and store {where}")
     if keep:

@@ -3,6 +3,8 @@ them apart, the hand-over in words."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from connector.model import Stage
@@ -18,37 +20,34 @@ def demo_output(tmp_path_factory: pytest.TempPathFactory) -> str:
     return result.stdout
 
 
-def _table_after(title: str, output: str) -> list[dict[str, str]]:
-    """The rows of the rich table printed under ``title``, by column header."""
+def _leads_listed(output: str) -> list[dict[str, str]]:
+    """The leads under "The 10 hottest open leads": rank, score, 0-100, stage, e-mail."""
     lines = output.splitlines()
-    start = next(n for n, line in enumerate(lines) if line.startswith(title))
-    rows = []
-    headers: list[str] | None = None
-    for line in lines[start + 1 :]:
-        if line.startswith("└"):
+    start = next(n for n, line in enumerate(lines) if "hottest open leads" in line)
+    headers = lines[start + 1].split()
+    assert headers == ["score", "0-100", "stage", "e-mail"]
+    leads = []
+    for line in lines[start + 2 :]:
+        found = re.match(r"\s*(\d+)\. (.*)", line)
+        if found:
+            leads.append(dict(zip(["rank", *headers], [found[1], *found[2].split()], strict=True)))
+        elif not line.startswith(" " * 13):  # a lead's second line: its hand-over and reasons
             break
-        if not line.startswith(("│", "┃")):
-            continue
-        cells = [cell.strip() for cell in line.strip("│┃").split("│" if "│" in line else "┃")]
-        if headers is None:
-            headers = cells
-        else:
-            rows.append(dict(zip(headers, cells, strict=True)))
-    return rows
+    return leads
 
 
 class TestDemo:
     def test_the_hottest_leads_are_open_ones_hottest_first(self, demo_output: str) -> None:
         """The leads to call are MQLs and SQLs (not nurtured, disqualified or won ones)."""
-        rows = _table_after("The 10 hottest open leads", demo_output)
-        assert len(rows) == 10
+        rows = _leads_listed(demo_output)
+        assert [row["rank"] for row in rows] == [str(rank) for rank in range(1, 11)]
         assert {row["stage"] for row in rows} <= OPEN
         scores = [float(row["score"]) for row in rows]
         assert scores == sorted(scores, reverse=True)
 
     def test_the_0_100_column_tells_the_leads_apart(self, demo_output: str) -> None:
         """Not 100 for nine of ten: most rows differ, and none reads 100."""
-        rows = _table_after("The 10 hottest open leads", demo_output)
+        rows = _leads_listed(demo_output)
         normalised = [float(row["0-100"]) for row in rows]
         assert len(set(normalised)) >= 8
         assert max(normalised) < 99
