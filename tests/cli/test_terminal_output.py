@@ -18,18 +18,23 @@ import time
 from pathlib import Path
 
 import pytest
+from pytest_httpserver import HTTPServer
 
+from tests.adapters.hubspot_fake import FakeHubSpot
+from tests.adapters.test_hubspot import CONTACTS_SPEC, fake
+from tests.adapters.test_hubspot import TOKEN as HUBSPOT_TOKEN
 from tests.cli.test_cli import LEADSYNC, cfg, clean_env, leadsync, write_jsonl
 
-__all__ = ["cfg"]  # the fixture, imported for the tests here
+__all__ = ["cfg", "fake"]  # the fixtures, imported for the tests here
 
 COLUMNS = 80
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
 
-def on_terminal(*args: str | Path, cwd: Path, timeout_s: float = 60) -> list[str]:
-    """Run leadsync with stdout and stderr on a terminal of COLUMNS columns; returns what
-    the terminal received, cut at each carriage return or newline, colours taken out."""
+def on_terminal(*args: str | Path, cwd: Path, timeout_s: float = 60, **env: str) -> list[str]:
+    """Run leadsync with stdout and stderr on a terminal of COLUMNS columns (and ``env``
+    added to its environment); returns what the terminal received, cut at each carriage
+    return or newline, colours taken out."""
     parent, child = pty.openpty()
     fcntl.ioctl(child, termios.TIOCSWINSZ, struct.pack("HHHH", 24, COLUMNS, 0, 0))
     process = subprocess.Popen(
@@ -38,7 +43,7 @@ def on_terminal(*args: str | Path, cwd: Path, timeout_s: float = 60) -> list[str
         stdout=child,
         stderr=child,
         cwd=cwd,
-        env=clean_env(COLUMNS=str(COLUMNS), TERM="xterm-256color"),
+        env=clean_env(COLUMNS=str(COLUMNS), TERM="xterm-256color", **env),
     )
     os.close(child)
     received = bytearray()
@@ -120,6 +125,27 @@ class TestProgressAndLogs:
         assert [line for line in lines if line.startswith("scored")] == [
             next(line for line in lines if line.startswith("scored 1,200 contact(s)"))
         ]
+
+    @pytest.mark.skipif(not CONTACTS_SPEC.exists(), reason="HubSpot's OpenAPI files absent")
+    def test_push_prints_its_summary_once(
+        self, cfg: Path, httpserver: HTTPServer, fake: FakeHubSpot
+    ) -> None:
+        """A push to HubSpot (the local fake) ends on one line of figures, and the console
+        shows no ``push.finished`` line repeating them."""
+        write_jsonl(cfg.parent / "visits.jsonl", visits(30))
+        with cfg.open("a", encoding="utf-8") as config:
+            config.write(f'\n[crm.hubspot]\nbase_url = "{httpserver.url_for("/").rstrip("/")}"\n')
+        for command in (["ingest", "visits.jsonl"], ["score"]):
+            assert leadsync("--config", cfg, *command, cwd=cfg.parent).returncode == 0
+        for n in range(30):
+            fake.add_contact(f"visitor-{n}@example.com")
+        lines = on_terminal(
+            "--config", cfg, "push", cwd=cfg.parent, HUBSPOT_ACCESS_TOKEN=HUBSPOT_TOKEN
+        )
+        summaries = [line for line in lines if line.startswith("hubspot: ")]
+        assert len(summaries) == 1
+        assert summaries[0].startswith("hubspot: 30 written, 0 unchanged, 0 rejected, 0 deferred")
+        assert not [line for line in lines if "push.finished" in line]
 
 
 class TestExplainInWords:
