@@ -63,5 +63,5 @@ def read_crm(engine: Engine, reader: CrmReader) -> CrmReadSummary:
                     summary.rejected += rejected
         finally:
             summary.duration_s = round(time.perf_counter() - started, 3)
-    log.info("crm.read_finished", run_id=run_id, **summary.as_dict())
+    log.info("crm_read.finished", run_id=run_id, **summary.as_dict())
     return summary
