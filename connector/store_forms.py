@@ -1,9 +1,10 @@
 """The database URLs the store accepts, and the common spellings taken as one of them.
 
 Only SQLite and PostgreSQL through psycopg (3) are installed and tested. ``postgres://``
-(Heroku, Render and libpq write it) and a bare ``postgresql://`` (SQLAlchemy would pick
-psycopg2, which is not installed) mean the same server, so they are read as
-``postgresql+psycopg://`` rather than refused.
+(Heroku, Render and libpq write it) and a bare ``postgresql://`` mean the same server, so
+they are read as ``postgresql+psycopg://`` rather than refused; SQLAlchemy knows no
+``postgres`` dialect, and naming the driver keeps a bare URL off psycopg2, which is not
+installed, whatever SQLAlchemy's default.
 """
 
 from __future__ import annotations
