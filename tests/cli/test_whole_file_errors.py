@@ -89,6 +89,21 @@ class TestNotATextFile:
             (str(data), 1)
         ]
 
+    def test_a_file_all_in_latin1_is_text_and_sets_aside_each_line(self, cfg: Path) -> None:
+        """Text in another encoding is read line by line: each line is one reject."""
+        data = cfg.parent / "salon.csv"
+        rows = [
+            f"e{n},form_submit,2026-11-02T10:00:00Z,h\u00e9l\u00e8ne-{n}@soci\u00e9t\u00e9.example"
+            for n in range(50)
+        ]
+        data.write_bytes("\n".join(["id,kind,occurred_at,email", *rows, ""]).encode("latin-1"))
+
+        result = leadsync("--config", cfg, "ingest", data, "--json", cwd=cfg.parent)
+
+        assert result.returncode == 0, result.stderr
+        summary = json.loads(result.stdout)
+        assert (summary["stored"], summary["rejected"]) == (0, 50)
+
 
 class TestCsvHeader:
     def test_a_header_without_occurred_at_is_refused_as_a_whole(self, cfg: Path) -> None:
