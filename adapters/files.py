@@ -7,6 +7,7 @@ when the file was replaced.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import hashlib
 from collections.abc import Iterator
@@ -35,7 +36,13 @@ FileFormat = Literal["jsonl", "csv"]
 _HEAD_BYTES = 4096
 _BOM = b"\xef\xbb\xbf"
 _MAX_RAW_CHARS = 2_000
+# The block git reads to tell text from binary; more than this share of it not text
+# (random bytes: about 60 %, UTF-16: 50 %, Latin-1 prose: a few %) is not a text file.
+_SNIFF_BYTES = 8_000
+_MOST_NOT_TEXT = 0.3
+_CONTROL_CHARS = frozenset(chr(code) for code in range(32)) - set("\t\n\r\f\v")
 _CSV_DIRECT = {"source", "id", "kind", "occurred_at", "email", "url"}
+_CSV_REQUIRED = ("kind", "occurred_at")
 _CSV_GROUPS = {
     "ids.": "ids",
     "attributes.": "attributes",
@@ -131,7 +138,9 @@ class FileSource:
         page_size: int = 20_000,
     ) -> None:
         self.name = name
-        self.path = path
+        # One file, one location: the same file reached by two paths (a relative one, one
+        # through ..) keeps one reject per bad line, and the location reads from anywhere.
+        self.path = path.resolve()
         self.format = detect_format(path, file_format)
         self.max_line_bytes = max_line_bytes
         self.page_size = page_size
@@ -168,10 +177,34 @@ class FileSource:
             stream.seek(0)
             if stream.read(len(_BOM)) != _BOM:  # spreadsheets write one before UTF-8 text
                 stream.seek(0)
+            self._refuse_binary(stream)
             if self.format == "jsonl":
                 yield from self._pull_jsonl(stream, head, start)
             else:
                 yield from self._pull_csv(stream, head, start)
+
+    def _refuse_binary(self, stream: BinaryIO) -> None:
+        """Refuse a file whose first block is mostly not text, as ``file`` and git judge it.
+
+        A share, not a single NUL or bad byte: a text file with one bad line must still
+        give one reject, while an image or an archive would give thousands of them.
+        """
+        start = stream.tell()
+        block = stream.read(_SNIFF_BYTES)
+        stream.seek(start)
+        # A character cut at the end of the block is not held against the file.
+        text = codecs.getincrementaldecoder("utf-8")("replace").decode(block, final=False)
+        if not text:
+            return
+        not_text = sum(1 for char in text if char == "\ufffd" or char in _CONTROL_CHARS)
+        if not_text > len(text) * _MOST_NOT_TEXT:
+            raise InputFileError(
+                f"not a text file: {not_text:,} of the first {len(text):,} characters are "
+                "NUL, control or not UTF-8",
+                file=str(self.path),
+                hint="give a JSONL or CSV file in UTF-8 (re-save it as UTF-8 if it is text "
+                "in another encoding)",
+            )
 
     # -- reading lines ---------------------------------------------------------------
 
@@ -282,7 +315,22 @@ class FileSource:
                     hint="use source, id, kind, occurred_at, email, url, "
                     "ids.NAME, attributes.NAME or profile.NAME",
                 )
+        self._require_columns(columns, line)
         return columns
+
+    def _require_columns(self, columns: list[tuple[str | None, str]], line: int) -> None:
+        """Refuse a header without a column every row needs: each row would be set aside
+        for the same reason, which says less than one error about the header."""
+        names = {name for group, name in columns if group is None}
+        missing = [name for name in _CSV_REQUIRED if name not in names]
+        if "email" not in names and not any(group == "ids" for group, _ in columns):
+            missing.append("email or ids.NAME")
+        if missing:
+            raise InputFileError(
+                f"line {line}: the header lacks the required column(s) {'; '.join(missing)}",
+                file=str(self.path),
+                hint="every row needs kind, occurred_at and email or ids.NAME: add the column",
+            )
 
     @staticmethod
     def _csv_record(columns: list[tuple[str | None, str]], row: list[str]) -> dict[str, object]:

@@ -35,6 +35,7 @@ from connector.scoring.settings import (
     contradictions,
 )
 from connector.secrets import read_secret, remember_secret
+from connector.store_forms import ACCEPTED_FORMS, accepted_store_url
 
 __all__ = [
     "CONFIG_ENV",
@@ -88,6 +89,11 @@ class StoreSettings(_Section):
             else:  # LEADSYNC_STORE_PASSWORD only fills the URL's own password
                 instead = f"give the whole URL, with it, in {STORE_URL_ENV} instead"
             raise ValueError(f"holds a password{where}; remove it from the file and {instead}")
+        if accepted_store_url(parsed) is None:
+            raise ValueError(
+                f"names a {parsed.drivername!r} database, which leadsync cannot use; "
+                f"use {ACCEPTED_FORMS}"
+            )
         return value
 
 
@@ -184,20 +190,31 @@ class Settings(_Section):
             try:
                 parsed = make_url(from_env.get_secret_value())
             except ArgumentError:
-                parsed = None
-            if parsed is not None:
-                # The password alone is blanked out too: a driver's message may quote it
-                # without the rest of the URL.
-                embedded: list[str] = [str(parsed.password)] if parsed.password else []
-                for key in _secret_query_keys(parsed.query):
-                    value = parsed.query[key]
-                    embedded.extend([value] if isinstance(value, str) else value)
-                for secret in embedded:
-                    remember_secret(secret)
-            return from_env.get_secret_value()
+                # The value is never quoted: it may be all password.
+                raise ConfigError(
+                    f"{STORE_URL_ENV} is not a database URL",
+                    hint=f"use {ACCEPTED_FORMS}",
+                ) from None
+            # The password alone is blanked out too: a driver's message may quote it
+            # without the rest of the URL.
+            embedded: list[str] = [str(parsed.password)] if parsed.password else []
+            for key in _secret_query_keys(parsed.query):
+                value = parsed.query[key]
+                embedded.extend([value] if isinstance(value, str) else value)
+            for secret in embedded:
+                remember_secret(secret)
+            accepted = accepted_store_url(parsed)
+            if accepted is None:
+                raise ConfigError(
+                    f"{STORE_URL_ENV} names a {parsed.drivername!r} database, "
+                    "which leadsync cannot use",
+                    hint=f"use {ACCEPTED_FORMS}",
+                )
+            return accepted.render_as_string(hide_password=False)
         if self.store.url is None:
             return f"sqlite:///{self.base_dir / 'leadsync.db'}"
-        url = make_url(self.store.url)
+        # Checked when the file was read: its driver is one the store accepts.
+        url = accepted_store_url(make_url(self.store.url)) or make_url(self.store.url)
         if url.drivername.startswith("sqlite") and url.database not in (None, "", ":memory:"):
             url = url.set(database=str(self.resolve(Path(url.database))))
         password = read_secret(STORE_PASSWORD_ENV)

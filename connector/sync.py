@@ -18,9 +18,10 @@ from sqlalchemy.engine import Engine
 
 from connector.config import Settings, scoring_rules
 from connector.errors import BusyError, LimitReachedError
-from connector.plugins import configured_crms, crm_mapping_of, crm_reader, crm_writer, source_of
+from connector.plugins import configured_crms, crm_mapping_of, crm_reader, crm_writer
 from connector.runners.crm_read import CrmReadSummary, read_crm
-from connector.runners.ingest import IngestSummary, ingest
+from connector.runners.ingest import IngestSummary
+from connector.runners.pull import SourceFailure, pull_source
 from connector.runners.push import PushSummary, push
 from connector.runners.rescore import RescoreSummary, rescore
 
@@ -32,26 +33,27 @@ log = structlog.get_logger(__name__)
 @dataclass(slots=True)
 class SyncSummary:
     pulled: list[IngestSummary] = field(default_factory=list)
+    failed: list[SourceFailure] = field(default_factory=list)
     read: list[CrmReadSummary] = field(default_factory=list)
     scored: RescoreSummary | None = None
     pushed: list[PushSummary] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, object]:
-        return asdict(self)
+        figures = asdict(self)
+        figures["failed"] = [failure.as_dict() for failure in self.failed]
+        return figures
 
 
 def sync_once(engine: Engine, settings: Settings) -> SyncSummary:
     summary = SyncSummary()
     for name in settings.sources:
-        summary.pulled.append(
-            ingest(
-                engine,
-                source_of(settings, name),
-                command="sync",
-                resume=True,
-                subprocess_above_bytes=settings.ingest.subprocess_above_bytes,
-            )
-        )
+        # A source that fails is reported and the pass goes on: what the others pulled is
+        # still scored and pushed. The caller exits non-zero for it at the end.
+        outcome = pull_source(engine, settings, name, command="sync")
+        if isinstance(outcome, SourceFailure):
+            summary.failed.append(outcome)
+        else:
+            summary.pulled.append(outcome)
     crms = configured_crms(settings)
     limited: LimitReachedError | None = None
     out_of_calls: set[str] = set()
@@ -88,6 +90,7 @@ def sync_once(engine: Engine, settings: Settings) -> SyncSummary:
     log.info(
         "sync.finished",
         pulled=sum(item.stored for item in summary.pulled),
+        sources_failed=[failure.source for failure in summary.failed],
         crm_contacts_changed=sum(item.contacts_changed for item in summary.read),
         scored=summary.scored.contacts_scored,
         written=sum(item.written for item in summary.pushed),

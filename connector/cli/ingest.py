@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 
 from connector.cli.render import print_json, progress_bar, stdout
 from connector.cli.state import state_of
 from connector.errors import ConfigError
-from connector.plugins import file_source, source_of
+from connector.plugins import file_source
 from connector.runners.ingest import IngestSummary, ingest
+from connector.runners.pull import SourceFailure, pull_source, raise_first_failure
 
 __all__ = ["app"]
 
@@ -46,7 +47,9 @@ def ingest_command(
         ),
     ] = None,
     file_format: Annotated[
-        str, typer.Option("--format", metavar="FORMAT", help="auto, jsonl or csv.")
+        # A choice, so a wrong one is a usage error (exit 2) that lists the valid values.
+        Literal["auto", "jsonl", "csv"],
+        typer.Option("--format", help="auto, jsonl or csv.", case_sensitive=False),
     ] = "auto",
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
@@ -93,22 +96,18 @@ def pull(
         stdout.print("no sources configured: add a \\[sources.NAME] table to config.toml")
         return
     engine = state.store()
-    summaries = []
+    outcomes: list[IngestSummary | SourceFailure] = []
     for name in wanted:
-        event_source = source_of(settings, name)
         with progress_bar(f"pull {name}", None) as bar:
-            summaries.append(
-                ingest(
-                    engine,
-                    event_source,
-                    command="pull",
-                    resume=True,
-                    on_progress=bar.advance,
-                    subprocess_above_bytes=settings.ingest.subprocess_above_bytes,
-                )
+            outcomes.append(
+                pull_source(engine, settings, name, command="pull", on_progress=bar.advance)
             )
     if as_json:
-        print_json([summary.as_dict() for summary in summaries])
+        print_json([outcome.as_dict() for outcome in outcomes])
     else:
-        for summary in summaries:
-            _report_ingest(summary, as_json=False)
+        for outcome in outcomes:
+            if isinstance(outcome, SourceFailure):
+                stdout.print(f"{outcome.source}: failed: {outcome.message}", markup=False)
+            else:
+                _report_ingest(outcome, as_json=False)
+    raise_first_failure(outcomes)

@@ -8,6 +8,7 @@ import typer
 
 from connector.cli.render import print_json, stdout
 from connector.cli.state import state_of
+from connector.runners.pull import raise_first_failure
 from connector.sync import sync_once
 
 __all__ = ["app"]
@@ -26,6 +27,7 @@ def sync_command(
     summary = sync_once(state.store(), settings)
     if as_json:
         print_json(summary.as_dict())
+        raise_first_failure(summary.failed)
         return
     pulled = sum(item.stored for item in summary.pulled)
     read = sum(item.contacts_changed for item in summary.read)
@@ -34,6 +36,8 @@ def sync_command(
         f"sync: {pulled:,} new event(s) from {len(summary.pulled)} source(s), "
         f"{read:,} contact(s) changed in the CRMs, {scored:,} rescored"
     )
+    for failure in summary.failed:
+        stdout.print(f"  {failure.source}: failed: {failure.message}", markup=False)
     for pushed in summary.pushed:
         if pushed.skipped is not None:
             stdout.print(f"  {pushed.crm}: not pushed ({pushed.skipped}; the next sync pushes it)")
@@ -42,3 +46,4 @@ def sync_command(
             f"  {pushed.crm}: {pushed.written:,} written, {pushed.unchanged:,} unchanged, "
             f"{pushed.rejected:,} rejected, {pushed.deferred:,} deferred"
         )
+    raise_first_failure(summary.failed)
