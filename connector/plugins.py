@@ -23,6 +23,7 @@ from connector.ports import (
     CrmAdapter,
     CrmContext,
     CrmReader,
+    CrmSettings,
     CrmWriter,
     EventSource,
     SizedSource,
@@ -40,6 +41,7 @@ __all__ = [
     "crm_mapping_of",
     "crm_reader",
     "crm_writer",
+    "default_crm_settings",
     "file_source",
     "installed_adapters",
     "source_context",
@@ -173,6 +175,15 @@ def file_source(
 def configured_crms(settings: Settings) -> list[str]:
     """The names of the ``[crm.NAME]`` tables, in the file's order."""
     return list(settings.crm)
+
+
+def default_crm_settings() -> dict[str, CrmSettings]:
+    """What an empty ``[crm.TYPE]`` table gives each installed CRM adapter: its default
+    mapping file and create policy, by type."""
+    return {
+        name: adapter.settings_model.model_validate({})
+        for name, adapter in sorted(installed_adapters().crms.items())
+    }
 
 
 def _require(settings: Settings, crm: str) -> None:

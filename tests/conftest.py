@@ -22,6 +22,47 @@ from connector.store.engine import open_store
 DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
+# The vendors' API specs the CRM fakes validate every call against (read in place, never
+# copied here): beside the repository (the project's layout), or where this variable says.
+SPECS_VARIABLE = "LEADSYNC_SPECS_DIR"
+SPECS_DIR = Path(os.environ.get(SPECS_VARIABLE) or REPO_ROOT.parent / "shared" / "specs")
+_SPECS_NEEDED = (SPECS_DIR / "hubspot", SPECS_DIR / "salesforce" / "postman-request-items")
+
+
+def _specs_missing() -> list[Path]:
+    return [path for path in _SPECS_NEEDED if not path.is_dir()]
+
+
+def _specs_warning(skipped: int | None) -> str:
+    what = "the HubSpot and Salesforce tests" if skipped is None else f"{skipped} tests"
+    return (
+        f"VENDOR SPECS NOT FOUND at {SPECS_DIR}: {what} "
+        f"{'will be' if skipped is None else 'were'} SKIPPED; "
+        f"set {SPECS_VARIABLE}=/path/to/shared/specs"
+    )
+
+
+# A missing specs folder skips a quarter of the suite, which pytest alone shows only as a
+# count in its last line: say so loudly before the first test and again after the last.
+def pytest_sessionstart(session: pytest.Session) -> None:
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None and _specs_missing():
+        reporter.write_sep("!", _specs_warning(None), red=True, bold=True)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """The last line of the run, under pytest's own counts."""
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is None or not _specs_missing():
+        return
+    skipped = sum(
+        1
+        for report in reporter.stats.get("skipped", [])
+        if isinstance(report.longrepr, tuple) and str(SPECS_DIR) in str(report.longrepr[2])
+    )
+    if skipped:
+        reporter.write_sep("!", _specs_warning(skipped), red=True, bold=True)
+
 
 def postgres_admin_url() -> str:
     return os.environ.get("LEADSYNC_TEST_POSTGRES_URL", DEFAULT_POSTGRES_URL)

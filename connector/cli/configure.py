@@ -90,10 +90,13 @@ def check(
         check_mapping_routes(found, resolved, routes_built_in(settings.scoring), str(path))
         stdout.print(f"mapping    ok  {path} ({found.crm}, {len(found.fields)} fields)")
     rules = scoring_rules(settings)
+    yours = len(settings.scoring.behaviour)
+    # Counted by name, as the README's table lists them: one built-in rule may match in
+    # two ways (a strong click by its URL or by its "strong" attribute).
+    built_in = len({rule.name for rule in rules.behaviour[yours:]})
     stdout.print(
-        f"rules      ok  {len(rules.behaviour)} behaviour ({len(settings.scoring.behaviour)} "
-        f"yours), {len(rules.fit)} fit; bands: warm from {rules.bands.warm_from:g}, "
-        f"hot above {rules.bands.hot_above:g}"
+        f"rules      ok  {built_in} built-in behaviour, {yours} yours, {len(rules.fit)} fit; "
+        f"bands: warm from {rules.bands.warm_from:g}, hot above {rules.bands.hot_above:g}"
     )
     for name, source in settings.sources.items():
         adapter = installed_adapters().source(source.type, key=f"sources.{name}.type")

@@ -9,9 +9,16 @@ import typer
 
 from connector.cli.render import print_json, progress_bar, stdout
 from connector.cli.state import state_of
+from connector.config import Settings
 from connector.crm.plan import PlannedPush
 from connector.errors import BusyError, ConfigError, LimitReachedError
-from connector.plugins import configured_crms, crm_mapping_of, crm_writer, installed_adapters
+from connector.plugins import (
+    configured_crms,
+    crm_mapping_of,
+    crm_writer,
+    default_crm_settings,
+    installed_adapters,
+)
 from connector.runners.push import PushSummary, push
 from connector.runners.rescore import scoring_watermark
 from connector.store.scores import unscored_count
@@ -50,6 +57,13 @@ def push_command(
     state = state_of(ctx)
     settings = state.load()
     configured = configured_crms(settings)
+    if dry_run and not configured:
+        # A first look before any CRM is set up: plan as an empty [crm.TYPE] table of each
+        # installed CRM would, with the default mapping `leadsync init` wrote. A dry run
+        # sends nothing, so it needs no credentials.
+        settings = settings.model_copy(update={"crm": default_crm_settings()})
+        configured = configured_crms(settings)
+        _say_planned_with_defaults(settings, list(crm or configured), as_json)
     wanted = crm or configured
     for name in wanted:
         if name not in configured:
@@ -63,7 +77,8 @@ def push_command(
             "no CRM is configured",
             hint="add a [crm.NAME] table to config.toml for a CRM type installed ("
             + ", ".join(sorted(installed_adapters().crms))
-            + "; see config.example.toml)",
+            + "; see config.example.toml); `leadsync push --dry-run` shows what the "
+            "default mappings would write",
         )
     engine = state.store()
     with engine.connect() as connection:
@@ -106,6 +121,24 @@ def push_command(
         _print_summaries(summaries, closing=None if stopped is None else stopped.message)
     if stopped is not None:
         raise stopped  # its message is the last line: what stopped it, when to retry
+
+
+def _say_planned_with_defaults(settings: Settings, names: list[str], as_json: bool) -> None:
+    """One line saying the plan uses the default mappings, and what to add to push."""
+    planned_with = {name: str(settings.crm[name].mapping) for name in names if name in settings.crm}
+    if not planned_with:
+        return  # --crm named no installed CRM: the error that follows says so
+    tables = " or ".join(f"[crm.{name}]" for name in planned_with)
+    if as_json:
+        log.warning("push.no_crm_configured", planned_with=planned_with, hint=f"add {tables}")
+        return
+    mappings = ", ".join(f"{name}: {path}" for name, path in planned_with.items())
+    stdout.print(
+        f"no CRM configured: planned with the default mappings ({mappings}), nothing sent; "
+        f"to push, add {tables} to config.toml (see config.example.toml)",
+        markup=False,  # [crm.NAME] is text, not rich markup
+        soft_wrap=True,
+    )
 
 
 def _print_summaries(summaries: list[PushSummary], *, closing: str | None) -> None:

@@ -157,6 +157,14 @@ def rejects(
         return
     print_table(
         None,
-        ["source", "file:line", "reason"],
-        [[r.source, f"{r.location}:{r.line}", r.reason] for r in rows],
+        ["source", "file:line", "reason", "raw text"],
+        [[r.source, f"{r.location}:{r.line}", r.reason, _cut(r.raw)] for r in rows],
     )
+
+
+# The table shows enough of a record to recognise it; --json has it as stored.
+RAW_SHOWN_CHARS = 120
+
+
+def _cut(raw: str) -> str:
+    return raw if len(raw) <= RAW_SHOWN_CHARS else raw[: RAW_SHOWN_CHARS - 1] + "…"

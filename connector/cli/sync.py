@@ -4,16 +4,28 @@ from __future__ import annotations
 
 from typing import Annotated
 
+import structlog
 import typer
 
 from connector.cli.render import print_json, stdout
 from connector.cli.state import state_of
+from connector.plugins import installed_adapters
 from connector.runners.pull import raise_first_failure
 from connector.sync import sync_once
 
 __all__ = ["app"]
 
 app = typer.Typer()
+
+log = structlog.get_logger("leadsync")
+
+
+def _no_crm_note() -> str:
+    tables = " or ".join(f"[crm.{name}]" for name in sorted(installed_adapters().crms))
+    return (
+        f"nothing pushed: no CRM is configured; add {tables} to config.toml (see "
+        "config.example.toml), and `leadsync push --dry-run` shows what it would write"
+    )
 
 
 @app.command(name="sync")
@@ -26,6 +38,8 @@ def sync_command(
     settings = state.load()
     summary = sync_once(state.store(), settings)
     if as_json:
+        if not settings.crm:
+            log.warning("sync.nothing_pushed", reason=_no_crm_note())  # stderr: stdout stays JSON
         print_json(summary.as_dict())
         raise_first_failure(summary.failed)
         return
@@ -38,6 +52,8 @@ def sync_command(
     )
     for failure in summary.failed:
         stdout.print(f"  {failure.source}: failed: {failure.message}", markup=False)
+    if not settings.crm:
+        stdout.print(f"  {_no_crm_note()}", markup=False, soft_wrap=True)
     for pushed in summary.pushed:
         if pushed.skipped is not None:
             stdout.print(f"  {pushed.crm}: not pushed ({pushed.skipped}; the next sync pushes it)")

@@ -305,7 +305,8 @@ class ScoringRules:
 
 
 def default_behaviour_rules(strong_click_patterns: tuple[str, ...]) -> tuple[BehaviourRule, ...]:
-    """The reference points table (DOMAIN.md) plus documented defaults for the other kinds.
+    """The trade's reference points table (README, "Built-in behaviour rules") plus
+    documented defaults for the other kinds.
 
     Weak click 1, strong click 3, site visit 1, download 5, callback request 10, quote
     request 20; pricing page 3, product pages 1, other pages nothing (the visit already

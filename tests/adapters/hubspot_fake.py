@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import bisect
 import json
-import os
 import threading
 import time
 from collections import deque
@@ -28,12 +27,9 @@ from typing import Any
 import jsonschema
 from werkzeug import Request, Response
 
-from tests.conftest import REPO_ROOT
+from tests.conftest import SPECS_DIR
 
-# Beside the repository (the project's layout), or where LEADSYNC_SPECS_DIR says.
-SPECS = (
-    Path(os.environ.get("LEADSYNC_SPECS_DIR") or REPO_ROOT.parent / "shared" / "specs") / "hubspot"
-)
+SPECS = SPECS_DIR / "hubspot"
 CONTACTS_SPEC = SPECS / "crm-contacts-v3.json"
 PROPERTIES_SPEC = SPECS / "crm-properties-v3.json"
 PROPERTIES = "/crm/v3/properties/contacts"

@@ -26,7 +26,9 @@ from tests.adapters.scored_people import scored_people
 REPO_ROOT = Path(__file__).resolve().parents[2]
 MAPPING = load_mapping(REPO_ROOT / "mappings" / "hubspot.toml")
 TOKEN = "pat-na1-rate-limits-test"
-pytestmark = pytest.mark.skipif(not CONTACTS_SPEC.exists(), reason="HubSpot's specs absent")
+pytestmark = pytest.mark.skipif(
+    not CONTACTS_SPEC.exists(), reason=f"HubSpot's OpenAPI files are not at {CONTACTS_SPEC}"
+)
 
 
 @pytest.fixture
