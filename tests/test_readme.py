@@ -15,7 +15,7 @@ from typing import Any
 import pydantic
 import typer.main
 
-from connector.cli.app import app
+from connector.cli.app import GLOBAL_FLAGS, app
 from connector.config import ScoringSettings, Settings, load_settings
 from connector.errors import ConfigError
 from connector.plugins import installed_adapters
@@ -76,7 +76,10 @@ def command_problems(text: str) -> list[str]:
             if token.startswith("-"):
                 option = token.split("=")[0]
                 known = {name: param for param in command.params for name in param.opts}
-                if _subcommands(command) is not None and option not in known:
+                if option not in known and (
+                    _subcommands(command) is not None or option in GLOBAL_FLAGS
+                ):
+                    # The root's options; --debug is also taken after any command.
                     known = {name: param for param in CLI.params for name in param.opts}
                 param = known.get(option)
                 if param is None:

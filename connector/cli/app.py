@@ -25,7 +25,7 @@ from connector.errors import ExitCode, Interrupted, LeadsyncError
 from connector.logs import configure_logging
 from connector.secrets import redact
 
-__all__ = ["app", "main"]
+__all__ = ["GLOBAL_FLAGS", "app", "main"]
 
 log = structlog.get_logger("leadsync")
 
@@ -111,11 +111,11 @@ def _global_flags_first(args: list[str]) -> list[str]:
     """
     end = args.index("--") if "--" in args else len(args)
     options, values = args[:end], args[end:]
-    moved = [arg for arg in options if arg in _GLOBAL_FLAGS]
-    return [*moved, *(arg for arg in options if arg not in _GLOBAL_FLAGS), *values]
+    moved = [arg for arg in options if arg in GLOBAL_FLAGS]
+    return [*moved, *(arg for arg in options if arg not in GLOBAL_FLAGS), *values]
 
 
-_GLOBAL_FLAGS = ("--debug",)
+GLOBAL_FLAGS = ("--debug",)
 
 
 def main() -> None:
