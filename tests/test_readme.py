@@ -144,12 +144,44 @@ def _model_of(table: str) -> type[pydantic.BaseModel] | None:
 
 
 def _key_problem(number: int, table: str, key: str) -> str | None:
-    model = _model_of(table)
+    model = _model_of(table.replace("NAME", "x"))  # [crm.NAME]: the keys of every CRM
     if model is None:
         return f"README.md:{number}: [{table}] is no table of config.toml"
     if key not in model.model_fields:
         return f"README.md:{number}: [{table}] {key}: {model.__name__} has no field {key!r}"
     return None
+
+
+def _key_table_row(
+    number: int, line: str, table_of_bare_keys: str | None, problems: list[str]
+) -> list[tuple[str, str]]:
+    """The (table, key) pairs one row of a `| key |` table names."""
+    cells = line.split("|")[1:-1]
+    first = _SPAN.findall(cells[0])
+    if not first:
+        return []
+    listed = _TABLE_KEY.match(first[0])
+    if listed:  # `[scoring] warm_from`, `hot_above`
+        return [
+            (listed[1], key) for key in [listed[2], *first[1:]] if re.fullmatch(r"[a-z_]+", key)
+        ]
+    table = re.fullmatch(r"\[([a-z0-9_.A-Z]+)\](?: type = \"(\w+)\")?", first[0])
+    if table is not None and len(cells) > 2:
+        # `[crm.hubspot]` | | `base_url`, `mapping`, ... (see "HubSpot"): keys before "(".
+        keys = [key for key in _SPAN.findall(cells[2].split("(")[0]) if re.fullmatch(r"\w+", key)]
+        if table[2] is None:
+            return [(table[1], key) for key in keys]
+        model = installed_adapters().sources[table[2]].settings_model
+        problems += [
+            f"README.md:{number}: [{table[1]}] type = {table[2]!r}: {model.__name__} has no "
+            f"field {key!r}"
+            for key in keys
+            if key not in model.model_fields
+        ]
+        return []
+    if table_of_bare_keys and re.fullmatch(r"[a-z_]+", first[0]):
+        return [(table_of_bare_keys, first[0])]  # Salesforce's `domain` | `login` | ...
+    return []
 
 
 def key_problems(text: str) -> list[str]:
@@ -170,37 +202,11 @@ def key_problems(text: str) -> list[str]:
             if matched:
                 named.append((matched[1], matched[2]))
         if in_key_table and not line.startswith("|---"):
-            cells = line.split("|")[1:-1]
-            first = _SPAN.findall(cells[0])
-            table_span = re.fullmatch(r"\[([a-z0-9_.]+)\](?: type = \"(\w+)\")?", first[0] or "")
-            if first and first[0].startswith("[") and table_span is None:
-                pass  # `[[scoring.behaviour]]`, `[a] b`: a key form handled above
-            elif table_span is not None and len(cells) > 2:
-                # `[crm.hubspot]` | | `base_url`, `mapping`, ... (see "HubSpot")
-                table = table_span[1]
-                model_table = table
-                if table_span[2]:
-                    adapter = installed_adapters().sources[table_span[2]]
-                    keys = [k for k in _SPAN.findall(cells[2].split("(")[0])]
-                    for key in keys:
-                        if key not in adapter.settings_model.model_fields:
-                            problems.append(
-                                f"README.md:{number}: [sources.NAME] type = {table_span[2]!r}: "
-                                f"{adapter.settings_model.__name__} has no field {key!r}"
-                            )
-                    continue
-                named += [(model_table, key) for key in _SPAN.findall(cells[2].split("(")[0])]
-            elif first and _TABLE_KEY.match(first[0]):
-                table = _TABLE_KEY.match(first[0])[1]  # type: ignore[index]
-                named += [(table, key) for key in first[1:] if re.fullmatch(r"[a-z_]+", key)]
-            elif first and table_of_bare_keys and re.fullmatch(r"[a-z_]+", first[0]):
-                named.append((table_of_bare_keys, first[0]))
+            named += _key_table_row(number, line, table_of_bare_keys, problems)
         for span in spans:
             if re.fullmatch(r"\[[a-z0-9_.]+\]", span):
                 table_of_bare_keys = span[1:-1]
-        for table, key in named:
-            if "NAME" in table:
-                table = table.replace("NAME", "x")
+        for table, key in dict.fromkeys(named):
             problem = _key_problem(number, table, key)
             if problem:
                 problems.append(problem)
