@@ -4,7 +4,10 @@ Changed means: an event stored since the last pass (found by event id: the ledge
 ids visible in increasing order), a profile changed since the contact was scored (CRM
 snapshots land there too), or never scored. A change of rules (its hash differs from the
 stored one) or ``full`` rescore everyone, in one sequential read of the store, split
-over worker processes when there are many contacts.
+over worker processes when there are many contacts. When most contacts changed (a bulk
+import), the changed ones are scored the same way, split over the workers, the others
+skipped as they are read: scoring them through the contact index, a chunk at a time in
+one process, took 12.8 s for 200,000 contacts where the full pass took 5.0 s.
 
 Each chunk commits its scores and stage transitions together; the watermark moves only
 when every chunk is done, so a crash part-way means the next pass redoes the work, never
@@ -16,7 +19,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from itertools import islice
 
@@ -60,6 +63,9 @@ SCORES_AS_OF_KEY = "scores_as_of"
 CHUNK_CONTACTS = 5_000
 # Below this, starting worker processes costs more than it saves.
 PARALLEL_FROM_CONTACTS = 20_000
+# Past this share of the store changed, an incremental pass reads every contact, split
+# over the workers, rather than the changed ones through the contact index in one process.
+IN_WORKERS_FROM_SHARE = 0.5
 
 
 @dataclass(slots=True)
@@ -105,7 +111,8 @@ def rescore(
     A fixed ``as_of`` leaves out events after it, so windows and decay give the same
     points on every run; it rescores everyone, and so does the next pass without it.
     ``now`` is the clock (default: the real one) for ordinary passes. A full pass over
-    at least ``PARALLEL_FROM_CONTACTS`` contacts is split over ``workers`` processes.
+    at least ``PARALLEL_FROM_CONTACTS`` contacts is split over ``workers`` processes, and
+    so is an incremental one where that many, and most contacts, changed.
     """
     summary = RescoreSummary(full=full)
 
@@ -158,8 +165,9 @@ def _rescore(
             full=full, as_of=as_of, due=due, stored_hash=stored_hash, rules_hash=rules_hash
         )
         todo: list[int] | None = None
+        in_store = contact_count(connection)
         if summary.full:
-            total = contact_count(connection)
+            total = in_store
         else:
             todo = sorted(
                 changed_contact_ids(
@@ -195,10 +203,14 @@ def _rescore(
         if on_progress is not None:
             on_progress(done, total)
 
+    if todo is not None and _mostly_changed(total, in_store, workers):
+        summary.reason += f"; {total:,} of {in_store:,} contacts changed, read in one pass"
+        job = replace(job, only=frozenset(todo))
+        todo = None
     if todo is not None:
         result = job.score_ids(engine, todo, progress)
     else:
-        ranges = _id_ranges(engine, total, workers) if total >= PARALLEL_FROM_CONTACTS else []
+        ranges = _id_ranges(engine, in_store, workers) if total >= PARALLEL_FROM_CONTACTS else []
         if len(ranges) > 1:
             summary.workers = len(ranges)
             engine.dispose()  # no pooled connection may cross the fork
@@ -236,6 +248,15 @@ def _full_or_not(
     return False, "new events, profile changes or windows and decay due"
 
 
+def _mostly_changed(changed: int, in_store: int, workers: int) -> bool:
+    """Whether an incremental pass is worth splitting over workers like a full one."""
+    return (
+        workers > 1
+        and changed >= PARALLEL_FROM_CONTACTS
+        and changed > in_store * IN_WORKERS_FROM_SHARE
+    )
+
+
 def _chunks(contacts_found: Iterator[ContactToScore]) -> Iterator[list[ContactToScore]]:
     while chunk := list(islice(contacts_found, CHUNK_CONTACTS)):
         yield chunk
@@ -259,6 +280,8 @@ class _PassJob:
     strict: bool
     rules_hash: str
     through: int
+    # None: every contact read; else only these (the others are read and skipped).
+    only: frozenset[int] | None = None
 
     def __call__(
         self, low: int, high: int, count: Callable[[int], None], stopping: Callable[[], bool]
@@ -286,13 +309,16 @@ class _PassJob:
         report_increments: bool = False,
         stop_if: Callable[[], bool] | None = None,
     ) -> RangeResult:
-        """Every contact in ``low..high`` (None: no bound), in one sequential read."""
+        """Every contact in ``low..high`` (None: no bound) or those of them in ``only``,
+        in one sequential read."""
         scorer, writer = self._scorer(), OutcomeWriter(engine.dialect)
         scored = transitions = 0
         with paused_gc(), engine.connect() as reader:
             found = all_contacts_to_score(
                 reader, through_event_id=self.through, id_range=(low, high)
             )
+            if self.only is not None:
+                found = (contact for contact in found if contact.contact_id in self.only)
             for chunk in _chunks(found):
                 if stop_if is not None and stop_if():
                     raise FatalError("the scoring pass this worker belongs to has stopped")

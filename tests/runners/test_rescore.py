@@ -130,6 +130,41 @@ def test_a_full_pass_split_over_workers_scores_like_one_process(
     assert len(_history(engine)) == len(hot) == 10
 
 
+@pytest.mark.parametrize(("changed", "workers_used"), [(20, 2), (10, 1)])
+def test_an_incremental_pass_where_most_contacts_changed_is_split_over_workers(
+    engine: Engine,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    changed: int,
+    workers_used: int,
+) -> None:
+    """Past half the store changed, the pass goes to the workers; it stores what --full does."""
+    monkeypatch.setattr(rescore_module, "PARALLEL_FROM_CONTACTS", 1)
+    monkeypatch.setattr(rescore_module, "CHUNK_CONTACTS", 4)
+    lines = [line for n in range(30) for line in _visits(f"v{n}", f"c{n}@acme.example", 1, 0)]
+    _ingest(engine, tmp_path / "visits.jsonl", lines)
+    rescore(engine, RULES, workers=1)
+    bulk = [line for n in range(changed) for line in _visits(f"b{n}", f"c{n}@acme.example", 25, 1)]
+    _ingest(engine, tmp_path / "bulk.jsonl", bulk)
+
+    summary = rescore(engine, RULES, workers=2)
+
+    assert (summary.full, summary.contacts_scored, summary.workers) == (
+        False,
+        changed,
+        workers_used,
+    )
+    assert summary.transitions == changed
+    incremental, history = _stored(engine), _history(engine)
+    assert (
+        sorted(score for score, _, _ in incremental.values())
+        == [1] * (30 - changed) + [26] * changed
+    )
+    full = rescore(engine, RULES, full=True, workers=1)
+    assert (full.contacts_scored, full.transitions) == (30, 0)
+    assert (_stored(engine), _history(engine)) == (incremental, history)
+
+
 def test_as_of_makes_decay_and_windows_reproducible(engine: Engine, tmp_path: Path) -> None:
     rules = ScoringRules(
         tuple(
