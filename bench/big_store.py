@@ -30,7 +30,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import orjson
-from ingest import _drop_schema, _postgres_schema_url, generate
+from ingest import generate, postgres_schema
 from score import GENERATED_FROM, _email
 
 LEADSYNC = str(Path(sys.executable).parent / "leadsync")
@@ -141,17 +141,13 @@ def main() -> None:
             rows.append(("SQLite", size, build_and_measure(work, f"sqlite:///{work}/big.db", size)))
         if arguments.store_url:
             for size in sizes:
-                found = _postgres_schema_url(arguments.store_url)
-                if found is None:
-                    break
-                url, schema = found
-                work = Path(scratch) / f"postgresql-{size}"
-                work.mkdir()
-                print(f"PostgreSQL, {size:,} contacts:")
-                try:
+                with postgres_schema(arguments.store_url) as url:
+                    if url is None:
+                        break
+                    work = Path(scratch) / f"postgresql-{size}"
+                    work.mkdir()
+                    print(f"PostgreSQL, {size:,} contacts:")
                     rows.append(("PostgreSQL", size, build_and_measure(work, url, size)))
-                finally:
-                    _drop_schema(arguments.store_url, schema)
 
     print()
     print(

@@ -21,6 +21,8 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -189,6 +191,20 @@ def _drop_schema(admin_url: str, schema: str) -> None:
     admin.dispose()
 
 
+@contextmanager
+def postgres_schema(admin_url: str) -> Iterator[str | None]:
+    """A URL on a fresh schema, dropped afterwards; None when PostgreSQL is unreachable."""
+    found = _postgres_schema_url(admin_url)
+    if found is None:
+        yield None
+        return
+    url, schema = found
+    try:
+        yield url
+    finally:
+        _drop_schema(admin_url, schema)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=1_000_000)
@@ -238,15 +254,11 @@ def main() -> None:
         )
         print(f"  sqlite done: {rows[-1][1]['ingest_eps']:,.0f} events/s")
         if not arguments.skip_postgres:
-            found = _postgres_schema_url(arguments.postgres_url)
-            if found is not None:
-                url, schema = found
-                try:
+            with postgres_schema(arguments.postgres_url) as url:
+                if url is not None:
                     rows.append(
                         ("leadsync, PostgreSQL", _run_child("leadsync", str(events_file), url))
                     )
-                finally:
-                    _drop_schema(arguments.postgres_url, schema)
 
     print()
     print(

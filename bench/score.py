@@ -33,11 +33,10 @@ import orjson
 from ingest import (
     DEFAULT_POSTGRES_URL,
     KINDS,
-    _drop_schema,
     _peak_rss_mb,
-    _postgres_schema_url,
     _run_child,
     generate,
+    postgres_schema,
 )
 
 # generate() spaces events 20 s apart from this moment; new events must come later.
@@ -226,13 +225,9 @@ def main() -> None:
         for workers in worker_counts:
             run("SQLite", f"sqlite:///{work / f'score-{workers}.db'}", workers)
         if not arguments.skip_postgres:
-            found = _postgres_schema_url(arguments.postgres_url)
-            if found is not None:
-                url, schema = found
-                try:
+            with postgres_schema(arguments.postgres_url) as url:
+                if url is not None:
                     run("PostgreSQL", url, arguments.workers)
-                finally:
-                    _drop_schema(arguments.postgres_url, schema)
 
     print()
     print(

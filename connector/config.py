@@ -214,7 +214,8 @@ class Settings(_Section):
         if self.store.url is None:
             return f"sqlite:///{self.base_dir / 'leadsync.db'}"
         # Checked when the file was read: its driver is one the store accepts.
-        url = accepted_store_url(make_url(self.store.url)) or make_url(self.store.url)
+        parsed = make_url(self.store.url)
+        url = accepted_store_url(parsed) or parsed
         if url.drivername.startswith("sqlite") and url.database not in (None, "", ":memory:"):
             url = url.set(database=str(self.resolve(Path(url.database))))
         password = read_secret(STORE_PASSWORD_ENV)
