@@ -130,21 +130,32 @@ def test_a_full_pass_split_over_workers_scores_like_one_process(
     assert len(_history(engine)) == len(hot) == 10
 
 
-@pytest.mark.parametrize(("changed", "workers_used"), [(20, 2), (10, 1)])
-def test_an_incremental_pass_where_most_contacts_changed_is_split_over_workers(
+@pytest.mark.parametrize(
+    ("changed", "visits_each", "workers_used"),
+    # 500 and 125 new events for 30 contacts: every contact read, in the workers; 10 new
+    # events: the 10 changed contacts read through the index, in one process.
+    [(20, 25, 2), (5, 25, 2), (10, 1, 1)],
+)
+def test_an_incremental_pass_after_a_bulk_import_is_split_over_workers(
     engine: Engine,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     changed: int,
+    visits_each: int,
     workers_used: int,
 ) -> None:
-    """Past half the store changed, the pass goes to the workers; it stores what --full does."""
+    """Past half as many new events as contacts, the pass reads every contact in the workers
+    and scores only the changed ones; it stores what --full does."""
     monkeypatch.setattr(rescore_module, "PARALLEL_FROM_CONTACTS", 1)
     monkeypatch.setattr(rescore_module, "CHUNK_CONTACTS", 4)
     lines = [line for n in range(30) for line in _visits(f"v{n}", f"c{n}@acme.example", 1, 0)]
     _ingest(engine, tmp_path / "visits.jsonl", lines)
     rescore(engine, RULES, workers=1)
-    bulk = [line for n in range(changed) for line in _visits(f"b{n}", f"c{n}@acme.example", 25, 1)]
+    bulk = [
+        line
+        for n in range(changed)
+        for line in _visits(f"b{n}", f"c{n}@acme.example", visits_each, 1)
+    ]
     _ingest(engine, tmp_path / "bulk.jsonl", bulk)
 
     summary = rescore(engine, RULES, workers=2)
@@ -154,11 +165,12 @@ def test_an_incremental_pass_where_most_contacts_changed_is_split_over_workers(
         changed,
         workers_used,
     )
-    assert summary.transitions == changed
+    hot = changed if visits_each > 20 else 0
+    assert summary.transitions == hot
     incremental, history = _stored(engine), _history(engine)
     assert (
         sorted(score for score, _, _ in incremental.values())
-        == [1] * (30 - changed) + [26] * changed
+        == [1] * (30 - changed) + [1 + visits_each] * changed
     )
     full = rescore(engine, RULES, full=True, workers=1)
     assert (full.contacts_scored, full.transitions) == (30, 0)
