@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
 
@@ -28,6 +28,8 @@ __all__ = [
     "CountColumn",
     "ProgressBar",
     "print_json",
+    "print_json_array",
+    "print_listing",
     "print_table",
     "progress_bar",
     "shown_time",
@@ -53,6 +55,81 @@ def print_json(value: object) -> None:
     sys.stdout.write(
         orjson.dumps(value, default=_default, option=orjson.OPT_INDENT_2).decode() + "\n"
     )
+
+
+def print_json_array(items: Iterable[object]) -> int:
+    """A JSON array written an element at a time (one per line), so a listing of the whole
+    store never sits in memory; returns how many were written."""
+    write = sys.stdout.write
+    written = 0
+    for item in items:
+        write(
+            ("[\n  " if written == 0 else ",\n  ") + orjson.dumps(item, default=_default).decode()
+        )
+        written += 1
+    write("[]\n" if written == 0 else "\n]\n")
+    return written
+
+
+# A cut column narrower than this says too little: it is left out instead.
+_NARROWEST_CUT = 12
+_GAP = 2  # between columns
+
+
+def _shared(room: int, wanted: Sequence[int]) -> list[int]:
+    """``room`` characters shared among columns that want ``wanted``: the narrow ones get
+    all they want, the others an equal share of the rest."""
+    given = [0] * len(wanted)
+    remaining = max(room, 0)
+    by_width = sorted(range(len(wanted)), key=wanted.__getitem__)
+    for position, index in enumerate(by_width):
+        given[index] = min(wanted[index], remaining // (len(by_width) - position))
+        remaining -= given[index]
+    return given
+
+
+def print_listing(
+    headers: Sequence[str],
+    rows: Sequence[Sequence[object]],
+    *,
+    cut: Sequence[str] = (),
+) -> None:
+    """A table that fits the terminal and keeps one line per row: every column is as wide
+    as its widest cell (an e-mail or a file name is never wrapped or cut) but those in
+    ``cut``, which share the width left and end in "…" where they do not fit; the last
+    of them is left out (with a note) while one would get less than a few characters."""
+    cells = [["" if cell is None else str(cell) for cell in row] for row in rows]
+    widths = [
+        max([len(header), *(len(row[index]) for row in cells)])
+        for index, header in enumerate(headers)
+    ]
+    flexible = [headers.index(name) for name in cut if name in headers]  # in cut's order
+    fixed = sum(width for index, width in enumerate(widths) if index not in flexible)
+    shown = set(range(len(headers)))
+    while flexible:
+        room = stdout.width - fixed - _GAP * (len(shown) - 1)
+        given = _shared(room, [widths[index] for index in flexible])
+        if all(
+            width >= min(widths[index], _NARROWEST_CUT)
+            for index, width in zip(flexible, given, strict=True)
+        ):
+            widths = [
+                dict(zip(flexible, given, strict=True)).get(index, width)
+                for index, width in enumerate(widths)
+            ]
+            break
+        shown.discard(flexible.pop())  # the last in ``cut`` matters least
+    table = Table(box=None, pad_edge=False, padding=(0, 1), header_style="bold")
+    for index, header in enumerate(headers):
+        if index in shown:
+            table.add_column(header, width=widths[index], no_wrap=True, overflow="ellipsis")
+    for row in cells:
+        # Text, not markup: a URL such as ?q=[b] must print as it is.
+        table.add_row(*[Text(cell) for index, cell in enumerate(row) if index in shown])
+    stdout.print(table)
+    hidden = [header for index, header in enumerate(headers) if index not in shown]
+    if hidden:
+        stdout.print(f"({', '.join(hidden)} left out: the terminal is too narrow)")
 
 
 def print_table(

@@ -5,26 +5,43 @@ One Typer app, added to the main one in ``connector/cli/app.py``.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, TypeVar
 
 import structlog
 import typer
 
 from connector.cli.explanation import print_explanation
-from connector.cli.render import print_json, print_table, progress_bar, stdout
+from connector.cli.render import (
+    ProgressBar,
+    print_json,
+    print_json_array,
+    print_listing,
+    progress_bar,
+    stdout,
+)
 from connector.cli.state import state_of
 from connector.config import scoring_rules
+from connector.model import StoredScore
 from connector.runners.explain import explain_contact
 from connector.runners.rescore import rescore, scoring_watermark
-from connector.store.rejects import list_rejects
-from connector.store.scores import list_scores, unscored_count
+from connector.store.rejects import (
+    StoredReject,
+    count_rejects,
+    list_rejects,
+    rejects_by_reason,
+)
+from connector.store.scores import list_scores, score_count, stream_scores, unscored_count
 
 __all__ = ["app"]
 
 app = typer.Typer()
 
 log = structlog.get_logger("leadsync")
+
+T = TypeVar("T")
 
 
 def _as_of(text: str | None) -> datetime | None:
@@ -80,34 +97,93 @@ def score(
     )
 
 
+# The table shows the top of the list; --limit and --json go further.
+SHOWN_CONTACTS = 50
+
+
 @app.command()
 def contacts(
     ctx: typer.Context,
     as_json: Annotated[
-        bool, typer.Option("--json", help="A JSON array, sorted by score descending.")
+        bool,
+        typer.Option(
+            "--json", help="Every contact (or the N highest) as a JSON array, highest first."
+        ),
     ] = False,
     limit: Annotated[
-        int | None, typer.Option("--limit", min=1, metavar="N", help="Only the N highest scores.")
+        int | None,
+        typer.Option(
+            "--limit",
+            min=1,
+            metavar="N",
+            help=f"The N highest scores (the table's default: {SHOWN_CONTACTS}).",
+        ),
     ] = None,
 ) -> None:
-    """Contacts with their score, temperature, stage, route and treatment."""
+    """Contacts with their score, temperature, stage, route, treatment and reasons,
+    highest score first."""
     engine = state_of(ctx).store()
     with engine.connect() as connection:
-        rows = list_scores(connection, limit=limit)
         pending = unscored_count(connection, after_event_id=scoring_watermark(connection))
-    if pending:
-        log.warning("contacts.unscored_changes", contacts=pending, hint="run `leadsync score`")
-    if as_json:
-        print_json([row.as_contract() for row in rows])
+        if pending:
+            log.warning("contacts.unscored_changes", contacts=pending, hint="run `leadsync score`")
+        total = score_count(connection)
+        if as_json:
+            wanted = total if limit is None else min(limit, total)
+            with progress_bar("contacts", wanted) as bar:
+                print_json_array(
+                    _counted(
+                        (row.as_contract() for row in stream_scores(connection, limit=limit)),
+                        bar,
+                    )
+                )
+            return
+        rows = list_scores(connection, limit=limit or SHOWN_CONTACTS)
+    if not rows:
+        stdout.print("no scored contacts: run `leadsync score` after an ingest")
         return
-    print_table(
-        None,
-        ["email", "score", "temperature", "stage", "route", "treatment", "reasons"],
+    print_contacts(rows)
+    if total > len(rows):
+        stdout.print(
+            f"… {total - len(rows):,} more of {total:,} "
+            "(--limit N shows more, --json lists every contact)"
+        )
+
+
+def _counted(items: Iterator[T], bar: ProgressBar, every: int = 1_000) -> Iterator[T]:
+    for done, item in enumerate(items, 1):
+        yield item
+        if done % every == 0:
+            bar.update(done)
+
+
+def print_contacts(rows: Sequence[StoredScore]) -> None:
+    """One line a contact; the 0-100 column where the scores carry it (normalised)."""
+    normalised = any(row.normalised_score is not None for row in rows)
+    headers = ["email", "score", *(["0-100"] if normalised else []), "temperature", "stage"]
+    print_listing(
+        [*headers, "route", "treatment", "reasons"],
         [
-            [r.email, f"{r.score:g}", r.temperature, r.stage, r.route, r.treatment, r.reasons]
-            for r in rows
+            [
+                row.email,
+                f"{row.score:g}",
+                *([_points(row.normalised_score)] if normalised else []),
+                row.temperature,
+                row.stage,
+                row.route,
+                row.treatment,
+                row.reasons,
+            ]
+            for row in rows
         ],
+        # What is cut, or left out first where the terminal is narrow: treatment, then
+        # reasons, then route; the e-mail, score, temperature and stage always show.
+        cut=("route", "reasons", "treatment"),
     )
+
+
+def _points(value: float | None) -> str:
+    return "" if value is None else f"{value:.0f}"
 
 
 @app.command()
@@ -144,27 +220,58 @@ def rejects(
     limit: Annotated[
         int, typer.Option("--limit", min=1, metavar="N", help="At most N records.")
     ] = 100,
+    by_reason: Annotated[
+        bool,
+        typer.Option(
+            "--by-reason",
+            help="How many records were set aside for each kind of reason, instead of them.",
+        ),
+    ] = False,
 ) -> None:
     """Records set aside, with file, line and reason (newest first)."""
     engine = state_of(ctx).store()
     with engine.connect() as connection:
-        rows = list_rejects(connection, source=source, limit=limit)
+        total = count_rejects(connection, source=source)
+        if by_reason:
+            counts = rejects_by_reason(connection, source=source)
+        else:
+            rows = list_rejects(connection, source=source, limit=limit)
+    if by_reason:
+        if as_json:
+            print_json([count.as_dict() for count in counts])
+        elif counts:
+            print_listing(
+                ["records", "reason"],
+                [[f"{count.count:,}", count.reason] for count in counts],
+                cut=("reason",),
+            )
+            stdout.print(f"{total:,} rejected record(s) in all")
+        else:
+            stdout.print("no rejected records")
+        return
     if as_json:
         print_json([row.as_dict() for row in rows])
         return
     if not rows:
         stdout.print("no rejected records")
         return
-    print_table(
-        None,
+    print_listing(
         ["source", "file:line", "reason", "raw text"],
-        [[r.source, f"{r.location}:{r.line}", r.reason, _cut(r.raw)] for r in rows],
+        [[r.source, _place(r), r.reason, r.raw] for r in rows],
+        cut=("reason", "raw text"),
     )
+    if total > len(rows):
+        stdout.print(
+            f"showing the newest {len(rows):,} of {total:,} (--limit N shows more, "
+            "--by-reason counts them by reason)"
+        )
 
 
-# The table shows enough of a record to recognise it; --json has it as stored.
-RAW_SHOWN_CHARS = 120
-
-
-def _cut(raw: str) -> str:
-    return raw if len(raw) <= RAW_SHOWN_CHARS else raw[: RAW_SHOWN_CHARS - 1] + "…"
+def _place(reject: StoredReject) -> str:
+    """Where the record was: relative to the current folder when it is under it (the store
+    keeps the absolute path), with its line."""
+    location = reject.location
+    path = Path(location)
+    if path.is_absolute() and path.is_relative_to(Path.cwd()):
+        location = str(path.relative_to(Path.cwd()))
+    return location if reject.line is None else f"{location}:{reject.line}"

@@ -42,8 +42,10 @@ __all__ = [
     "latest_event_id",
     "list_scores",
     "new_event_count",
+    "score_count",
     "scored_at_count",
     "stage_history_of",
+    "stream_scores",
     "unscored_count",
 ]
 
@@ -390,7 +392,11 @@ def contact_id_for_email(connection: sa.Connection, email: str) -> int | None:
     return None if value is None else int(value)
 
 
-def list_scores(connection: sa.Connection, *, limit: int | None = None) -> list[StoredScore]:
+def stream_scores(
+    connection: sa.Connection, *, limit: int | None = None, batch_rows: int = 2_000
+) -> Iterator[StoredScore]:
+    """The stored scores, highest first, read ``batch_rows`` at a time (a server-side
+    cursor on PostgreSQL), so memory stays flat whatever the size of the store."""
     query = (
         sa.select(
             scores.c.contact_id,
@@ -411,7 +417,19 @@ def list_scores(connection: sa.Connection, *, limit: int | None = None) -> list[
     )
     if limit is not None:
         query = query.limit(limit)
-    return [StoredScore(**row._asdict()) for row in connection.execute(query)]
+    result = connection.execution_options(yield_per=batch_rows).execute(query)
+    with result:
+        for row in result:
+            yield StoredScore(*tuple(row))
+
+
+def list_scores(connection: sa.Connection, *, limit: int | None = None) -> list[StoredScore]:
+    return list(stream_scores(connection, limit=limit))
+
+
+def score_count(connection: sa.Connection) -> int:
+    """How many contacts carry a stored score."""
+    return int(connection.execute(sa.select(sa.func.count()).select_from(scores)).scalar() or 0)
 
 
 def unscored_count(connection: sa.Connection, *, after_event_id: int) -> int:

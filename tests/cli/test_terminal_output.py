@@ -31,19 +31,21 @@ COLUMNS = 80
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
 
-def on_terminal(*args: str | Path, cwd: Path, timeout_s: float = 60, **env: str) -> list[str]:
-    """Run leadsync with stdout and stderr on a terminal of COLUMNS columns (and ``env``
+def on_terminal(
+    *args: str | Path, cwd: Path, timeout_s: float = 60, columns: int = COLUMNS, **env: str
+) -> list[str]:
+    """Run leadsync with stdout and stderr on a terminal of ``columns`` columns (and ``env``
     added to its environment); returns what the terminal received, cut at each carriage
     return or newline, colours taken out."""
     parent, child = pty.openpty()
-    fcntl.ioctl(child, termios.TIOCSWINSZ, struct.pack("HHHH", 24, COLUMNS, 0, 0))
+    fcntl.ioctl(child, termios.TIOCSWINSZ, struct.pack("HHHH", 24, columns, 0, 0))
     process = subprocess.Popen(
         [LEADSYNC, *map(str, args)],
         stdin=child,
         stdout=child,
         stderr=child,
         cwd=cwd,
-        env=clean_env(COLUMNS=str(COLUMNS), TERM="xterm-256color", **env),
+        env=clean_env(COLUMNS=str(columns), TERM="xterm-256color", **env),
     )
     os.close(child)
     received = bytearray()
