@@ -5,7 +5,7 @@ The JSON form (``--json``) is the explanation's own ``as_dict``; this is the tex
 
 from __future__ import annotations
 
-from connector.cli.render import print_table, shown_time, stdout
+from connector.cli.render import print_listing, shown_time, stdout
 from connector.model import Stage, Transition
 from connector.scoring.explain import Explanation
 
@@ -55,8 +55,7 @@ def print_explanation(explanation: Explanation) -> None:
         treatment = f", treatment {outcome.treatment}" if outcome.treatment else ""
         stdout.print(f"handed to {outcome.route}{treatment}")
     stdout.print(f"reasons: {result.reasons}", markup=False)
-    print_table(
-        None,
+    print_listing(
         ["rule", "kind", "occurred (UTC)", "source", "url", "points", "note"],
         [
             [
@@ -70,4 +69,7 @@ def print_explanation(explanation: Explanation) -> None:
             ]
             for line in result.lines
         ],
+        # One line a line of the score: a long URL is cut rather than wrapped; where the
+        # terminal is narrow the source goes first, then the note.
+        cut=("url", "note", "source"),
     )

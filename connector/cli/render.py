@@ -37,7 +37,11 @@ __all__ = [
 ]
 
 # Off a terminal rich would wrap at 80 columns; files and pipes get long lines instead.
-stdout = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
+stdout = Console(
+    highlight=False,
+    width=None if sys.stdout.isatty() else 200,
+    soft_wrap=not sys.stdout.isatty(),  # a long line in a file stays one line
+)
 
 
 def _default(value: object) -> object:
