@@ -45,6 +45,7 @@ __all__ = [
     "RetriableError",
     "StoreError",
     "WriteInterruptedError",
+    "interrupted_underneath",
 ]
 
 
@@ -251,3 +252,19 @@ class Interrupted(KeyboardInterrupt):
     def __init__(self, kept: str) -> None:
         super().__init__(kept)
         self.kept = kept
+
+
+def interrupted_underneath(error: BaseException) -> bool:
+    """Whether Ctrl-C or SIGTERM is what ``error`` replaced.
+
+    A stop that lands in a driver's cleanup is lost behind the cleanup's own failure:
+    SQLAlchemy's ping of a pooled PostgreSQL connection sets autocommit back in a
+    ``finally``, which fails on the statement the stop cut short ("can't change
+    'autocommit' now: connection in transaction status ACTIVE").
+    """
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, KeyboardInterrupt):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False

@@ -10,7 +10,7 @@ import signal
 import sys
 import traceback
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import sqlalchemy as sa
 import structlog
@@ -21,7 +21,7 @@ from connector.cli import configure, crm, db, demo, ingest, push, reports, sync
 from connector.cli._help import LeadsyncGroup
 from connector.cli.render import stdout
 from connector.cli.state import CliState
-from connector.errors import ExitCode, Interrupted, LeadsyncError
+from connector.errors import ExitCode, Interrupted, LeadsyncError, interrupted_underneath
 from connector.logs import configure_logging
 from connector.secrets import redact
 
@@ -116,6 +116,12 @@ def _global_flags_first(args: list[str]) -> list[str]:
 
 
 GLOBAL_FLAGS = ("--debug",)
+KEPT_ANYWAY = "what was stored is kept"
+
+
+def _exit_interrupted(kept: str) -> NoReturn:
+    sys.stderr.write(f"interrupted: {kept}; run the same command again to go on\n")
+    sys.exit(_INTERRUPTED_EXIT[_stop_signal[0]])
 
 
 def main() -> None:
@@ -131,16 +137,18 @@ def main() -> None:
         if done.code != _INTERRUPTED_EXIT[signal.SIGINT]:  # typer's word for Ctrl-C
             raise
         stop = _interruption_of(done)
-        kept = stop.kept if stop is not None else "what was stored is kept"
-        sys.stderr.write(f"interrupted: {kept}; run the same command again to go on\n")
-        sys.exit(_INTERRUPTED_EXIT[_stop_signal[0]])
+        _exit_interrupted(stop.kept if stop is not None else KEPT_ANYWAY)
     except LeadsyncError as error:
+        if interrupted_underneath(error):
+            _exit_interrupted(KEPT_ANYWAY)
         if debug:
             traceback.print_exc()
         log.debug("command.failed", error=type(error).__name__, **error.attrs())
         sys.stderr.write(f"error: {redact(str(error))}\n")
         sys.exit(int(error.exit_code))
     except sa.exc.SQLAlchemyError as error:
+        if interrupted_underneath(error):
+            _exit_interrupted(KEPT_ANYWAY)
         if debug:
             raise
         sys.stderr.write(
@@ -148,6 +156,8 @@ def main() -> None:
         )
         sys.exit(int(ExitCode.STORE))
     except Exception as error:
+        if interrupted_underneath(error):
+            _exit_interrupted(KEPT_ANYWAY)
         if debug:
             raise
         sys.stderr.write(

@@ -16,7 +16,7 @@ from typing import Protocol
 import structlog
 from sqlalchemy.engine import Engine
 
-from connector.errors import Interrupted, LimitReachedError
+from connector.errors import Interrupted, LimitReachedError, interrupted_underneath
 from connector.store.runs import INTERRUPTED, finish_run, start_run
 
 __all__ = ["RecordedRun"]
@@ -58,7 +58,7 @@ class RecordedRun:
     ) -> None:
         if exc is None:
             status = "ok"
-        elif isinstance(exc, KeyboardInterrupt):
+        elif interrupted_underneath(exc):
             status = INTERRUPTED
             # A store connection cut mid-write is invalidated, not closed; the frames
             # the traceback holds keep it alive, and with it SQLite's write lock, which

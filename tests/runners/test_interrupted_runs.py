@@ -3,6 +3,8 @@ recorded as interrupted with its figures, and the same command again finishes th
 
 from __future__ import annotations
 
+import importlib
+import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -14,11 +16,15 @@ from connector.errors import Interrupted
 from connector.ports import CrmRecordWrite, WriteResult
 from connector.runners import rescore as rescore_module
 from connector.runners.push import push
+from connector.runners.recorded import RecordedRun
 from connector.runners.rescore import rescore
 from connector.store.schema import pushed_state, runs, scores
 from tests.adapters.scored_people import RULES, scored_people
 from tests.crm.memory_writer import MemoryCrm
 from tests.crm.test_push_core import MAPPING
+
+# The module, not the Typer app that connector.cli exports under the same name.
+cli_app = importlib.import_module("connector.cli.app")
 
 
 def _runs(engine: Engine, command: str) -> list[tuple[str, dict[str, object]]]:
@@ -89,3 +95,47 @@ def test_an_interrupted_push_records_what_the_crm_took_and_the_next_push_sends_t
     summary = push(engine, rest, MAPPING, create="always")
     assert (summary.written, summary.unchanged) == (4, 3)
     assert [status for status, _ in _runs(engine, "push")] == ["interrupted", "ok"]
+
+
+def _stop_lost_in_a_ping() -> None:
+    """What SQLAlchemy's ping of a pooled PostgreSQL connection raises when SIGTERM lands
+    in its ``SELECT 1``: its ``finally`` sets autocommit back and fails, and that failure
+    replaces the stop (the stop stays as its context)."""
+    try:
+        raise KeyboardInterrupt
+    except KeyboardInterrupt:
+        raise sa.exc.ProgrammingError(  # noqa: B904 - the driver's finally does not chain
+            "SELECT 1",
+            None,
+            Exception("can't change 'autocommit' now: connection in transaction status ACTIVE"),
+        )
+
+
+def test_a_stop_hidden_behind_a_drivers_cleanup_failure_is_recorded_as_an_interruption(
+    engine: Engine,
+) -> None:
+    summary = rescore_module.RescoreSummary()
+    with (
+        pytest.raises(Interrupted, match="nothing scored yet"),
+        RecordedRun(engine, "score", summary, kept=lambda: "nothing scored yet"),
+    ):
+        _stop_lost_in_a_ping()
+    assert [status for status, _ in _runs(engine, "score")] == ["interrupted"]
+
+
+def test_a_stop_hidden_behind_a_drivers_cleanup_failure_exits_as_interrupted(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Outside a recorded run too: exit 130, "interrupted", not "the store failed" (5)."""
+
+    def failing_app(_args: list[str]) -> None:
+        _stop_lost_in_a_ping()
+
+    monkeypatch.setattr(cli_app, "app", failing_app)
+    monkeypatch.setattr(sys, "argv", ["leadsync", "score"])
+    with pytest.raises(SystemExit) as ended:
+        cli_app.main()
+    assert ended.value.code == 130
+    assert capsys.readouterr().err == (
+        "interrupted: what was stored is kept; run the same command again to go on\n"
+    )
