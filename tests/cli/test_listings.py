@@ -86,6 +86,8 @@ def test_contacts_json_lists_every_contact_and_limit_cuts_it(
     env = _project(tmp_path, store_url)
     empty = leadsync("contacts", "--json", cwd=tmp_path, env=env)
     assert (empty.returncode, json.loads(empty.stdout)) == (0, [])
+    no_table = leadsync("contacts", cwd=tmp_path, env=env)
+    assert no_table.stdout == "no scored contacts: run `leadsync score` after an ingest\n"
     _scored(tmp_path, env, _visits(60))
 
     listed = json.loads(leadsync("contacts", "--json", cwd=tmp_path, env=env).stdout)
