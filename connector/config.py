@@ -25,6 +25,7 @@ from pydantic import (
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from connector.daemon_settings import DaemonSettings
 from connector.errors import ConfigError
 from connector.ports import AdapterSettings, CrmSettings, SourceSettings
 from connector.scoring.rules import ScoringRules
@@ -135,6 +136,7 @@ class Settings(_Section):
     sources: dict[str, SerializeAsAny[SourceSettings]] = {}
     logging: LoggingSettings = LoggingSettings()
     plan: CrmDryRunSettings = CrmDryRunSettings()
+    daemon: DaemonSettings = DaemonSettings()
 
     # Where the settings came from; not keys of the file.
     config_file: Path | None = Field(default=None, exclude=True)

@@ -25,9 +25,24 @@ from connector.runners.pull import SourceFailure, pull_source
 from connector.runners.push import PushSummary, push
 from connector.runners.rescore import RescoreSummary, rescore
 
-__all__ = ["SyncSummary", "sync_once"]
+__all__ = ["SyncPlan", "SyncSummary", "sync_once"]
 
 log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class SyncPlan:
+    """Which steps a pass runs: the daemon gives a step a schedule of its own by running a
+    pass of that step alone. None: every source (or CRM) configured."""
+
+    sources: tuple[str, ...] | None = None
+    read: tuple[str, ...] | None = None
+    push: tuple[str, ...] | None = None
+    score: bool = True
+
+    @classmethod
+    def nothing(cls) -> SyncPlan:
+        return cls(sources=(), read=(), push=(), score=False)
 
 
 @dataclass(slots=True)
@@ -37,16 +52,29 @@ class SyncSummary:
     read: list[CrmReadSummary] = field(default_factory=list)
     scored: RescoreSummary | None = None
     pushed: list[PushSummary] = field(default_factory=list)
+    # CRMs whose API limit stopped a read or a push: the ISO time each frees up at.
+    limited: dict[str, str] = field(default_factory=dict)
+    # The first of those stops: the command exits with it once the pass is reported.
+    stopped: LimitReachedError | None = field(default=None, repr=False)
 
     def as_dict(self) -> dict[str, object]:
         figures = asdict(self)
+        figures.pop("stopped")
         figures["failed"] = [failure.as_dict() for failure in self.failed]
         return figures
 
 
-def sync_once(engine: Engine, settings: Settings) -> SyncSummary:
+def sync_once(engine: Engine, settings: Settings, plan: SyncPlan | None = None) -> SyncSummary:
+    """One pass of ``plan``'s steps (all of them by default), in order: pull, read the
+    CRMs, score, push.
+
+    A CRM's API limit stops that CRM's read or push, not the pass: the others and the
+    steps after go on, and ``summary.limited`` says until when; ``summary.stopped`` is the
+    first such stop, for the caller to end with.
+    """
+    plan = plan or SyncPlan()
     summary = SyncSummary()
-    for name in settings.sources:
+    for name in settings.sources if plan.sources is None else plan.sources:
         # A source that fails is reported and the pass goes on: what the others pulled is
         # still scored and pushed. The caller exits non-zero for it at the end.
         outcome = pull_source(engine, settings, name, command="sync")
@@ -57,7 +85,7 @@ def sync_once(engine: Engine, settings: Settings) -> SyncSummary:
     crms = configured_crms(settings)
     limited: LimitReachedError | None = None
     out_of_calls: set[str] = set()
-    for crm in crms:
+    for crm in crms if plan.read is None else plan.read:
         try:
             summary.read.append(read_crm(engine, crm_reader(settings, crm)))
         except LimitReachedError as stop:
@@ -65,9 +93,11 @@ def sync_once(engine: Engine, settings: Settings) -> SyncSummary:
             log.warning("sync.read_stopped", crm=crm, error=stop.message)
             limited = limited or stop
             out_of_calls.add(crm)
-    summary.scored = rescore(engine, scoring_rules(settings), workers=settings.scoring.workers)
+            summary.limited[crm] = stop.retry_after.isoformat()
+    if plan.score:
+        summary.scored = rescore(engine, scoring_rules(settings), workers=settings.scoring.workers)
     stopped: LimitReachedError | None = limited
-    for crm in crms:
+    for crm in crms if plan.push is None else plan.push:
         if crm in out_of_calls:
             continue  # its API limit was reached by the read: no call until it frees up
         mapping = crm_mapping_of(settings, crm)
@@ -86,15 +116,15 @@ def sync_once(engine: Engine, settings: Settings) -> SyncSummary:
         except LimitReachedError as stop:
             # One CRM's API limit does not hold back the others; the pass ends with it.
             stopped = stopped or stop
+            summary.limited[crm] = stop.retry_after.isoformat()
         summary.pushed.append(pushed)
     log.info(
         "sync.finished",
         pulled=sum(item.stored for item in summary.pulled),
         sources_failed=[failure.source for failure in summary.failed],
         crm_contacts_changed=sum(item.contacts_changed for item in summary.read),
-        scored=summary.scored.contacts_scored,
+        scored=summary.scored.contacts_scored if summary.scored else 0,
         written=sum(item.written for item in summary.pushed),
     )
-    if stopped is not None:
-        raise stopped
+    summary.stopped = stopped
     return summary

@@ -17,7 +17,7 @@ import structlog
 import typer
 
 from connector import __version__
-from connector.cli import configure, crm, db, demo, ingest, push, reports, sync
+from connector.cli import configure, crm, daemon, db, demo, ingest, push, reports, sync
 from connector.cli._help import LeadsyncGroup
 from connector.cli.render import stdout
 from connector.cli.state import CliState
@@ -43,6 +43,7 @@ app.add_typer(crm.app, name="crm")
 app.add_typer(sync.app)
 app.add_typer(db.app, name="db")
 app.add_typer(demo.app)
+app.add_typer(daemon.app)
 
 
 def _print_version(value: bool) -> None:

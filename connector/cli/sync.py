@@ -11,7 +11,7 @@ from connector.cli.render import print_json, stdout
 from connector.cli.state import state_of
 from connector.plugins import installed_adapters
 from connector.runners.pull import raise_first_failure
-from connector.sync import sync_once
+from connector.sync import SyncSummary, sync_once
 
 __all__ = ["app"]
 
@@ -41,7 +41,7 @@ def sync_command(
         if not settings.crm:
             log.warning("sync.nothing_pushed", reason=_no_crm_note())  # stderr: stdout stays JSON
         print_json(summary.as_dict())
-        raise_first_failure(summary.failed)
+        _exit_for(summary)
         return
     pulled = sum(item.stored for item in summary.pulled)
     read = sum(item.contacts_changed for item in summary.read)
@@ -62,4 +62,11 @@ def sync_command(
             f"  {pushed.crm}: {pushed.written:,} written, {pushed.unchanged:,} unchanged, "
             f"{pushed.rejected:,} rejected, {pushed.deferred:,} deferred"
         )
+    _exit_for(summary)
+
+
+def _exit_for(summary: SyncSummary) -> None:
+    """A failed source first (exit 4, 3 or 6), else a CRM's API limit (exit 8)."""
     raise_first_failure(summary.failed)
+    if summary.stopped is not None:
+        raise summary.stopped

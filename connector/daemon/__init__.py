@@ -1,0 +1,1 @@
+"""The daemon: the jobs on their schedules (`leadsync daemon`)."""

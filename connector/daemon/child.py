@@ -1,0 +1,159 @@
+"""Run one job in a process of its own, and stop it as a command is stopped.
+
+The runners stop on Ctrl-C or SIGTERM at a page or chunk boundary (what was committed is
+kept, the run is recorded as interrupted); only a process's main thread gets the signal,
+so each job runs as the main thread of a child process, and stopping it is sending it
+SIGTERM. The child also keeps the daemon itself small: a job's memory goes with its
+process, and a job that crashes does not take the scheduler with it.
+
+Children start from a fork server (a clean process with leadsync already imported), not
+by forking the daemon: its scheduler threads may hold locks that a fork would copy held.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from multiprocessing.connection import Connection
+from types import FrameType
+from typing import Any
+
+import structlog
+
+from connector.config import Settings
+from connector.daemon.jobs import JobOutcome, run_job
+from connector.errors import BusyError, LeadsyncError, interrupted_underneath
+from connector.logs import configure_logging
+from connector.secrets import redact
+from connector.store.engine import open_store
+
+__all__ = ["JobProcess"]
+
+log = structlog.get_logger(__name__)
+
+_METHOD = "forkserver" if sys.platform.startswith("linux") else "spawn"
+_context: Any = multiprocessing.get_context(_METHOD)
+if _METHOD == "forkserver":
+    _context.set_forkserver_preload(["connector.daemon.child"])
+
+
+def _stop_on_sigterm(_signum: int, _frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def _child_main(
+    settings: Settings, job: str, paused: Mapping[str, datetime], results: Connection
+) -> None:
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    # Ctrl-C at the daemon's terminal reaches its whole process group: the daemon says
+    # when its jobs stop (SIGTERM), so they do not stop twice.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    configure_logging(settings.logging.level, settings.logging.format)
+    outcome = JobOutcome(job)
+    started = time.perf_counter()
+    try:
+        engine = open_store(settings.store_url())
+        try:
+            outcome = run_job(engine, settings, job, paused=paused)
+        finally:
+            engine.dispose()
+    except BusyError as busy:
+        outcome.outcome, outcome.error = "busy", redact(str(busy))
+    except LeadsyncError as error:
+        if interrupted_underneath(error):
+            outcome.outcome = "interrupted"
+        else:
+            outcome.outcome, outcome.error = "failed", redact(str(error))
+    except KeyboardInterrupt:
+        outcome.outcome = "interrupted"
+    except Exception as error:  # reported to the daemon, which goes on with its schedule
+        if interrupted_underneath(error):
+            outcome.outcome = "interrupted"
+        else:
+            outcome.outcome = "failed"
+            outcome.error = redact(f"unexpected {type(error).__name__}: {error}")
+    if outcome.duration_s == 0.0:
+        outcome.duration_s = round(time.perf_counter() - started, 3)
+    results.send(outcome.as_dict())
+    results.close()
+
+
+class JobProcess:
+    """One run of a job in a child process: ``start``, then ``wait`` for its outcome."""
+
+    def __init__(self, settings: Settings, job: str, paused: Mapping[str, datetime]) -> None:
+        self.job = job
+        receiving, sending = _context.Pipe(duplex=False)
+        self._results = receiving
+        self._process: Any = _context.Process(
+            target=_child_main,
+            args=(settings, job, dict(paused), sending),
+            name=f"leadsync job {job}",
+            daemon=False,
+        )
+        self._sending = sending
+
+    @property
+    def pid(self) -> int | None:
+        return int(self._process.pid) if self._process.pid is not None else None
+
+    def start(self) -> None:
+        self._process.start()
+        self._sending.close()  # the child holds its end; EOF once it is gone
+
+    def wait(self, stopping: Callable[[], bool], stop_within_s: float) -> JobOutcome:
+        """Wait for the outcome; once ``stopping()``, ask the child to stop (SIGTERM) and
+        give it ``stop_within_s`` before it is killed."""
+        asked_at: float | None = None
+        while True:
+            if self._results.poll(0.2):
+                break
+            if not self._process.is_alive():
+                break
+            if asked_at is None and stopping():
+                asked_at = time.monotonic()
+                self.signal(signal.SIGTERM)
+            if asked_at is not None and time.monotonic() - asked_at > stop_within_s:
+                log.warning("daemon.job_killed", job=self.job, after_s=stop_within_s)
+                self.signal(signal.SIGKILL)
+                break
+        outcome = self._read_outcome()
+        self._process.join(timeout=5)
+        return outcome
+
+    def signal(self, number: signal.Signals) -> None:
+        if self.pid is not None and self._process.is_alive():
+            with contextlib.suppress(ProcessLookupError):  # it ended in between
+                os.kill(self.pid, number)
+
+    def _read_outcome(self) -> JobOutcome:
+        try:
+            if self._results.poll(1.0):
+                figures: dict[str, Any] = self._results.recv()
+                return _outcome_from(figures)
+        except (EOFError, OSError):
+            pass
+        self._process.join(timeout=5)
+        code = self._process.exitcode
+        ended = f"signal {-code}" if code is not None and code < 0 else f"exit status {code}"
+        return JobOutcome(self.job, outcome="failed", error=f"the job's process ended with {ended}")
+
+
+def _outcome_from(figures: Mapping[str, Any]) -> JobOutcome:
+    return JobOutcome(
+        job=str(figures["job"]),
+        outcome=str(figures["outcome"]),
+        duration_s=float(figures["duration_s"]),
+        events_stored=int(figures["events_stored"]),
+        contacts_scored=int(figures["contacts_scored"]),
+        records_written=int(figures["records_written"]),
+        sources_failed=list(figures["sources_failed"]),
+        limited=dict(figures["limited"]),
+        error=figures["error"],
+    )

@@ -1,0 +1,235 @@
+"""`leadsync daemon`: the jobs on their schedules, one active daemon per store.
+
+APScheduler fires the jobs: a job never overlaps itself (``max_instances=1``) and ticks
+missed while it ran, or while the machine slept, run once (``coalesce``). Each run is a
+child process (``connector.daemon.child``), recorded as a row of the runs table and one
+``daemon.job_finished`` log line.
+
+The main thread only waits for signals: SIGTERM or Ctrl-C stops the scheduler, asks the
+running jobs to stop at their page or chunk boundary, and exits 0; SIGHUP reloads the
+config, keeping the old one when the new one is refused. A job that fails is retried at
+its next tick; one failing ``alert_after`` times in a row is logged at error level. A
+CRM's API limit pauses the jobs that call that CRM until its "retry after"; the others go
+on.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from types import FrameType
+from typing import Any
+
+import structlog
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+from sqlalchemy.engine import Engine
+
+from connector.config import Settings
+from connector.daemon.child import JobProcess
+from connector.daemon.jobs import JobOutcome, ScheduledJob, scheduled_jobs, touches_crm
+from connector.errors import LeadsyncError
+from connector.secrets import redact
+from connector.store.runs import finish_run, start_run
+
+__all__ = ["JOB_COMMAND", "Daemon"]
+
+log = structlog.get_logger(__name__)
+
+# The runs table's command for a job run; the job's name is in its figures.
+JOB_COMMAND = "daemon job"
+_RUN_STATUS = {
+    "ok": "ok",
+    "failed": "failed",
+    "limited": "limit_reached",
+    "interrupted": "interrupted",
+    "busy": "skipped",
+    "paused": "skipped",
+}
+
+
+@dataclass
+class _JobState:
+    failures_in_a_row: int = 0
+    last: JobOutcome | None = None
+
+
+@dataclass
+class Daemon:
+    """The scheduler and its jobs over one store. ``reload`` reads the config again (for
+    SIGHUP) and raises ``ConfigError`` when it is refused."""
+
+    settings: Settings
+    engine: Engine
+    reload: Callable[[], Settings]
+    _stopping: threading.Event = field(default_factory=threading.Event)
+    _reload_asked: threading.Event = field(default_factory=threading.Event)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _states: dict[str, _JobState] = field(default_factory=dict)
+    _paused: dict[str, datetime] = field(default_factory=dict)  # CRM -> until
+    _running: dict[str, JobProcess] = field(default_factory=dict)
+    _scheduler: Any = None
+
+    # -- the main thread ----------------------------------------------------------------
+
+    def run(self) -> None:
+        """Schedule the jobs and serve until SIGTERM or Ctrl-C; then stop them cleanly."""
+        jobs = scheduled_jobs(self.settings)  # a bad job table fails before anything runs
+        # APScheduler's own lines ("Running job ...") say in prose what daemon.job_finished
+        # says in fields; its warnings and errors still come through.
+        logging.getLogger("apscheduler").setLevel(logging.WARNING)
+        previous = {
+            signal.SIGTERM: signal.signal(signal.SIGTERM, self._on_stop),
+            signal.SIGINT: signal.signal(signal.SIGINT, self._on_stop),
+            signal.SIGHUP: signal.signal(signal.SIGHUP, self._on_reload),
+        }
+        self._scheduler = BackgroundScheduler(
+            timezone=UTC,
+            executors={"default": ThreadPoolExecutor(max_workers=max(4, len(jobs) + 2))},
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
+        )
+        self._schedule(jobs, first_run=datetime.now(UTC))
+        log.info(
+            "daemon.started",
+            pid=os.getpid(),
+            host=socket.gethostname(),
+            jobs={job.name: _when(job) for job in jobs},
+        )
+        self._scheduler.start()
+        try:
+            while not self._stopping.wait(0.5):
+                if self._reload_asked.is_set():
+                    self._reload_asked.clear()
+                    self._reload()
+        finally:
+            self._stop()
+            for number, handler in previous.items():
+                signal.signal(number, handler)
+
+    def _on_stop(self, signum: int, _frame: FrameType | None) -> None:
+        log.info("daemon.stopping", signal=signal.Signals(signum).name)
+        self._stopping.set()
+
+    def _on_reload(self, _signum: int, _frame: FrameType | None) -> None:
+        self._reload_asked.set()
+
+    def _reload(self) -> None:
+        try:
+            settings = self.reload()
+            jobs = scheduled_jobs(settings)
+        except LeadsyncError as error:
+            log.error("daemon.reload_refused", error=redact(str(error)), kept="the old config")
+            return
+        self.settings = settings
+        self._scheduler.remove_all_jobs()
+        self._schedule(jobs, first_run=None)
+        log.info("daemon.reloaded", jobs={job.name: _when(job) for job in jobs})
+
+    def _schedule(self, jobs: list[ScheduledJob], *, first_run: datetime | None) -> None:
+        for job in jobs:
+            trigger = (
+                CronTrigger.from_crontab(job.cron, timezone=UTC)
+                if job.cron is not None
+                else IntervalTrigger(seconds=_seconds(job.interval), timezone=UTC)
+            )
+            options: dict[str, Any] = {}
+            if first_run is not None and job.cron is None:
+                options["next_run_time"] = first_run  # interval jobs run once at start
+            self._scheduler.add_job(
+                self._run_job, trigger, args=[job.name], id=job.name, name=job.name, **options
+            )
+
+    def _stop(self) -> None:
+        self._stopping.set()
+        if self._scheduler is not None and self._scheduler.running:
+            self._scheduler.shutdown(wait=False)
+        deadline = time.monotonic() + self.settings.daemon.stop_within_s + 1
+        while self._running_jobs() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        log.info("daemon.stopped", jobs_left=sorted(self._running_jobs()))
+
+    def _running_jobs(self) -> list[str]:
+        with self._lock:
+            return list(self._running)
+
+    # -- the scheduler's threads ---------------------------------------------------------
+
+    def _run_job(self, name: str) -> None:
+        if self._stopping.is_set():
+            return
+        settings = self.settings
+        now = datetime.now(UTC)
+        with self._lock:
+            paused = {crm: until for crm, until in self._paused.items() if until > now}
+            self._paused = dict(paused)
+        called = [crm for crm in settings.crm if touches_crm(settings, name, crm)]
+        if called and _only_crm_work(name) and all(crm in paused for crm in called):
+            log.info(
+                "daemon.job_paused",
+                job=name,
+                crms=called,
+                until=max(paused[crm] for crm in called).isoformat(),
+            )
+            return
+        run_id = start_run(self.engine, JOB_COMMAND)
+        process = JobProcess(settings, name, paused)
+        with self._lock:
+            self._running[name] = process
+        try:
+            process.start()
+            outcome = process.wait(self._stopping.is_set, settings.daemon.stop_within_s)
+        finally:
+            with self._lock:
+                self._running.pop(name, None)
+        self._record(settings, run_id, outcome)
+
+    def _record(self, settings: Settings, run_id: int, outcome: JobOutcome) -> None:
+        state = self._states.setdefault(outcome.job, _JobState())
+        state.last = outcome
+        if outcome.outcome == "failed":
+            state.failures_in_a_row += 1
+        elif outcome.outcome in ("ok", "limited"):
+            state.failures_in_a_row = 0
+        for crm, until in outcome.limited.items():
+            with self._lock:
+                self._paused[crm] = datetime.fromisoformat(until)
+            log.warning("daemon.crm_paused", crm=crm, until=until)
+        figures = {**outcome.as_dict(), "failures_in_a_row": state.failures_in_a_row}
+        try:
+            finish_run(self.engine, run_id, _RUN_STATUS[outcome.outcome], figures)
+        except Exception as error:  # the store is down: the log line still says it
+            log.warning("daemon.run_not_recorded", run_id=run_id, error=redact(str(error))[:300])
+        level = "info"
+        if outcome.outcome == "failed":
+            level = "error" if state.failures_in_a_row >= settings.daemon.alert_after else "warning"
+        getattr(log, level)("daemon.job_finished", run_id=run_id, **figures)
+        if level == "error":
+            log.error(
+                "daemon.job_alert",
+                job=outcome.job,
+                failures_in_a_row=state.failures_in_a_row,
+                error=outcome.error,
+            )
+
+
+def _only_crm_work(job: str) -> bool:
+    """A job that does nothing but call CRMs waits whole for a paused one."""
+    return job.startswith("push") or job == "crm_read"
+
+
+def _seconds(interval: timedelta | None) -> float:
+    assert interval is not None  # an interval job: ScheduledJob has one or the other
+    return interval.total_seconds()
+
+
+def _when(job: ScheduledJob) -> str:
+    return f"cron {job.cron}" if job.cron is not None else f"every {_seconds(job.interval):g} s"
