@@ -64,16 +64,23 @@ class SyncSummary:
         return figures
 
 
-def sync_once(engine: Engine, settings: Settings, plan: SyncPlan | None = None) -> SyncSummary:
+def sync_once(
+    engine: Engine,
+    settings: Settings,
+    plan: SyncPlan | None = None,
+    *,
+    summary: SyncSummary | None = None,
+) -> SyncSummary:
     """One pass of ``plan``'s steps (all of them by default), in order: pull, read the
     CRMs, score, push.
 
     A CRM's API limit stops that CRM's read or push, not the pass: the others and the
     steps after go on, and ``summary.limited`` says until when; ``summary.stopped`` is the
-    first such stop, for the caller to end with.
+    first such stop, for the caller to end with. ``summary`` is filled in as the pass
+    goes, so a caller whose pass was stopped still has the figures of what was done.
     """
     plan = plan or SyncPlan()
-    summary = SyncSummary()
+    summary = SyncSummary() if summary is None else summary
     for name in settings.sources if plan.sources is None else plan.sources:
         # A source that fails is reported and the pass goes on: what the others pulled is
         # still scored and pushed. The caller exits non-zero for it at the end.

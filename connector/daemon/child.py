@@ -27,11 +27,12 @@ from typing import Any
 import structlog
 
 from connector.config import Settings
-from connector.daemon.jobs import JobOutcome, run_job
+from connector.daemon.jobs import JobOutcome, outcome_of, run_job
 from connector.errors import BusyError, LeadsyncError, interrupted_underneath
 from connector.logs import configure_logging
 from connector.secrets import redact
 from connector.store.engine import open_store
+from connector.sync import SyncSummary
 
 __all__ = ["JobProcess"]
 
@@ -55,31 +56,30 @@ def _child_main(
     # when its jobs stop (SIGTERM), so they do not stop twice.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     configure_logging(settings.logging.level, settings.logging.format)
-    outcome = JobOutcome(job)
+    summary = SyncSummary()
     started = time.perf_counter()
+    status, error_text = "ok", None
     try:
         engine = open_store(settings.store_url())
         try:
-            outcome = run_job(engine, settings, job, paused=paused)
+            run_job(engine, settings, job, paused=paused, summary=summary)
         finally:
             engine.dispose()
     except BusyError as busy:
-        outcome.outcome, outcome.error = "busy", redact(str(busy))
-    except LeadsyncError as error:
-        if interrupted_underneath(error):
-            outcome.outcome = "interrupted"
-        else:
-            outcome.outcome, outcome.error = "failed", redact(str(error))
+        status, error_text = "busy", redact(str(busy))
     except KeyboardInterrupt:
-        outcome.outcome = "interrupted"
+        status = "interrupted"
     except Exception as error:  # reported to the daemon, which goes on with its schedule
         if interrupted_underneath(error):
-            outcome.outcome = "interrupted"
+            status = "interrupted"
+        elif isinstance(error, LeadsyncError):
+            status, error_text = "failed", redact(str(error))
         else:
-            outcome.outcome = "failed"
-            outcome.error = redact(f"unexpected {type(error).__name__}: {error}")
-    if outcome.duration_s == 0.0:
-        outcome.duration_s = round(time.perf_counter() - started, 3)
+            status = "failed"
+            error_text = redact(f"unexpected {type(error).__name__}: {error}")
+    outcome = outcome_of(job, summary, time.perf_counter() - started)
+    if status != "ok":
+        outcome.outcome, outcome.error = status, error_text
     results.send(outcome.as_dict())
     results.close()
 

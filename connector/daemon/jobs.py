@@ -25,6 +25,7 @@ __all__ = [
     "SYNC_JOB",
     "JobOutcome",
     "ScheduledJob",
+    "outcome_of",
     "plan_of",
     "run_job",
     "scheduled_jobs",
@@ -79,8 +80,11 @@ def _problem(settings: Settings, name: str, message: str) -> ConfigError:
     shown = str(settings.config_file) if settings.config_file else None
     line = None
     if settings.config_file is not None and settings.config_file.is_file():
-        text = settings.config_file.read_text(encoding="utf-8")
-        line = KeyLines(text).line_of(["daemon", "jobs", *name.split(".", 1)])
+        lines = KeyLines(settings.config_file.read_text(encoding="utf-8"))
+        # [daemon.jobs."pull.web"] or [daemon.jobs.pull.web]
+        line = lines.line_of(["daemon", "jobs", name]) or lines.line_of(
+            ["daemon", "jobs", *name.split(".", 1)]
+        )
     return ConfigError(message, file=shown, line=line, key=f"daemon.jobs.{name}")
 
 
@@ -171,8 +175,10 @@ def run_job(
     job: str,
     *,
     paused: Mapping[str, datetime] | None = None,
+    summary: SyncSummary | None = None,
 ) -> JobOutcome:
-    """Run ``job`` once, leaving out the CRMs in ``paused`` (their API limit holds)."""
+    """Run ``job`` once, leaving out the CRMs in ``paused`` (their API limit holds).
+    ``summary`` is filled in as the job goes (see ``outcome_of`` for a job cut short)."""
     plan = plan_of(settings, job)
     if paused:
         configured = tuple(settings.crm)
@@ -187,11 +193,12 @@ def run_job(
             score=plan.score,
         )
     started = time.perf_counter()
-    summary = sync_once(engine, settings, plan)
-    return _outcome(job, summary, time.perf_counter() - started)
+    summary = sync_once(engine, settings, plan, summary=summary)
+    return outcome_of(job, summary, time.perf_counter() - started)
 
 
-def _outcome(job: str, summary: SyncSummary, duration_s: float) -> JobOutcome:
+def outcome_of(job: str, summary: SyncSummary, duration_s: float) -> JobOutcome:
+    """The outcome of a job from what its pass did (so far, if it was cut short)."""
     outcome = JobOutcome(
         job,
         duration_s=round(duration_s, 3),

@@ -1,0 +1,243 @@
+"""`leadsync daemon` as it runs for real: a subprocess with second-long schedules over a
+file that keeps growing, on SQLite and PostgreSQL; stopped by SIGTERM, reloaded by SIGHUP,
+and alerting on a job that keeps failing."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from connector.store.engine import open_store
+from connector.store.schema import events, runs
+from tests.cli.test_cli import LEADSYNC, clean_env, leadsync
+
+WAIT_S = 30.0
+STOP_WITHIN_S = 10.0
+DAEMON = '\n[daemon]\nevery = "1s"\n'
+
+
+@dataclass
+class RunningDaemon:
+    process: subprocess.Popen[str]
+    log_path: Path
+
+    def log(self) -> list[dict[str, object]]:
+        lines = self.log_path.read_text(encoding="utf-8").splitlines()
+        return [json.loads(line) for line in lines if line.startswith("{")]
+
+    def events_named(self, name: str) -> list[dict[str, object]]:
+        return [line for line in self.log() if line.get("event") == name]
+
+    def alive(self) -> bool:
+        """True while it runs; once it has ended, a failed assertion with its log."""
+        assert self.process.poll() is None, self.log_path.read_text(encoding="utf-8")[-3000:]
+        return True
+
+    def stop(self) -> float:
+        """SIGTERM; returns how long it took to exit (it must exit 0)."""
+        started = time.monotonic()
+        self.process.send_signal(signal.SIGTERM)
+        code = self.process.wait(timeout=STOP_WITHIN_S + 5)
+        took = time.monotonic() - started
+        assert code == 0, self.log_path.read_text(encoding="utf-8")[-3000:]
+        return took
+
+
+def _wait_for(condition: Callable[[], object], what: str, timeout_s: float = WAIT_S) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"not within {timeout_s:g} s: {what}")
+
+
+def _project(folder: Path, store_url: str, extra: str = DAEMON) -> dict[str, str]:
+    env = clean_env(LEADSYNC_STORE_URL=store_url)
+    assert leadsync("init", folder, cwd=folder, env=env).returncode == 0
+    with (folder / "config.toml").open("a", encoding="utf-8") as config:
+        config.write('\n[sources.web]\ntype = "file"\npath = "web.jsonl"\n' + extra)
+    (folder / "web.jsonl").touch()
+    return env
+
+
+def _append_visits(path: Path, first: int, count: int) -> None:
+    with path.open("a", encoding="utf-8") as stream:
+        for n in range(first, first + count):
+            record = {
+                "id": f"v{n}",
+                "kind": "site_visit",
+                "occurred_at": "2026-12-01T10:00:00Z",
+                "email": f"p{n % 40}@acme.example",
+            }
+            stream.write(json.dumps(record) + "\n")
+
+
+@pytest.fixture
+def start_daemon(tmp_path: Path) -> Iterator[Callable[[Path, dict[str, str]], RunningDaemon]]:
+    started: list[RunningDaemon] = []
+
+    def start(folder: Path, env: dict[str, str]) -> RunningDaemon:
+        log_path = folder / f"daemon-{len(started)}.log"
+        with log_path.open("w", encoding="utf-8") as log:
+            process = subprocess.Popen(
+                [LEADSYNC, "daemon"], cwd=folder, env=env, stdout=log, stderr=log, text=True
+            )
+        daemon = RunningDaemon(process, log_path)
+        started.append(daemon)
+        return daemon
+
+    yield start
+    for daemon in started:
+        if daemon.process.poll() is None:
+            daemon.process.kill()
+            daemon.process.wait(timeout=10)
+
+
+def _stored(engine: Engine) -> int:
+    with engine.connect() as connection:
+        return int(connection.execute(sa.select(sa.func.count()).select_from(events)).scalar_one())
+
+
+def _job_runs(engine: Engine) -> list[tuple[str, dict[str, object]]]:
+    with engine.connect() as connection:
+        rows = connection.execute(
+            sa.select(runs.c.status, runs.c.stats)
+            .where(runs.c.command == "daemon job")
+            .order_by(runs.c.id)
+        )
+        return [(row.status, dict(row.stats or {})) for row in rows]
+
+
+def test_the_daemon_pulls_a_growing_file_records_each_run_and_stops_on_sigterm(
+    tmp_path: Path, store_url: str, start_daemon: Callable[[Path, dict[str, str]], RunningDaemon]
+) -> None:
+    env = _project(tmp_path, store_url)
+    engine = open_store(store_url)
+    daemon = start_daemon(tmp_path, env)
+
+    def reported() -> int:
+        finished = daemon.events_named("daemon.job_finished")
+        return sum(int(str(line["events_stored"])) for line in finished)
+
+    for batch in range(3):
+        _append_visits(tmp_path / "web.jsonl", batch * 100, 100)
+        _wait_for(lambda n=batch: reported() == (n + 1) * 100, f"batch {batch} pulled")
+
+    took = daemon.stop()
+
+    assert took < STOP_WITHIN_S
+    assert _stored(engine) == reported() == 300
+    finished = daemon.events_named("daemon.job_finished")
+    assert len(finished) >= 3 and {line["job"] for line in finished} == {"sync"}
+    recorded = _job_runs(engine)
+    assert len(recorded) == len(finished)
+    # A tick the stop cut short is recorded as interrupted, with what it did.
+    assert {status for status, _ in recorded[:-1]} == {"ok"}
+    assert recorded[-1][0] in ("ok", "interrupted")
+    assert sum(int(str(stats["events_stored"])) for _, stats in recorded) == 300
+    assert daemon.events_named("daemon.stopped")
+    engine.dispose()
+
+
+def test_sighup_reloads_the_config_and_keeps_the_old_one_when_the_new_is_refused(
+    tmp_path: Path, sqlite_url: str, start_daemon: Callable[[Path, dict[str, str]], RunningDaemon]
+) -> None:
+    env = _project(tmp_path, sqlite_url)
+    config = tmp_path / "config.toml"
+    good = config.read_text(encoding="utf-8")
+    daemon = start_daemon(tmp_path, env)
+    _wait_for(lambda: daemon.events_named("daemon.job_finished"), "a first run")
+
+    config.write_text(good.replace('every = "1s"', 'every = "soon"'), encoding="utf-8")
+    daemon.process.send_signal(signal.SIGHUP)
+    _wait_for(lambda: daemon.events_named("daemon.reload_refused"), "the refusal")
+    refused = str(daemon.events_named("daemon.reload_refused")[0]["error"])
+    line = good.splitlines().index('every = "1s"') + 1
+    assert f"config.toml:{line}" in refused and "daemon.every" in refused, refused
+    runs_before = len(daemon.events_named("daemon.job_finished"))
+    _wait_for(
+        lambda: len(daemon.events_named("daemon.job_finished")) > runs_before + 1,
+        "the old schedule going on",
+    )
+
+    config.write_text(good + '\n[daemon.jobs.score]\nevery = "2s"\n', encoding="utf-8")
+    daemon.process.send_signal(signal.SIGHUP)
+    _wait_for(lambda: daemon.events_named("daemon.reloaded"), "the reload")
+    assert daemon.events_named("daemon.reloaded")[0]["jobs"] == {
+        "sync": "every 1 s",
+        "score": "every 2 s",
+    }
+    _wait_for(
+        lambda: any(line["job"] == "score" for line in daemon.events_named("daemon.job_finished")),
+        "the new job run",
+    )
+    assert daemon.stop() < STOP_WITHIN_S
+
+
+def test_a_job_that_keeps_failing_is_retried_each_tick_and_alerts_after_alert_after(
+    tmp_path: Path, sqlite_url: str, start_daemon: Callable[[Path, dict[str, str]], RunningDaemon]
+) -> None:
+    env = _project(tmp_path, sqlite_url, extra='\n[daemon]\nevery = "1s"\nalert_after = 2\n')
+    (tmp_path / "web.jsonl").unlink()  # the source's file is missing: each pass fails
+    daemon = start_daemon(tmp_path, env)
+    _wait_for(lambda: daemon.events_named("daemon.job_alert"), "the alert")
+
+    finished = daemon.events_named("daemon.job_finished")
+    assert [line["failures_in_a_row"] for line in finished[:2]] == [1, 2]
+    assert [line["level"] for line in finished[:2]] == ["warning", "error"]
+    assert all(line["outcome"] == "failed" for line in finished[:2])
+    assert "web.jsonl" in str(finished[0]["error"])
+    alert = daemon.events_named("daemon.job_alert")[0]
+    assert (alert["level"], alert["job"], alert["failures_in_a_row"]) == ("error", "sync", 2)
+
+    _append_visits(tmp_path / "web.jsonl", 0, 10)  # fixed: the next tick succeeds
+    _wait_for(
+        lambda: any(line["outcome"] == "ok" for line in daemon.events_named("daemon.job_finished")),
+        "a run that works",
+    )
+    ok = next(
+        line for line in daemon.events_named("daemon.job_finished") if line["outcome"] == "ok"
+    )
+    assert ok["failures_in_a_row"] == 0
+    assert daemon.stop() < STOP_WITHIN_S
+
+
+def test_sigterm_in_the_middle_of_a_long_pull_exits_0_in_time_and_the_next_run_finishes(
+    tmp_path: Path, store_url: str, start_daemon: Callable[[Path, dict[str, str]], RunningDaemon]
+) -> None:
+    env = _project(tmp_path, store_url)
+    config = tmp_path / "config.toml"
+    text = config.read_text(encoding="utf-8")
+    assert "page_size = 20000" in text
+    config.write_text(text.replace("page_size = 20000", "page_size = 2000"), encoding="utf-8")
+    total = 200_000
+    _append_visits(tmp_path / "web.jsonl", 0, total)
+    engine = open_store(store_url)
+    daemon = start_daemon(tmp_path, env)
+    _wait_for(lambda: daemon.alive() and _stored(engine) > 0, "a first page stored", 60)
+
+    took = daemon.stop()
+
+    assert took < STOP_WITHIN_S
+    part = _stored(engine)
+    assert 0 < part < total
+    assert _job_runs(engine)[-1][0] == "interrupted"
+    again = start_daemon(tmp_path, env)
+    _wait_for(lambda: again.alive() and _stored(engine) == total, "the rest stored", 120)
+    again.stop()
+    with engine.connect() as connection:
+        distinct = connection.execute(
+            sa.select(sa.func.count(sa.distinct(events.c.source_event_id)))
+        ).scalar_one()
+    assert distinct == total
+    engine.dispose()
