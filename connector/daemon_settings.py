@@ -104,10 +104,6 @@ class DaemonSettings(_Section):
     lease_s: float = Field(default=30.0, ge=3, le=3600)
     # After this many failures in a row a job is logged at error level and `status` says so.
     alert_after: int = Field(default=3, ge=1, le=1000)
-    # GET /healthz and GET /metrics on 127.0.0.1 (None: not served).
-    metrics_port: int | None = Field(default=None, ge=1, le=65535)
-    # The longest a hand-raiser (an event routed to sales) may take to reach the CRMs.
-    hand_raiser_s: float = Field(default=10.0, gt=0, le=3600)
     # How long a stopping daemon gives its jobs to finish their page or chunk.
     stop_within_s: float = Field(default=9.0, gt=0, le=600)
     jobs: Annotated[dict[str, JobSchedule], BeforeValidator(_flat_job_tables)] = {}

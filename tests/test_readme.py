@@ -265,7 +265,7 @@ class TestReadmeNamesWhatExists:
         ]
         assert found[0].endswith(
             "`leadsync` has no command 'frobnicate' (it has: check, "
-            "contacts, crm, db, demo, explain, ingest, init, pull, push, "
+            "contacts, crm, daemon, db, demo, explain, ingest, init, pull, push, "
             "rejects, score, sync)"
         )
         assert found[1].endswith("`leadsync push` has no option --zap")
