@@ -5,6 +5,7 @@ and alerting on a job that keeps failing."""
 from __future__ import annotations
 
 import json
+import re
 import signal
 import subprocess
 import time
@@ -22,7 +23,6 @@ from tests.cli.test_cli import LEADSYNC, clean_env, leadsync
 
 WAIT_S = 30.0
 STOP_WITHIN_S = 10.0
-DAEMON = '\n[daemon]\nevery = "1s"\n'
 
 
 @dataclass
@@ -61,11 +61,23 @@ def _wait_for(condition: Callable[[], object], what: str, timeout_s: float = WAI
     raise AssertionError(f"not within {timeout_s:g} s: {what}")
 
 
-def _project(folder: Path, store_url: str, extra: str = DAEMON) -> dict[str, str]:
+def _project(
+    folder: Path, store_url: str, daemon: str = 'every = "1s"', extra: str = ""
+) -> dict[str, str]:
+    """A project as `leadsync init` leaves it, with a file source, ``daemon`` as the
+    keys of its [daemon] table and ``extra`` at the end of the file."""
     env = clean_env(LEADSYNC_STORE_URL=store_url)
     assert leadsync("init", folder, cwd=folder, env=env).returncode == 0
-    with (folder / "config.toml").open("a", encoding="utf-8") as config:
-        config.write('\n[sources.web]\ntype = "file"\npath = "web.jsonl"\n' + extra)
+    config = folder / "config.toml"
+    text = config.read_text(encoding="utf-8")
+    for key in (line.split("=")[0].strip() for line in daemon.splitlines()):
+        # The [daemon] keys the example sets: the test's values replace them.
+        text = re.sub(rf"(?m)^{key} *=.*\n", "", text)
+    assert "\n[daemon]\n" in text
+    text = text.replace("\n[daemon]\n", f"\n[daemon]\n{daemon}\n")
+    config.write_text(
+        text + '\n[sources.web]\ntype = "file"\npath = "web.jsonl"\n' + extra, encoding="utf-8"
+    )
     (folder / "web.jsonl").touch()
     return env
 
@@ -162,7 +174,7 @@ def test_sighup_reloads_the_config_and_keeps_the_old_one_when_the_new_is_refused
     daemon.process.send_signal(signal.SIGHUP)
     _wait_for(lambda: daemon.events_named("daemon.reload_refused"), "the refusal")
     refused = str(daemon.events_named("daemon.reload_refused")[0]["error"])
-    line = good.splitlines().index('every = "1s"') + 1
+    line = good.splitlines().index('every = "1s"') + 1  # as _project wrote it
     assert f"config.toml:{line}" in refused and "daemon.every" in refused, refused
     runs_before = len(daemon.events_named("daemon.job_finished"))
     _wait_for(
@@ -187,7 +199,7 @@ def test_sighup_reloads_the_config_and_keeps_the_old_one_when_the_new_is_refused
 def test_a_job_that_keeps_failing_is_retried_each_tick_and_alerts_after_alert_after(
     tmp_path: Path, sqlite_url: str, start_daemon: Callable[[Path, dict[str, str]], RunningDaemon]
 ) -> None:
-    env = _project(tmp_path, sqlite_url, extra='\n[daemon]\nevery = "1s"\nalert_after = 2\n')
+    env = _project(tmp_path, sqlite_url, daemon='every = "1s"\nalert_after = 2')
     (tmp_path / "web.jsonl").unlink()  # the source's file is missing: each pass fails
     daemon = start_daemon(tmp_path, env)
     _wait_for(lambda: daemon.events_named("daemon.job_alert"), "the alert")

@@ -1,0 +1,69 @@
+"""The daemon against a local HubSpot-shaped server: a CRM whose daily API limit is spent
+pauses the jobs that call it until its "retry after", and only them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from pytest_httpserver import HTTPServer
+
+from connector.store.engine import open_store
+from tests.adapters.hubspot_fake import FakeHubSpot
+from tests.adapters.test_hubspot import CONTACTS_SPEC, fake
+from tests.adapters.test_hubspot import TOKEN as HUBSPOT_TOKEN
+from tests.daemon.test_daemon_cli import (
+    RunningDaemon,
+    _append_visits,
+    _project,
+    _stored,
+    _wait_for,
+    start_daemon,
+)
+
+__all__ = ["fake", "start_daemon"]  # the fixtures, imported for the tests here
+
+
+@pytest.mark.skipif(not CONTACTS_SPEC.exists(), reason="HubSpot's OpenAPI files absent")
+def test_a_spent_daily_limit_pauses_that_crms_jobs_and_the_pulls_go_on(
+    tmp_path: Path,
+    sqlite_url: str,
+    httpserver: HTTPServer,
+    fake: FakeHubSpot,
+    start_daemon: Callable[[Path, dict[str, str]], RunningDaemon],
+) -> None:
+    base_url = httpserver.url_for("/").rstrip("/")
+    env = _project(
+        tmp_path,
+        sqlite_url,
+        extra=f'\n[crm.hubspot]\nbase_url = "{base_url}"\n'
+        '\n[daemon.jobs.push.hubspot]\nevery = "1s"\n',
+    )
+    env["HUBSPOT_ACCESS_TOKEN"] = HUBSPOT_TOKEN
+    for n in range(40):
+        fake.add_contact(f"p{n}@acme.example")
+    fake.daily_limit_after_writes = 0  # the portal's day is spent before our first write
+    _append_visits(tmp_path / "web.jsonl", 0, 40)
+    engine = open_store(sqlite_url)
+    daemon = start_daemon(tmp_path, env)
+
+    _wait_for(lambda: daemon.alive() and daemon.events_named("daemon.crm_paused"), "the pause")
+    paused = daemon.events_named("daemon.crm_paused")[0]
+    assert paused["crm"] == "hubspot"
+    calls_at_pause = len(fake.calls)
+    _wait_for(lambda: daemon.events_named("daemon.job_paused"), "a push.hubspot tick skipped")
+    assert daemon.events_named("daemon.job_paused")[0]["job"] == "push.hubspot"
+
+    # The sources go on while HubSpot waits for its limit.
+    _append_visits(tmp_path / "web.jsonl", 40, 60)
+    _wait_for(lambda: _stored(engine) == 100, "the new events pulled")
+    sync_runs_after = [
+        line
+        for line in daemon.events_named("daemon.job_finished")
+        if line["job"] == "sync" and int(str(line["events_stored"])) > 0
+    ]
+    assert sync_runs_after, "no sync pass stored the new events"
+    assert len(fake.calls) == calls_at_pause  # no call to the paused CRM since
+    assert daemon.stop() < 10
+    engine.dispose()
