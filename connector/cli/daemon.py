@@ -1,13 +1,19 @@
-"""`leadsync daemon`: the sync pass and its steps on their schedules, until stopped."""
+"""`leadsync daemon`: the sync pass and its steps on their schedules, until stopped;
+`leadsync status`: what the daemon did and will do, from the store."""
 
 from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
 
 import structlog
 import typer
 
+from connector.cli.render import print_json, print_listing, shown_time, stdout
 from connector.cli.state import state_of
 from connector.config import Settings, config_path_from, load_settings
 from connector.daemon.service import Daemon
+from connector.daemon.status import read_status
 from connector.logs import configure_logging
 
 __all__ = ["app"]
@@ -31,3 +37,67 @@ def daemon_command(ctx: typer.Context) -> None:
         return load_settings(path, must_exist=named)
 
     Daemon(settings, state.store(), reload).run()
+
+
+@app.command(name="status")
+def status_command(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="The status as JSON.")] = False,
+) -> None:
+    """Each job's last and next run and failures in a row, each source's last pull, cursor
+    and last error, each CRM's records waiting, pause and rejects by reason."""
+    state = state_of(ctx)
+    settings = state.load()
+    status = read_status(state.store(), settings)
+    if as_json:
+        print_json(status.as_dict())
+        return
+    print_listing(
+        ["job", "next run", "last run", "outcome", "failures", "error"],
+        [
+            [
+                job.job,
+                _time(job.next_run_at),
+                _time(job.last_run_at),
+                job.outcome or "never run",
+                f"{job.failures_in_a_row}{' (alert)' if job.alerting else ''}",
+                job.error,
+            ]
+            for job in status.jobs
+        ],
+        cut=("error",),
+    )
+    if status.schedule_written_at is None:
+        stdout.print("(no daemon has run on this store: next runs unknown)")
+    if status.sources:
+        stdout.print()
+        print_listing(
+            ["source", "last pull", "status", "stored", "cursor moved", "last error"],
+            [
+                [
+                    source.source,
+                    _time(source.last_pull_at),
+                    source.last_pull_status,
+                    "" if source.events_stored is None else f"{source.events_stored:,}",
+                    _time(source.cursor_moved_at),
+                    source.last_error,
+                ]
+                for source in status.sources
+            ],
+            cut=("last error",),
+        )
+    for crm in status.crms:
+        stdout.print()
+        paused = f", paused until {_time(crm.paused_until)} (API limit)" if crm.paused_until else ""
+        last = (
+            f", last push {_time(crm.last_push_at)} ({crm.last_push_status})"
+            if crm.last_push_at
+            else ", never pushed"
+        )
+        stdout.print(f"{crm.crm}: {crm.waiting:,} record(s) waiting to be written{paused}{last}")
+        for reason, count in crm.rejects.items():
+            stdout.print(f"  rejected ×{count:,}: {reason}", markup=False)
+
+
+def _time(iso: str | None) -> str:
+    return "" if iso is None else shown_time(datetime.fromisoformat(iso))

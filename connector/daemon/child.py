@@ -154,6 +154,8 @@ def _outcome_from(figures: Mapping[str, Any]) -> JobOutcome:
         contacts_scored=int(figures["contacts_scored"]),
         records_written=int(figures["records_written"]),
         sources_failed=list(figures["sources_failed"]),
+        sources_pulled=list(figures["sources_pulled"]),
+        source_errors=dict(figures["source_errors"]),
         limited=dict(figures["limited"]),
         error=figures["error"],
     )

@@ -22,6 +22,7 @@ from connector.errors import ConfigError
 from connector.sync import SyncPlan, SyncSummary, sync_once
 
 __all__ = [
+    "JOB_COMMAND",
     "SYNC_JOB",
     "JobOutcome",
     "ScheduledJob",
@@ -33,6 +34,8 @@ __all__ = [
 ]
 
 SYNC_JOB = "sync"
+# The runs table's command for a job run; the job's name is in its figures.
+JOB_COMMAND = "daemon job"
 _STEPS = ("pull", "crm_read", "score", "push")
 # Windows and decay change scores with no new event: some pass must score at least daily.
 DAILY = timedelta(days=1)
@@ -58,6 +61,8 @@ class JobOutcome:
     contacts_scored: int = 0
     records_written: int = 0
     sources_failed: list[str] = field(default_factory=list)
+    sources_pulled: list[str] = field(default_factory=list)
+    source_errors: dict[str, str] = field(default_factory=dict)
     # CRM -> ISO time its API limit frees up at.
     limited: dict[str, str] = field(default_factory=dict)
     error: str | None = None
@@ -71,6 +76,8 @@ class JobOutcome:
             "contacts_scored": self.contacts_scored,
             "records_written": self.records_written,
             "sources_failed": self.sources_failed,
+            "sources_pulled": self.sources_pulled,
+            "source_errors": self.source_errors,
             "limited": self.limited,
             "error": self.error,
         }
@@ -206,6 +213,8 @@ def outcome_of(job: str, summary: SyncSummary, duration_s: float) -> JobOutcome:
         contacts_scored=summary.scored.contacts_scored if summary.scored else 0,
         records_written=sum(item.written for item in summary.pushed),
         sources_failed=[failure.source for failure in summary.failed],
+        sources_pulled=[item.source for item in summary.pulled],
+        source_errors={failure.source: failure.message for failure in summary.failed},
         limited=dict(summary.limited),
     )
     if summary.failed:

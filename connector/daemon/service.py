@@ -36,17 +36,22 @@ from sqlalchemy.engine import Engine
 
 from connector.config import Settings
 from connector.daemon.child import JobProcess
-from connector.daemon.jobs import JobOutcome, ScheduledJob, scheduled_jobs, touches_crm
+from connector.daemon.jobs import (
+    JOB_COMMAND,
+    JobOutcome,
+    ScheduledJob,
+    scheduled_jobs,
+    touches_crm,
+)
+from connector.daemon.status import write_schedule
 from connector.errors import LeadsyncError
 from connector.secrets import redact
 from connector.store.runs import finish_run, start_run
 
-__all__ = ["JOB_COMMAND", "Daemon"]
+__all__ = ["Daemon"]
 
 log = structlog.get_logger(__name__)
 
-# The runs table's command for a job run; the job's name is in its figures.
-JOB_COMMAND = "daemon job"
 _RUN_STATUS = {
     "ok": "ok",
     "failed": "failed",
@@ -105,6 +110,7 @@ class Daemon:
             jobs={job.name: _when(job) for job in jobs},
         )
         self._scheduler.start()
+        self._publish_schedule()
         try:
             while not self._stopping.wait(0.5):
                 if self._reload_asked.is_set():
@@ -132,6 +138,7 @@ class Daemon:
         self.settings = settings
         self._scheduler.remove_all_jobs()
         self._schedule(jobs, first_run=None)
+        self._publish_schedule()
         log.info("daemon.reloaded", jobs={job.name: _when(job) for job in jobs})
 
     def _schedule(self, jobs: list[ScheduledJob], *, first_run: datetime | None) -> None:
@@ -147,6 +154,15 @@ class Daemon:
             self._scheduler.add_job(
                 self._run_job, trigger, args=[job.name], id=job.name, name=job.name, **options
             )
+
+    def _publish_schedule(self) -> None:
+        """The next run of each job, in the store, for `leadsync status` on any host."""
+        try:
+            write_schedule(
+                self.engine, {job.id: job.next_run_time for job in self._scheduler.get_jobs()}
+            )
+        except Exception as error:  # the store is briefly away: the next job writes it
+            log.warning("daemon.schedule_not_recorded", error=redact(str(error))[:300])
 
     def _stop(self) -> None:
         self._stopping.set()
@@ -191,6 +207,8 @@ class Daemon:
             with self._lock:
                 self._running.pop(name, None)
         self._record(settings, run_id, outcome)
+        if not self._stopping.is_set():
+            self._publish_schedule()
 
     def _record(self, settings: Settings, run_id: int, outcome: JobOutcome) -> None:
         state = self._states.setdefault(outcome.job, _JobState())

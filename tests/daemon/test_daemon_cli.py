@@ -211,6 +211,13 @@ def test_a_job_that_keeps_failing_is_retried_each_tick_and_alerts_after_alert_af
     assert "web.jsonl" in str(finished[0]["error"])
     alert = daemon.events_named("daemon.job_alert")[0]
     assert (alert["level"], alert["job"], alert["failures_in_a_row"]) == ("error", "sync", 2)
+    status = json.loads(leadsync("status", "--json", cwd=tmp_path, env=env).stdout)
+    (job,) = status["jobs"]
+    assert (job["job"], job["outcome"], job["alerting"]) == ("sync", "failed", True)
+    assert job["failures_in_a_row"] >= 2 and job["next_run_at"] is not None
+    assert "web.jsonl" in status["sources"][0]["last_error"]
+    table = leadsync("status", cwd=tmp_path, env=env).stdout
+    assert "(alert)" in table and "web.jsonl" in table
 
     _append_visits(tmp_path / "web.jsonl", 0, 10)  # fixed: the next tick succeeds
     _wait_for(
@@ -221,6 +228,8 @@ def test_a_job_that_keeps_failing_is_retried_each_tick_and_alerts_after_alert_af
         line for line in daemon.events_named("daemon.job_finished") if line["outcome"] == "ok"
     )
     assert ok["failures_in_a_row"] == 0
+    status = json.loads(leadsync("status", "--json", cwd=tmp_path, env=env).stdout)
+    assert status["sources"][0]["last_error"] is None
     assert daemon.stop() < STOP_WITHIN_S
 
 

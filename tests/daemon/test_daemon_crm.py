@@ -3,6 +3,7 @@ pauses the jobs that call it until its "retry after", and only them."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from connector.store.engine import open_store
 from tests.adapters.hubspot_fake import FakeHubSpot
 from tests.adapters.test_hubspot import CONTACTS_SPEC, fake
 from tests.adapters.test_hubspot import TOKEN as HUBSPOT_TOKEN
+from tests.cli.test_cli import leadsync
 from tests.daemon.test_daemon_cli import (
     RunningDaemon,
     _append_visits,
@@ -65,5 +67,10 @@ def test_a_spent_daily_limit_pauses_that_crms_jobs_and_the_pulls_go_on(
     ]
     assert sync_runs_after, "no sync pass stored the new events"
     assert len(fake.calls) == calls_at_pause  # no call to the paused CRM since
+    status = json.loads(leadsync("status", "--json", cwd=tmp_path, env=env).stdout)
+    (hubspot,) = status["crms"]
+    # The latest stop's "retry after" (a push.hubspot tick beside the first may hit it too).
+    assert hubspot["crm"] == "hubspot" and hubspot["paused_until"] >= paused["until"]
+    assert hubspot["waiting"] == 40  # the contacts scored, none written
     assert daemon.stop() < 10
     engine.dispose()
