@@ -39,6 +39,8 @@ class SyncPlan:
     read: tuple[str, ...] | None = None
     push: tuple[str, ...] | None = None
     score: bool = True
+    # Wait for a push to the same CRM running beside it instead of skipping that CRM.
+    wait_for_push: bool = False
 
     @classmethod
     def nothing(cls) -> SyncPlan:
@@ -115,6 +117,7 @@ def sync_once(
                 crm_writer(settings, crm, mapping),
                 mapping,
                 create=settings.crm[crm].create,
+                wait=plan.wait_for_push,
                 summary=pushed,
             )
         except BusyError as busy:

@@ -16,16 +16,19 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.engine import Engine
 
-from connector.config import KeyLines, Settings
+from connector.config import KeyLines, Settings, scoring_rules
 from connector.daemon_settings import JobSchedule, parse_duration
 from connector.errors import ConfigError
+from connector.model import Treatment
 from connector.sync import SyncPlan, SyncSummary, sync_once
 
 __all__ = [
+    "HAND_RAISERS_JOB",
     "JOB_COMMAND",
     "SYNC_JOB",
     "JobOutcome",
     "ScheduledJob",
+    "hand_raiser_kinds",
     "outcome_of",
     "plan_of",
     "run_job",
@@ -34,6 +37,8 @@ __all__ = [
 ]
 
 SYNC_JOB = "sync"
+# Score and push at once, started by the watch on hand-raisers rather than a schedule.
+HAND_RAISERS_JOB = "hand_raisers"
 # The runs table's command for a job run; the job's name is in its figures.
 JOB_COMMAND = "daemon job"
 _STEPS = ("pull", "crm_read", "score", "push")
@@ -143,6 +148,8 @@ def _scheduled(name: str, schedule: JobSchedule) -> ScheduledJob:
 
 def plan_of(settings: Settings, job: str) -> SyncPlan:
     """The steps ``job`` runs. The sync pass runs those no other job has."""
+    if job == HAND_RAISERS_JOB:
+        return SyncPlan(sources=(), read=(), push=None, score=True, wait_for_push=True)
     if job != SYNC_JOB:
         step, _, target = job.partition(".")
         chosen = (target,) if target else None
@@ -165,6 +172,15 @@ def _left(step: str, configured: Mapping[str, object], own: Collection[str]) -> 
     if step in own:
         return ()
     return tuple(name for name in configured if f"{step}.{name}" not in own)
+
+
+def hand_raiser_kinds(settings: Settings) -> frozenset[str]:
+    """The kinds of event a rule hands over for an appointment (a quote or callback
+    request in the built-in table): the daemon scores and pushes those at once."""
+    rules = scoring_rules(settings)
+    return frozenset(
+        rule.kind.value for rule in rules.behaviour if rule.treatment is Treatment.APPOINTMENT
+    )
 
 
 def touches_crm(settings: Settings, job: str, crm: str) -> bool:

@@ -37,21 +37,27 @@ from sqlalchemy.engine import Engine
 from connector.config import Settings
 from connector.daemon.child import JobProcess
 from connector.daemon.jobs import (
+    HAND_RAISERS_JOB,
     JOB_COMMAND,
     JobOutcome,
     ScheduledJob,
+    hand_raiser_kinds,
     scheduled_jobs,
     touches_crm,
 )
 from connector.daemon.status import write_schedule
 from connector.errors import LeadsyncError
 from connector.secrets import redact
+from connector.store.arrivals import arrivals_after
 from connector.store.runs import finish_run, start_run
+from connector.store.scores import latest_event_id
 
 __all__ = ["Daemon"]
 
 log = structlog.get_logger(__name__)
 
+# How often the watch looks for hand-raisers in the ledger.
+WATCH_S = 0.5
 _RUN_STATUS = {
     "ok": "ok",
     "failed": "failed",
@@ -83,6 +89,7 @@ class Daemon:
     _paused: dict[str, datetime] = field(default_factory=dict)  # CRM -> until
     _running: dict[str, JobProcess] = field(default_factory=dict)
     _scheduler: Any = None
+    _watch: threading.Thread | None = None
 
     # -- the main thread ----------------------------------------------------------------
 
@@ -111,6 +118,10 @@ class Daemon:
         )
         self._scheduler.start()
         self._publish_schedule()
+        self._watch = threading.Thread(
+            target=self._watch_hand_raisers, name="hand-raiser watch", daemon=True
+        )
+        self._watch.start()
         try:
             while not self._stopping.wait(0.5):
                 if self._reload_asked.is_set():
@@ -173,15 +184,58 @@ class Daemon:
             time.sleep(0.1)
         log.info("daemon.stopped", jobs_left=sorted(self._running_jobs()))
 
+    def _watch_hand_raisers(self) -> None:
+        """Score and push at once each contact a hand-raiser event arrives for, rather
+        than at the next tick: a look at the ledger every ``WATCH_S``."""
+        try:
+            with self.engine.connect() as connection:
+                seen = latest_event_id(connection)  # older ones are the first pass's
+        except Exception as error:
+            log.error("daemon.watch_failed", error=redact(str(error))[:300])
+            return
+        pending: frozenset[int] = frozenset()
+        found_at = 0.0
+        while not self._stopping.wait(WATCH_S):
+            settings = self.settings
+            if not settings.crm:
+                continue  # nobody to hand them to
+            try:
+                with self.engine.connect() as connection:
+                    arrived = arrivals_after(connection, seen, hand_raiser_kinds(settings))
+            except Exception as error:  # the store is briefly away: look again
+                log.warning("daemon.watch_failed", error=redact(str(error))[:300])
+                continue
+            seen = arrived.through_event_id
+            if arrived.contacts and not pending:
+                found_at = time.monotonic()
+            pending |= arrived.contacts
+            if not pending:
+                continue
+            outcome = self._run_job(HAND_RAISERS_JOB)
+            if outcome is None or outcome.outcome in ("busy", "interrupted"):
+                continue  # a scoring pass or push beside it: again at the next look
+            took = time.monotonic() - found_at
+            line = log.warning if took > settings.daemon.hand_raiser_s else log.info
+            line(
+                "daemon.hand_raisers_pushed",
+                contacts=len(pending),
+                seconds=round(took, 3),
+                within_s=settings.daemon.hand_raiser_s,
+                outcome=outcome.outcome,
+            )
+            pending = frozenset()
+
     def _running_jobs(self) -> list[str]:
         with self._lock:
             return list(self._running)
 
     # -- the scheduler's threads ---------------------------------------------------------
 
-    def _run_job(self, name: str) -> None:
+    def _run_job(self, name: str) -> JobOutcome | None:
+        """Run job ``name`` in a child process and record it; None: not run (stopping,
+        or every CRM it calls is paused)."""
         if self._stopping.is_set():
-            return
+            return None
         settings = self.settings
         now = datetime.now(UTC)
         with self._lock:
@@ -195,7 +249,7 @@ class Daemon:
                 crms=called,
                 until=max(paused[crm] for crm in called).isoformat(),
             )
-            return
+            return None
         run_id = start_run(self.engine, JOB_COMMAND)
         process = JobProcess(settings, name, paused)
         with self._lock:
@@ -207,8 +261,9 @@ class Daemon:
             with self._lock:
                 self._running.pop(name, None)
         self._record(settings, run_id, outcome)
-        if not self._stopping.is_set():
+        if not self._stopping.is_set() and name != HAND_RAISERS_JOB:
             self._publish_schedule()
+        return outcome
 
     def _record(self, settings: Settings, run_id: int, outcome: JobOutcome) -> None:
         state = self._states.setdefault(outcome.job, _JobState())

@@ -4,6 +4,7 @@ pauses the jobs that call it until its "retry after", and only them."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -74,3 +75,65 @@ def test_a_spent_daily_limit_pauses_that_crms_jobs_and_the_pulls_go_on(
     assert hubspot["waiting"] == 40  # the contacts scored, none written
     assert daemon.stop() < 10
     engine.dispose()
+
+
+@pytest.mark.skipif(not CONTACTS_SPEC.exists(), reason="HubSpot's OpenAPI files absent")
+def test_a_hand_raiser_reaches_the_crm_in_seconds_not_at_the_next_tick(
+    tmp_path: Path,
+    sqlite_url: str,
+    httpserver: HTTPServer,
+    fake: FakeHubSpot,
+    start_daemon: Callable[[Path, dict[str, str]], RunningDaemon],
+) -> None:
+    """The sync pass runs hourly; a quote request pulled a second after it was written is
+    scored and pushed by the watch on hand-raisers within [daemon] hand_raiser_s."""
+    base_url = httpserver.url_for("/").rstrip("/")
+    env = _project(
+        tmp_path,
+        sqlite_url,
+        daemon='every = "1h"',
+        extra=f'\n[crm.hubspot]\nbase_url = "{base_url}"\n\n[daemon.jobs.pull]\nevery = "1s"\n',
+    )
+    env["HUBSPOT_ACCESS_TOKEN"] = HUBSPOT_TOKEN
+    for n in range(40):
+        fake.add_contact(f"p{n}@acme.example")
+    _append_visits(tmp_path / "web.jsonl", 0, 40)
+    daemon = start_daemon(tmp_path, env)
+    _wait_for(
+        lambda: (
+            daemon.alive()
+            and any(line["job"] == "sync" for line in daemon.events_named("daemon.job_finished"))
+        ),
+        "the first sync pass",
+    )
+    hubspot_id = fake.by_email("p7@acme.example")
+    assert hubspot_id is not None
+    stages_before = list(fake.stage_writes)
+
+    written_at = time.monotonic()
+    with (tmp_path / "web.jsonl").open("a", encoding="utf-8") as stream:
+        stream.write(
+            json.dumps(
+                {
+                    "id": "quote-1",
+                    "kind": "quote_request",
+                    "occurred_at": "2026-12-01T11:00:00Z",
+                    "email": "p7@acme.example",
+                }
+            )
+            + "\n"
+        )
+    _wait_for(
+        lambda: daemon.alive() and (hubspot_id, "marketingqualifiedlead") in fake.stage_writes,
+        "the MQL stage written to HubSpot",
+    )
+    took = time.monotonic() - written_at
+
+    assert took < 10, f"{took:.1f} s from the file to HubSpot"
+    new_stages = fake.stage_writes[len(stages_before) :]
+    assert new_stages == [(hubspot_id, "marketingqualifiedlead")]  # that contact alone
+    pushed = daemon.events_named("daemon.hand_raisers_pushed")
+    assert pushed and pushed[0]["contacts"] == 1 and pushed[0]["outcome"] == "ok"
+    syncs = [line for line in daemon.events_named("daemon.job_finished") if line["job"] == "sync"]
+    assert len(syncs) == 1  # the hourly pass ran once, at start
+    assert daemon.stop() < 10
