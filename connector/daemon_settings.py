@@ -104,6 +104,9 @@ class DaemonSettings(_Section):
     lease_s: float = Field(default=30.0, ge=3, le=3600)
     # After this many failures in a row a job is logged at error level and `status` says so.
     alert_after: int = Field(default=3, ge=1, le=1000)
+    # GET /healthz and Prometheus GET /metrics on metrics_host:metrics_port (None: off).
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    metrics_host: str = "127.0.0.1"
     # A hand-raiser (an event handed over for an appointment) taking longer than this from
     # the ledger to the CRMs is logged as a warning.
     hand_raiser_s: float = Field(default=10.0, gt=0, le=3600)

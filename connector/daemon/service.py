@@ -45,6 +45,7 @@ from connector.daemon.jobs import (
     scheduled_jobs,
     touches_crm,
 )
+from connector.daemon.metrics import DaemonMetrics, HealthServer
 from connector.daemon.status import write_schedule
 from connector.errors import LeadsyncError
 from connector.secrets import redact
@@ -90,6 +91,8 @@ class Daemon:
     _running: dict[str, JobProcess] = field(default_factory=dict)
     _scheduler: Any = None
     _watch: threading.Thread | None = None
+    metrics: DaemonMetrics = field(default_factory=DaemonMetrics)
+    _health: HealthServer | None = None
 
     # -- the main thread ----------------------------------------------------------------
 
@@ -122,6 +125,17 @@ class Daemon:
             target=self._watch_hand_raisers, name="hand-raiser watch", daemon=True
         )
         self._watch.start()
+        port = self.settings.daemon.metrics_port
+        if port is not None:
+            self._health = HealthServer(
+                self.metrics,
+                self.engine,
+                lambda: bool(self._scheduler.running) and not self._stopping.is_set(),
+                host=self.settings.daemon.metrics_host,
+                port=port,
+            )
+            self._health.start()
+            log.info("daemon.serving", host=self.settings.daemon.metrics_host, port=port)
         try:
             while not self._stopping.wait(0.5):
                 if self._reload_asked.is_set():
@@ -182,6 +196,8 @@ class Daemon:
         deadline = time.monotonic() + self.settings.daemon.stop_within_s + 1
         while self._running_jobs() and time.monotonic() < deadline:
             time.sleep(0.1)
+        if self._health is not None:
+            self._health.stop()
         log.info("daemon.stopped", jobs_left=sorted(self._running_jobs()))
 
     def _watch_hand_raisers(self) -> None:
@@ -275,7 +291,9 @@ class Daemon:
         for crm, until in outcome.limited.items():
             with self._lock:
                 self._paused[crm] = datetime.fromisoformat(until)
+            self.metrics.paused(crm, datetime.fromisoformat(until).timestamp())
             log.warning("daemon.crm_paused", crm=crm, until=until)
+        self.metrics.observe(outcome, state.failures_in_a_row)
         figures = {**outcome.as_dict(), "failures_in_a_row": state.failures_in_a_row}
         try:
             finish_run(self.engine, run_id, _RUN_STATUS[outcome.outcome], figures)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 import signal
+import socket
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import requests
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
@@ -262,3 +264,40 @@ def test_sigterm_in_the_middle_of_a_long_pull_exits_0_in_time_and_the_next_run_f
         ).scalar_one()
     assert distinct == total
     engine.dispose()
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_healthz_and_metrics_are_served_while_the_daemon_runs(
+    tmp_path: Path, sqlite_url: str, start_daemon: Callable[[Path, dict[str, str]], RunningDaemon]
+) -> None:
+    port = _free_port()
+    env = _project(tmp_path, sqlite_url, daemon=f'every = "1s"\nmetrics_port = {port}')
+    _append_visits(tmp_path / "web.jsonl", 0, 25)
+    daemon = start_daemon(tmp_path, env)
+    base = f"http://127.0.0.1:{port}"
+
+    def served() -> bool:
+        daemon.alive()
+        try:
+            return requests.get(f"{base}/healthz", timeout=2).status_code == 200
+        except requests.ConnectionError:
+            return False
+
+    _wait_for(served, "/healthz answering")
+    health = requests.get(f"{base}/healthz", timeout=2).json()
+    assert health == {"status": "ok", "scheduler": "running", "store": "ok"}
+    _wait_for(lambda: daemon.events_named("daemon.job_finished"), "a first run")
+    metrics = requests.get(f"{base}/metrics", timeout=2).text
+    runs = re.search(r'^leadsync_job_runs_total\{job="sync",outcome="ok"\} (\S+)$', metrics, re.M)
+    assert runs is not None and float(runs[1]) >= 1, metrics
+    assert re.search(r"^leadsync_events_ingested_total 25\.0$", metrics, re.M), metrics
+    assert 'leadsync_job_duration_seconds_bucket{job="sync",le="0.1"}' in metrics
+
+    assert daemon.stop() < STOP_WITHIN_S
+    with pytest.raises(requests.ConnectionError):
+        requests.get(f"{base}/healthz", timeout=2)
