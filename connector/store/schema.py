@@ -16,6 +16,7 @@ __all__ = [
     "cursors",
     "events",
     "identities",
+    "leases",
     "metadata",
     "pushed_state",
     "rejects",
@@ -206,6 +207,22 @@ crm_reads = sa.Table(
     sa.Column("crm", sa.String(32), primary_key=True),
     sa.Column("contact_id", sa.BigInteger(), sa.ForeignKey("contacts.id"), primary_key=True),
     sa.Column("read_at", UtcDateTime(), nullable=False),
+)
+
+# One row per lease (the daemon's: one active daemon per store). A row rather than an
+# advisory lock: a host that vanishes without closing its TCP connection would keep a
+# PostgreSQL session lock until TCP keepalive gives up (hours); a row expires after
+# lease_s whatever happens. Times are the database's clock on PostgreSQL.
+leases = sa.Table(
+    "leases",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("holder", sa.String(300), nullable=False),
+    sa.Column("host", sa.String(255), nullable=False),
+    sa.Column("pid", sa.Integer(), nullable=False),
+    sa.Column("acquired_at", UtcDateTime(), nullable=False),
+    sa.Column("renewed_at", UtcDateTime(), nullable=False),
+    sa.Column("expires_at", UtcDateTime(), nullable=False),
 )
 
 store_meta = sa.Table(
