@@ -52,6 +52,19 @@ def status_command(
     if as_json:
         print_json(status.as_dict())
         return
+    lease = status.lease
+    if lease is None:
+        stdout.print("daemon: none has run on this store")
+    elif lease["live"]:
+        stdout.print(
+            f"daemon: active on {lease['host']} (pid {lease['pid']}) since "
+            f"{_time(str(lease['acquired_at']))}, lease renewed {_time(str(lease['renewed_at']))}"
+        )
+    else:
+        stdout.print(
+            f"daemon: none active (the last, on {lease['host']} pid {lease['pid']}, let its "
+            f"lease expire {_time(str(lease['expires_at']))})"
+        )
     print_listing(
         ["job", "next run", "last run", "outcome", "failures", "error"],
         [

@@ -47,9 +47,11 @@ from connector.daemon.jobs import (
 )
 from connector.daemon.metrics import DaemonMetrics, HealthServer
 from connector.daemon.status import write_schedule
-from connector.errors import LeadsyncError
+from connector.errors import FatalError, LeadsyncError
 from connector.secrets import redact
 from connector.store.arrivals import arrivals_after
+from connector.store.lease_renewal import LeaseRenewer
+from connector.store.leases import DaemonLease, current_lease_holder
 from connector.store.runs import finish_run, start_run
 from connector.store.scores import latest_event_id
 
@@ -85,6 +87,7 @@ class Daemon:
     reload: Callable[[], Settings]
     _stopping: threading.Event = field(default_factory=threading.Event)
     _reload_asked: threading.Event = field(default_factory=threading.Event)
+    _lease_lost: threading.Event = field(default_factory=threading.Event)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _states: dict[str, _JobState] = field(default_factory=dict)
     _paused: dict[str, datetime] = field(default_factory=dict)  # CRM -> until
@@ -107,6 +110,58 @@ class Daemon:
             signal.SIGINT: signal.signal(signal.SIGINT, self._on_stop),
             signal.SIGHUP: signal.signal(signal.SIGHUP, self._on_reload),
         }
+        try:
+            lease = DaemonLease(self.engine, name="daemon", lease_s=self.settings.daemon.lease_s)
+            if not self._wait_for_lease(lease):
+                return  # stopped while a standby
+            jobs = scheduled_jobs(self.settings)  # a reload while a standby may change them
+            renewer = LeaseRenewer(lease, on_lost=self._on_lease_lost).start()
+            try:
+                self._serve(jobs)
+            finally:
+                renewer.stop()
+                if not self._lease_lost.is_set():
+                    lease.release()  # a standby takes over at once
+        finally:
+            for number, handler in previous.items():
+                signal.signal(number, handler)
+        if self._lease_lost.is_set():
+            raise FatalError(
+                "the daemon lost its lease on the store (another daemon holds it now, or the "
+                "store stayed unreachable past [daemon] lease_s); its jobs were stopped",
+                hint="restart it: it waits as a standby while the other daemon lives",
+            )
+
+    def _wait_for_lease(self, lease: DaemonLease) -> bool:
+        """Take the store's daemon lease, waiting as a standby while another daemon holds
+        it; False if stopped meanwhile."""
+        said = False
+        # A few looks per lease: the standby takes over soon after the lease expires.
+        look_s = min(2.0, max(0.2, lease.lease_s / 10))
+        while not self._stopping.is_set():
+            if lease.try_acquire():
+                log.info("daemon.active", holder=lease.holder, lease_s=lease.lease_s)
+                return True
+            if not said:
+                holder = current_lease_holder(self.engine, "daemon")
+                log.info(
+                    "daemon.standby",
+                    held_by=None if holder is None else holder.holder,
+                    expires_at=None if holder is None else holder.expires_at.isoformat(),
+                )
+                said = True
+            self._stopping.wait(look_s)
+            if self._reload_asked.is_set():
+                self._reload_asked.clear()
+                self._reload()
+        return False
+
+    def _on_lease_lost(self) -> None:
+        log.error("daemon.lease_lost", action="stopping its jobs")
+        self._lease_lost.set()
+        self._stopping.set()
+
+    def _serve(self, jobs: list[ScheduledJob]) -> None:
         self._scheduler = BackgroundScheduler(
             timezone=UTC,
             executors={"default": ThreadPoolExecutor(max_workers=max(4, len(jobs) + 2))},
@@ -143,8 +198,6 @@ class Daemon:
                     self._reload()
         finally:
             self._stop()
-            for number, handler in previous.items():
-                signal.signal(number, handler)
 
     def _on_stop(self, signum: int, _frame: FrameType | None) -> None:
         log.info("daemon.stopping", signal=signal.Signals(signum).name)
@@ -161,6 +214,9 @@ class Daemon:
             log.error("daemon.reload_refused", error=redact(str(error)), kept="the old config")
             return
         self.settings = settings
+        if self._scheduler is None:  # a standby: the new schedules apply once it is active
+            log.info("daemon.reloaded", jobs={job.name: _when(job) for job in jobs})
+            return
         self._scheduler.remove_all_jobs()
         self._schedule(jobs, first_run=None)
         self._publish_schedule()

@@ -18,6 +18,7 @@ from connector.config import Settings
 from connector.daemon.jobs import JOB_COMMAND, scheduled_jobs
 from connector.plugins import configured_crms, crm_mapping_of
 from connector.runners.push import plan_from_store
+from connector.store.leases import current_lease_holder
 from connector.store.meta import read_meta, write_meta
 from connector.store.rejects import rejects_by_reason
 from connector.store.schema import cursors, runs
@@ -77,6 +78,9 @@ class StoreStatus:
     sources: list[SourceStatus]
     crms: list[CrmStatus]
     schedule_written_at: str | None = None
+    # The daemon holding the store's lease: holder, host, pid, times, and whether it is
+    # still live (its lease not expired); None: no daemon has run here.
+    lease: dict[str, object] | None = None
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -109,7 +113,19 @@ def read_status(engine: Engine, settings: Settings, *, now: datetime | None = No
         for job in scheduled_jobs(settings)
     ]
     sources = [_source_status(name, recent, job_runs, moved.get(name)) for name in settings.sources]
-    return StoreStatus(jobs, sources, crms, schedule.get("written_at"))
+    holder = current_lease_holder(engine, "daemon")
+    lease = None
+    if holder is not None:
+        lease = {
+            "holder": holder.holder,
+            "host": holder.host,
+            "pid": holder.pid,
+            "acquired_at": _iso(holder.acquired_at),
+            "renewed_at": _iso(holder.renewed_at),
+            "expires_at": _iso(holder.expires_at),
+            "live": holder.expires_at > now,
+        }
+    return StoreStatus(jobs, sources, crms, schedule.get("written_at"), lease)
 
 
 def _recent_runs(connection: sa.Connection) -> list[dict[str, Any]]:

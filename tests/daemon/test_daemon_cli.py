@@ -4,6 +4,7 @@ and alerting on a job that keeps failing."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import signal
@@ -301,3 +302,47 @@ def test_healthz_and_metrics_are_served_while_the_daemon_runs(
     assert daemon.stop() < STOP_WITHIN_S
     with pytest.raises(requests.ConnectionError):
         requests.get(f"{base}/healthz", timeout=2)
+
+
+def test_a_second_daemon_on_the_store_waits_and_takes_over_within_lease_s_of_a_kill(
+    tmp_path: Path, store_url: str, start_daemon: Callable[[Path, dict[str, str]], RunningDaemon]
+) -> None:
+    lease_s = 3
+    env = _project(tmp_path, store_url, daemon=f'every = "1s"\nlease_s = {lease_s}')
+    engine = open_store(store_url)
+    first = start_daemon(tmp_path, env)
+    _wait_for(lambda: first.alive() and first.events_named("daemon.active"), "the first active")
+    second = start_daemon(tmp_path, env)
+    _wait_for(lambda: second.alive() and second.events_named("daemon.standby"), "a standby")
+    _wait_for(lambda: len(first.events_named("daemon.job_finished")) >= 4, "ticks of the first")
+    assert not second.events_named("daemon.job_finished")  # a standby runs nothing
+
+    killed_at = time.monotonic()
+    first.process.send_signal(signal.SIGKILL)
+    first.process.wait(timeout=10)
+    _wait_for(
+        lambda: second.alive() and second.events_named("daemon.active"),
+        "the standby taking over",
+        timeout_s=lease_s + 10,
+    )
+    took = time.monotonic() - killed_at
+    assert took <= lease_s + 1.5, f"took over {took:.1f} s after the kill (lease_s {lease_s})"
+    _wait_for(lambda: second.events_named("daemon.job_finished"), "a tick of the second")
+    status = json.loads(leadsync("status", "--json", cwd=tmp_path, env=env).stdout)
+    assert status["lease"]["pid"] == second.process.pid and status["lease"]["live"]
+
+    assert second.stop() < STOP_WITHIN_S
+    released = json.loads(leadsync("status", "--json", cwd=tmp_path, env=env).stdout)
+    assert released["lease"] is None or not released["lease"]["live"]
+    with engine.connect() as connection:
+        rows = connection.execute(
+            sa.select(runs.c.pid, runs.c.started_at, runs.c.finished_at)
+            .where(runs.c.command == "daemon job")
+            .order_by(runs.c.id)
+        ).all()
+    assert {row.pid for row in rows} == {first.process.pid, second.process.pid}
+    # One sync pass at a time: each starts after the one before it ended (or was killed).
+    finished = [row for row in rows if row.finished_at is not None]
+    for before, after in itertools.pairwise(finished):
+        assert after.started_at >= before.finished_at
+    engine.dispose()
