@@ -216,18 +216,24 @@ class FatalError(LeadsyncError):
 
 
 class WriteInterruptedError(LeadsyncError):
-    """A CRM write failed part-way (``cause``: the network, a refusal of the whole call...)
-    after the CRM had taken some records: ``results`` are those, which the core records
-    before it raises ``cause``, so they are not sent again."""
+    """A CRM write failed or was stopped part-way (``cause``: the network, a refusal of the
+    whole call, Ctrl-C or SIGTERM...) after the CRM had taken some records: ``results`` are
+    those, which the core records before it raises ``cause``, so they are not sent again."""
 
-    def __init__(self, cause: LeadsyncError, *, results: Sequence[WriteResult]) -> None:
-        super().__init__(cause.message, hint=cause.hint)
+    def __init__(
+        self, cause: LeadsyncError | KeyboardInterrupt, *, results: Sequence[WriteResult]
+    ) -> None:
+        if isinstance(cause, LeadsyncError):
+            super().__init__(cause.message, hint=cause.hint)
+            self.exit_code = cause.exit_code
+        else:
+            super().__init__("stopped by Ctrl-C or SIGTERM")
         self.cause = cause
         self.results = list(results)
-        self.exit_code = cause.exit_code
 
     def attrs(self) -> dict[str, object]:
-        return {**self.cause.attrs(), "results": len(self.results)}
+        own = self.cause.attrs() if isinstance(self.cause, LeadsyncError) else {}
+        return {**own, "results": len(self.results)}
 
 
 class RejectedRecordError(LeadsyncError):

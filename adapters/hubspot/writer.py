@@ -163,8 +163,8 @@ class HubSpotWriter:
         Raises:
             LimitReachedError: the portal's daily limit is spent; ``results`` are what
                 HubSpot took before it.
-            WriteInterruptedError: a call failed after HubSpot took some records (those
-                are its ``results``; its ``cause`` the failure).
+            WriteInterruptedError: a call failed, or a stop came, after HubSpot took some
+                records (those are its ``results``; its ``cause`` the failure or the stop).
             ConfigError, RetriableError, FatalError: a call failed before HubSpot took
                 anything.
         """
@@ -179,7 +179,9 @@ class HubSpotWriter:
                 results=list(progress.settled().values()),
                 hint=limit.hint,
             ) from None
-        except LeadsyncError as error:
+        except (LeadsyncError, KeyboardInterrupt) as error:
+            # A stop (Ctrl-C, SIGTERM) between calls too: what HubSpot took is recorded,
+            # so only the calls in flight are sent again.
             taken = list(progress.settled().values())
             if not taken:
                 raise

@@ -231,7 +231,10 @@ def _send(
                 ) from None
             except WriteInterruptedError as interrupted:
                 _record(engine, mapping.crm, chunk, interrupted.results, planned, summary)
-                log.error("push.interrupted", error=interrupted.message, **summary.as_dict())
+                stopped = isinstance(interrupted.cause, KeyboardInterrupt)
+                (log.warning if stopped else log.error)(
+                    "push.interrupted", error=interrupted.message, **summary.as_dict()
+                )
                 raise interrupted.cause from None
             _record(engine, mapping.crm, chunk, results, planned, summary)
             if on_progress is not None:

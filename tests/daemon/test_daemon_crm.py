@@ -137,3 +137,68 @@ def test_a_hand_raiser_reaches_the_crm_in_seconds_not_at_the_next_tick(
     syncs = [line for line in daemon.events_named("daemon.job_finished") if line["job"] == "sync"]
     assert len(syncs) == 1  # the hourly pass ran once, at start
     assert daemon.stop() < 10
+
+
+@pytest.mark.skipif(not CONTACTS_SPEC.exists(), reason="HubSpot's OpenAPI files absent")
+def test_sigterm_during_a_push_exits_0_in_time_and_the_next_run_finishes_the_push(
+    tmp_path: Path,
+    sqlite_url: str,
+    httpserver: HTTPServer,
+    fake: FakeHubSpot,
+    start_daemon: Callable[[Path, dict[str, str]], RunningDaemon],
+) -> None:
+    contacts = 1_500  # 15 write calls of 100, each answered in 0.3 s
+    base_url = httpserver.url_for("/").rstrip("/")
+    env = _project(
+        tmp_path,
+        sqlite_url,
+        extra=f'\n[crm.hubspot]\nbase_url = "{base_url}"\nin_flight = 1\n',
+    )
+    env["HUBSPOT_ACCESS_TOKEN"] = HUBSPOT_TOKEN
+    for n in range(contacts):
+        fake.add_contact(f"p{n}@acme.example")
+    fake.latency_s = 0.3
+    with (tmp_path / "web.jsonl").open("w", encoding="utf-8") as stream:
+        for n in range(contacts):
+            stream.write(
+                json.dumps(
+                    {
+                        "id": f"v{n}",
+                        "kind": "site_visit",
+                        "occurred_at": "2026-12-01T10:00:00Z",
+                        "email": f"p{n}@acme.example",
+                    }
+                )
+                + "\n"
+            )
+    daemon = start_daemon(tmp_path, env)
+
+    def records_written() -> int:
+        return sum(len(body["inputs"]) for body in fake.writes())
+
+    _wait_for(lambda: daemon.alive() and records_written() >= 200, "the push under way", 60)
+    took = daemon.stop()
+    assert took < 10, f"{took:.1f} s to stop"
+    part = records_written()
+    assert part < contacts  # stopped in the middle
+    finished = daemon.events_named("daemon.job_finished")
+    assert finished[-1]["outcome"] == "interrupted"
+
+    again = start_daemon(tmp_path, env)
+    _wait_for(lambda: again.alive() and records_written() >= contacts, "the rest pushed", 120)
+    _wait_for(
+        lambda: any(
+            line["outcome"] == "ok" and line["records_written"] == 0
+            for line in again.events_named("daemon.job_finished")
+        ),
+        "a pass with nothing left to write",
+        60,
+    )
+    assert again.stop() < 10
+    written: dict[str, int] = {}
+    for body in fake.writes():
+        for item in body["inputs"]:
+            written[item["id"]] = written.get(item["id"], 0) + 1
+    assert len(written) == contacts  # every contact written
+    repeated = sum(times - 1 for times in written.values())
+    assert repeated <= 100, f"{repeated} records written twice: more than the call in flight"
