@@ -2,7 +2,8 @@
 
 Besides the regular cursor of each source (named as the source), the cursors table holds
 each backfill's checkpoint under a name of its own (``backfill_checkpoint_name``), so a
-backfill never moves the cursor the regular pulls resume from.
+backfill never moves the cursor the regular pulls resume from, and how far a
+``push --all`` got (``rewrite_checkpoint_name``), written with each chunk's outcome.
 """
 
 from __future__ import annotations
@@ -13,9 +14,16 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from connector.store._raw import dialect_insert
 from connector.store.schema import cursors
 
-__all__ = ["backfill_checkpoint_name", "read_cursor"]
+__all__ = [
+    "backfill_checkpoint_name",
+    "forget_cursor",
+    "read_cursor",
+    "rewrite_checkpoint_name",
+    "write_cursor",
+]
 
 _NAME_CHARS = 100  # cursors.source
 _DIGEST_CHARS = 12
@@ -27,6 +35,29 @@ def read_cursor(engine: Engine, source: str) -> str | None:
             sa.select(cursors.c.value).where(cursors.c.source == source)
         ).scalar()
     return None if value is None else str(value)
+
+
+def write_cursor(connection: sa.Connection, name: str, value: str) -> None:
+    """Set cursor ``name`` to ``value``, in the caller's transaction."""
+    statement = dialect_insert(connection.dialect, cursors)
+    connection.execute(
+        statement.on_conflict_do_update(
+            index_elements=[cursors.c.source],
+            set_={"value": statement.excluded.value, "updated_at": statement.excluded.updated_at},
+        ),
+        {"source": name, "value": value, "updated_at": datetime.now(UTC)},
+    )
+
+
+def forget_cursor(engine: Engine, name: str) -> None:
+    with engine.begin() as connection:
+        connection.execute(sa.delete(cursors).where(cursors.c.source == name))
+
+
+def rewrite_checkpoint_name(crm: str) -> str:
+    """The cursor holding the last contact a ``push --all`` to ``crm`` wrote, while it is
+    not finished."""
+    return f"push-all:{crm}"[:_NAME_CHARS]
 
 
 def _compact(moment: datetime | None) -> str:
