@@ -264,7 +264,7 @@ class TestReadmeNamesWhatExists:
             f"README.md:{line}" for line in (first, first, first, first + 1, first + 1, first + 2)
         ]
         assert found[0].endswith(
-            "`leadsync` has no command 'frobnicate' (it has: check, "
+            "`leadsync` has no command 'frobnicate' (it has: backfill, check, "
             "contacts, crm, db, demo, explain, ingest, init, pull, push, "
             "rejects, score, sync)"
         )
