@@ -26,19 +26,19 @@ _TIME_HELP = "ISO 8601, e.g. 2026-11-02T10:00:00Z, or a date (midnight UTC)"
 def backfill_command(
     ctx: typer.Context,
     name: Annotated[
-        str, typer.Argument(metavar="SOURCE", help="A source configured as [sources.SOURCE].")
+        str, typer.Argument(metavar="SOURCE", help="A source configured as \\[sources.SOURCE] in the config.")
     ],
     since: Annotated[
         str,
         typer.Option(
-            "--since", metavar="TIME", help=f"First moment of the range, included ({_TIME_HELP})."
+            "--since", metavar="DATE", help=f"First moment of the range, included ({_TIME_HELP})."
         ),
     ],
     until: Annotated[
         str | None,
         typer.Option(
             "--until",
-            metavar="TIME",
+            metavar="DATE",
             help=f"End of the range, excluded ({_TIME_HELP}; default: no end).",
         ),
     ] = None,
