@@ -26,7 +26,10 @@ _TIME_HELP = "ISO 8601, e.g. 2026-11-02T10:00:00Z, or a date (midnight UTC)"
 def backfill_command(
     ctx: typer.Context,
     name: Annotated[
-        str, typer.Argument(metavar="SOURCE", help="A source configured as \\[sources.SOURCE] in the config.")
+        str,
+        typer.Argument(
+            metavar="SOURCE", help="A source configured as \\[sources.SOURCE] in the config."
+        ),
     ],
     since: Annotated[
         str,
