@@ -2,7 +2,8 @@
 
 A page's cursor is the byte offset after its last line, with a fingerprint of the file's
 head: a pull resumes there while the file only grows, and starts over (the ledger dedupes)
-when the file was replaced.
+when the file was replaced. A backfill (``pull_range``) reads the file the same way from
+its own checkpoint and keeps the events of its range.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import csv
 import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO, Literal, cast
 
@@ -182,6 +184,18 @@ class FileSource:
                 yield from self._pull_jsonl(stream, head, start)
             else:
                 yield from self._pull_csv(stream, head, start)
+
+    def pull_range(
+        self, since: datetime, until: datetime | None, cursor: str | None
+    ) -> Iterator[Page]:
+        """The pages of ``pull``, keeping the events with ``since <= occurred_at < until``.
+
+        A file is not sorted by time, so the whole of it is read; the events outside the
+        range are counted as skipped, while a bad line is a reject wherever it stands
+        (the regular pull sets it aside the same way, once: rejects are deduped).
+        """
+        for page in self.pull(cursor):
+            yield _in_range(page, since, until)
 
     def _refuse_binary(self, stream: BinaryIO) -> None:
         """Refuse a file whose first block is mostly not text, as ``file`` and git judge it.
@@ -497,6 +511,26 @@ class FileSource:
         return self._reject(number, reason, line)
 
 
+def _in_range(page: Page, since: datetime, until: datetime | None) -> Page:
+    kept = [
+        index
+        for index, event in enumerate(page.events)
+        if event.occurred_at >= since and (until is None or event.occurred_at < until)
+    ]
+    if len(kept) == len(page.events):
+        return page
+    lines = page.lines
+    return Page(
+        [page.events[index] for index in kept],
+        page.rejects,
+        page.cursor,
+        page.bytes_read,
+        page.origin,
+        None if lines is None else [lines[index] for index in kept],
+        skipped=page.skipped + len(page.events) - len(kept),
+    )
+
+
 @dataclass(slots=True)
 class _CsvPosition:
     """Where the CSV reader stands, updated as it takes each line."""
@@ -543,5 +577,9 @@ def _check(settings: SourceSettings, context: SourceContext) -> str:
 
 
 ADAPTER = SourceAdapter(
-    type_name="file", settings_model=FileSourceSettings, source=_source, check=_check
+    type_name="file",
+    settings_model=FileSourceSettings,
+    source=_source,
+    check=_check,
+    reads_ranges=True,
 )

@@ -26,6 +26,7 @@ from connector.ports import (
     CrmSettings,
     CrmWriter,
     EventSource,
+    RangeSource,
     SizedSource,
     SourceAdapter,
     SourceContext,
@@ -44,6 +45,7 @@ __all__ = [
     "default_crm_settings",
     "file_source",
     "installed_adapters",
+    "range_source_of",
     "source_context",
     "source_of",
 ]
@@ -148,6 +150,32 @@ def source_of(settings: Settings, name: str) -> EventSource:
     configured = settings.sources[name]
     adapter = installed_adapters().source(configured.type, key=f"sources.{name}.type")
     return adapter.source(configured, source_context(settings, name))
+
+
+def range_source_of(settings: Settings, name: str) -> RangeSource:
+    """The source configured as ``[sources.NAME]``, as one that reads a range of dates.
+
+    Raises:
+        ConfigError: its type cannot read a range (`leadsync backfill` needs one); the
+            message names the installed types that can.
+    """
+    source = source_of(settings, name)
+    if isinstance(source, RangeSource):
+        return source
+    configured = settings.sources[name].type
+    able = {
+        type_name: adapter
+        for type_name, adapter in installed_adapters().sources.items()
+        if adapter.reads_ranges
+    }
+    raise ConfigError(
+        f"source {name!r} (type {configured!r}) cannot read a range of dates, so it cannot "
+        "be backfilled",
+        key=f"sources.{name}.type",
+        file=str(settings.config_file) if settings.config_file else None,
+        hint=f"backfill a source of a type that can: {_listed(able)}; "
+        f"`leadsync pull {name}` reads it from its cursor",
+    )
 
 
 def file_source(

@@ -37,6 +37,7 @@ __all__ = [
     "MappingProblem",
     "Page",
     "ProfileSnapshot",
+    "RangeSource",
     "RejectedInput",
     "SetupReport",
     "SizedSource",
@@ -81,6 +82,9 @@ class Page:
     # has lines: a record the store refuses is set aside with them.
     origin: str | None = None
     lines: Sequence[int] | None = None
+    # Events read but left out because they fall outside the range asked for (a
+    # backfill): neither stored nor rejects.
+    skipped: int = 0
 
 
 @runtime_checkable
@@ -100,6 +104,20 @@ class SizedSource(EventSource, Protocol):
 
     def size(self) -> int:
         """Bytes to read, for progress bars and the choice to read in a child process."""
+        ...
+
+
+@runtime_checkable
+class RangeSource(EventSource, Protocol):
+    """A source that can read the events of a bounded range of ``occurred_at`` (a
+    backfill), from a checkpoint of its own, apart from the cursor of its regular pulls."""
+
+    def pull_range(
+        self, since: datetime, until: datetime | None, cursor: str | None
+    ) -> Iterator[Page]:
+        """Pages of the events with ``since <= occurred_at < until`` (no end when None),
+        after ``cursor`` (None: from the beginning). Events outside the range are counted
+        in ``Page.skipped``; the page's cursor resumes this same range."""
         ...
 
 
@@ -318,6 +336,9 @@ class SourceAdapter:
     # Offline check for `leadsync check`: a short description, or a ConfigError.
     check: Callable[[SourceSettings, SourceContext], str] | None = None
     secrets: tuple[str, ...] = ()  # the environment variables holding its secrets
+    # Its sources are ``RangeSource``s: `leadsync backfill` names the types that are when
+    # it refuses a source that is not.
+    reads_ranges: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,18 @@ import structlog
 import typer
 
 from connector import __version__
-from connector.cli import configure, crm, daemon, db, demo, ingest, push, reports, sync
+from connector.cli import (
+    backfill,
+    configure,
+    crm,
+    daemon,
+    db,
+    demo,
+    ingest,
+    push,
+    reports,
+    sync,
+)
 from connector.cli._help import LeadsyncGroup
 from connector.cli.render import stdout
 from connector.cli.state import CliState
@@ -37,7 +48,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-for group in (configure.app, ingest.app, reports.app, push.app):
+for group in (configure.app, ingest.app, backfill.app, reports.app, push.app):
     app.add_typer(group)
 app.add_typer(crm.app, name="crm")
 app.add_typer(sync.app)

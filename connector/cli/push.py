@@ -51,9 +51,24 @@ def push_command(
             "--force", help="Push scores a `score --as-of` left in the store (refused otherwise)."
         ),
     ] = False,
+    rewrite_all: Annotated[
+        bool,
+        typer.Option(
+            "--all",
+            help="Rewrite every scored contact's fields in the --crm CRM, whatever was last "
+            "written (after a mapping change or a CRM restore); a rerun after a stop goes "
+            "on where it stopped.",
+        ),
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Figures as JSON.")] = False,
 ) -> None:
     """Write scores, temperatures and stages that changed to the configured CRMs."""
+    if rewrite_all and not crm:
+        # Rewriting every record of every CRM at once is too big a move to be a default.
+        raise typer.BadParameter(
+            "--all needs --crm NAME: name the CRM whose records to rewrite",
+            param_hint="--all",
+        )
     state = state_of(ctx)
     settings = state.load()
     configured = configured_crms(settings)
@@ -103,6 +118,7 @@ def push_command(
                     dry_run=dry_run,
                     wait=wait,
                     force=force,
+                    rewrite_all=rewrite_all,
                     summary=summary,
                     on_planned=shown.append,
                     on_progress=lambda done, total: bar.update(done, total),
@@ -148,12 +164,20 @@ def _print_summaries(summaries: list[PushSummary], *, closing: str | None) -> No
                 stdout.print(f"{summary.crm}: not pushed ({summary.skipped})")
             continue
         verb = "would write" if summary.dry_run else "written"
+        if summary.rewrite_all:
+            verb = "would rewrite" if summary.dry_run else "rewritten"
         count = summary.planned if summary.dry_run else summary.written
         stdout.print(
             f"{summary.crm}: {count:,} {verb}, {summary.unchanged:,} unchanged, "
             f"{summary.rejected:,} rejected, {summary.deferred:,} deferred "
             f"({summary.duration_s:.1f} s)"
         )
+        if summary.resumed_after is not None:
+            stdout.print(
+                f"  {'would go' if summary.dry_run else 'went'} on from where the last "
+                f"push --all stopped (after contact "
+                f"#{summary.resumed_after})"
+            )
         for reason, times in sorted(summary.rejected_reasons.items(), key=lambda item: -item[1]):
             stdout.print(f"  rejected ×{times}: {reason}")
 

@@ -13,6 +13,7 @@ from typing import Annotated, TypeVar
 import structlog
 import typer
 
+from connector.cli._times import parsed_time
 from connector.cli.explanation import print_explanation
 from connector.cli.render import (
     ProgressBar,
@@ -46,21 +47,7 @@ T = TypeVar("T")
 
 def _as_of(text: str | None) -> datetime | None:
     """``--as-of``: an ISO 8601 time with its offset, or a date (midnight UTC)."""
-    if text is None:
-        return None
-    try:
-        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError:
-        raise typer.BadParameter(
-            f"{text!r} is not an ISO 8601 time; write it like 2026-11-02T10:00:00Z or 2026-11-02"
-        ) from None
-    if moment.tzinfo is None:
-        if len(text.strip()) > 10:
-            raise typer.BadParameter(
-                f"{text!r} has no timezone; add Z (UTC) or an offset like +01:00"
-            )
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
+    return None if text is None else parsed_time(text)
 
 
 AS_OF_HELP = (

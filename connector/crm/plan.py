@@ -123,11 +123,18 @@ def plan_push(
     *,
     create: CreatePolicy,
     now: datetime,
+    rewrite: bool = False,
 ) -> PlannedPush:
     """The records to write: changed fields only (``scored_at`` only with another one),
     the stage judged against what the CRM is known to hold (``connector.crm.stages``: a
     move back cleared first, a value someone else set left alone), creation as the
-    policy allows."""
+    policy allows.
+
+    With ``rewrite`` (``push --all``, after a mapping change or a CRM restore) every
+    field is written whatever was last written, our stage too where the CRM is thought to
+    hold it already, and a contact the CRM did not know is looked up again at once; a
+    stage someone else set is still left alone.
+    """
     last_written, crm_ids = known.last_written, known.crm_ids
     stage_field = mapping.fields.get("stage")
     scored_at_field = mapping.fields.get("scored_at")
@@ -148,7 +155,8 @@ def plan_push(
         missing_since = previous.get(MISSING_MARK)
         may_create = create == "always" or (create == "mql" and score.stage in _QUALIFIED)
         if (
-            isinstance(missing_since, str)
+            not rewrite
+            and isinstance(missing_since, str)
             and missing_since > look_up_before
             and score.contact_id not in crm_ids
             and not may_create
@@ -164,12 +172,14 @@ def plan_push(
                 # that a later write of other fields (a newer pushed_at) does not make an
                 # older value of ours look like the newer news.
                 wanted[stage_field] = in_crm.value
-        changed = {name: value for name, value in wanted.items() if previous.get(name) != value}
+        changed = {
+            name: value for name, value in wanted.items() if rewrite or previous.get(name) != value
+        }
         if stage_field is not None and call in (StageCall.SET, StageCall.CLEAR_AND_SET):
             # Also when it was written already: the CRM is known to hold something else
             # (a write it did not apply, a blank a cut push left).
             changed[stage_field] = wanted[stage_field]
-        elif stage_field is not None:
+        elif stage_field is not None and not (rewrite and call is StageCall.KEEP):
             changed.pop(stage_field, None)
         if scored_at_field is not None:
             changed.pop(scored_at_field, None)

@@ -32,6 +32,8 @@ class IngestSummary:
     stored: int = 0
     duplicates: int = 0
     rejected: int = 0
+    # Read and left out, neither stored nor set aside: outside a backfill's range.
+    skipped: int = 0
     contacts_created: int = 0
     identity_conflicts: int = 0
     duration_s: float = 0.0
@@ -60,19 +62,24 @@ def ingest(
     *,
     command: str,
     resume: bool,
+    checkpoint: str | None = None,
+    summary: IngestSummary | None = None,
     on_progress: ProgressCallback | None = None,
     subprocess_above_bytes: int | None = None,
 ) -> IngestSummary:
     """Read ``source`` into the ledger page by page.
 
-    With ``resume``, the source's stored cursor is the starting point and each page's
-    cursor is committed with the page; without it (one-off ``ingest FILE``), the whole
+    With ``resume``, the stored cursor named ``checkpoint`` (by default the source's
+    name, its regular cursor) is the starting point and each page's cursor is committed
+    under that name with the page; without it (one-off ``ingest FILE``), the whole
     source is read and the ledger's dedupe makes a rerun store nothing new. A source that
     allows it and holds at least ``subprocess_above_bytes`` is read in a child process.
+    ``summary`` (a new one when None) is filled in as the pages commit.
     """
-    cursor_name = source.name if resume else None
-    cursor = read_cursor(engine, source.name) if resume else None
-    summary = IngestSummary(source=source.name)
+    cursor_name = (checkpoint or source.name) if resume else None
+    cursor = read_cursor(engine, cursor_name) if cursor_name is not None else None
+    if summary is None:
+        summary = IngestSummary(source=source.name)
     started = time.perf_counter()
     with engine.connect() as connection:
         newest_before = latest_event_id(connection)
@@ -98,6 +105,7 @@ def ingest(
                 for page in pages:
                     result = ledger.write_page(page, cursor_name=cursor_name)
                     summary.add(result)
+                    summary.skipped += page.skipped
                     log.debug("ingest.page", stored=result.stored, rejected=result.rejected)
                     if on_progress is not None:
                         on_progress(page.bytes_read)

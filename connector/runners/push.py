@@ -12,6 +12,11 @@ written" and send the same records again (creating twice what the CRM lacks), so
 holds the store's lock for its CRM from its plan to its last record, and one that finds
 it taken stops at once or, asked to, waits. Scores of a pass ``--as-of`` another moment
 are not pushed unless forced: they would overwrite the CRM's current scores.
+
+A rewrite (``push --all``) plans every scored contact's fields whatever was last written,
+in contact order, and records with each chunk the last contact it wrote, so a rerun
+after a stop goes on after it; the checkpoint is dropped when the rewrite ends, and the
+next one starts over. It goes through the same lock, chunks, pacing and retries.
 """
 
 from __future__ import annotations
@@ -44,6 +49,7 @@ from connector.ports import (
 )
 from connector.runners.recorded import RecordedRun
 from connector.runners.rescore import scores_as_of
+from connector.store.cursors import forget_cursor, read_cursor, rewrite_checkpoint_name
 from connector.store.locks import push_lock
 from connector.store.pushes import PushOutcome, read_crm_state, record_push_outcome, reject_row
 from connector.store.scores import list_scores
@@ -66,11 +72,19 @@ class PushSummary:
     stopped: str | None = None  # why the CRM stopped the push before its end
     skipped: str | None = None  # why it did not run (sync: another push held the lock)
     rejected_reasons: dict[str, int] = field(default_factory=dict)
+    rewrite_all: bool = False  # push --all: every contact, whatever was last written
+    # The last contact an unfinished rewrite had written: this one went on after it.
+    resumed_after: int | None = None
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
 
     def kept(self) -> str:
+        if self.rewrite_all:
+            return (
+                f"{self.written:,} of {self.planned:,} {self.crm} records rewritten and "
+                "recorded; the next push --all goes on after them"
+            )
         return (
             f"{self.written:,} of {self.planned:,} {self.crm} records written and recorded; "
             "the next push sends the rest"
@@ -83,9 +97,11 @@ def plan_from_store(
     *,
     create: CreatePolicy,
     scores: Sequence[StoredScore] | None = None,
+    rewrite: bool = False,
 ) -> PlannedPush:
     """The write plan for ``mapping``'s CRM, from the scores stored (or ``scores``) and
-    what the store remembers of the CRM."""
+    what the store remembers of the CRM (with ``rewrite``, every field, see
+    ``plan_push``)."""
     known = read_crm_state(connection, mapping.crm, with_stages="stage" in mapping.fields)
     return plan_push(
         list_scores(connection) if scores is None else scores,
@@ -93,6 +109,7 @@ def plan_from_store(
         mapping,
         create=create,
         now=datetime.now(UTC),
+        rewrite=rewrite,
     )
 
 
@@ -105,6 +122,7 @@ def push(
     dry_run: bool = False,
     wait: bool = False,
     force: bool = False,
+    rewrite_all: bool = False,
     summary: PushSummary | None = None,
     on_planned: Callable[[PlannedPush], None] | None = None,
     on_progress: Callable[[int, int], None] | None = None,
@@ -115,7 +133,8 @@ def push(
     The push holds the store's lock for its CRM (a dry run, which sends and records
     nothing, takes none); with ``wait`` it waits for another push to that CRM to end
     (``on_wait`` is called once if it has to), else it stops at once. ``force`` pushes
-    scores a pass ``--as-of`` left in the store.
+    scores a pass ``--as-of`` left in the store. ``rewrite_all`` writes every scored
+    contact's fields whatever was last written, from where an unfinished one stopped.
 
     ``summary`` is filled in as the push goes (a new one when None), so a caller that
     catches a limit stop still has the figures of what was done before it.
@@ -132,12 +151,14 @@ def push(
     if summary is None:
         summary = PushSummary(crm=mapping.crm)
     summary.dry_run = dry_run
+    summary.rewrite_all = rewrite_all
+    checkpoint = rewrite_checkpoint_name(mapping.crm) if rewrite_all else None
     if dry_run:
         with engine.connect() as connection:
             as_of = scores_as_of(connection)
         if as_of is not None:
             log.warning("push.scores_as_of", crm=mapping.crm, as_of=_shown(as_of))
-        _plan(engine, mapping, create, summary, on_planned)
+        _plan(engine, mapping, create, summary, on_planned, checkpoint)
         summary.duration_s = round(time.perf_counter() - started, 3)
         return summary
     if writer is None:
@@ -153,8 +174,10 @@ def push(
     with push_lock(engine, mapping.crm, wait=wait, on_wait=waiting):
         if not force:
             _refuse_scores_as_of(engine, mapping.crm)
-        planned = _plan(engine, mapping, create, summary, on_planned)
-        _send(engine, writer, mapping, planned, summary, started, on_progress)
+        planned = _plan(engine, mapping, create, summary, on_planned, checkpoint)
+        _send(engine, writer, mapping, planned, summary, started, on_progress, checkpoint)
+        if checkpoint is not None:
+            forget_cursor(engine, checkpoint)  # finished: the next rewrite starts over
     summary.duration_s = round(time.perf_counter() - started, 3)
     log.info("push.finished", **summary.as_dict())
     return summary
@@ -181,15 +204,40 @@ def _plan(
     create: CreatePolicy,
     summary: PushSummary,
     on_planned: Callable[[PlannedPush], None] | None,
+    checkpoint: str | None,
 ) -> PlannedPush:
+    """The plan; for a rewrite (``checkpoint`` names its cursor), every scored contact
+    after the last one an unfinished rewrite wrote, in contact order."""
+    after = None if checkpoint is None else _last_rewritten(engine, checkpoint)
+    summary.resumed_after = after
     with engine.connect() as connection:
-        planned = plan_from_store(connection, mapping, create=create)
+        if checkpoint is None:
+            planned = plan_from_store(connection, mapping, create=create)
+        else:
+            scores = sorted(
+                (score for score in list_scores(connection) if score.contact_id > (after or 0)),
+                key=lambda score: score.contact_id,
+            )
+            planned = plan_from_store(
+                connection, mapping, create=create, scores=scores, rewrite=True
+            )
     summary.unchanged = planned.unchanged
     summary.planned = len(planned.records)
     summary.deferred = planned.still_missing
     if on_planned is not None:
         on_planned(planned)
     return planned
+
+
+def _last_rewritten(engine: Engine, checkpoint: str) -> int | None:
+    value = read_cursor(engine, checkpoint)
+    if value is None:
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        log.warning("push.checkpoint_unreadable", checkpoint=checkpoint, value=value[:40])
+        return None  # not a contact id: the rewrite starts over, which is only slower
 
 
 def _send(
@@ -200,6 +248,7 @@ def _send(
     summary: PushSummary,
     started: float,
     on_progress: Callable[[int, int], None] | None,
+    checkpoint: str | None,
 ) -> None:
     records = planned.records
     # Each chunk is recorded once written: a crash resends at most one chunk's records.
@@ -236,7 +285,9 @@ def _send(
                     "push.interrupted", error=interrupted.message, **summary.as_dict()
                 )
                 raise interrupted.cause from None
-            _record(engine, mapping.crm, chunk, results, planned, summary)
+            # A rewrite's records go in contact order: the chunk's last is how far it got.
+            done = None if checkpoint is None else (checkpoint, str(chunk[-1].contact_id))
+            _record(engine, mapping.crm, chunk, results, planned, summary, checkpoint=done)
             if on_progress is not None:
                 on_progress(min(start + size, len(records)), len(records))
         summary.duration_s = round(time.perf_counter() - started, 3)
@@ -249,8 +300,11 @@ def _record(
     results: Sequence[WriteResult],
     planned: PlannedPush,
     summary: PushSummary,
+    *,
+    checkpoint: tuple[str, str] | None = None,
 ) -> None:
-    """What the CRM accepted becomes the new 'last written'; refusals become rejects.
+    """What the CRM accepted becomes the new 'last written'; refusals become rejects;
+    ``checkpoint`` (a cursor's name and value) is set in the same transaction.
 
     A record not written that still changed the CRM (``applied``: a clear no set followed,
     a stage set back alone, a set the CRM answered without applying) is recorded as what
@@ -259,7 +313,7 @@ def _record(
     desired = planned.desired
     by_contact = {record.contact_id: record for record in chunk}
     now = datetime.now(UTC)
-    outcome = PushOutcome()
+    outcome = PushOutcome(checkpoint=checkpoint)
     for result in results:
         record = by_contact[result.contact_id]
         if result.status != "ok" and result.applied:

@@ -40,6 +40,7 @@ class EncodedPage:
     bytes_read: int
     origin: str | None = None  # see ``Page``
     lines: Sequence[int] | None = None  # each row's line in origin
+    skipped: int = 0  # see ``Page``
 
     def line_of(self, index: int) -> int | None:
         return self.lines[index] if self.lines is not None else None
@@ -50,7 +51,15 @@ class EncodedPage:
         plain = [tuple(row) for row in self.rows]
         return (
             _rebuild_page,
-            (plain, list(self.rejects), self.cursor, self.bytes_read, self.origin, self.lines),
+            (
+                plain,
+                list(self.rejects),
+                self.cursor,
+                self.bytes_read,
+                self.origin,
+                self.lines,
+                self.skipped,
+            ),
         )
 
 
@@ -61,10 +70,11 @@ def _rebuild_page(
     bytes_read: int,
     origin: str | None,
     lines: Sequence[int] | None,
+    skipped: int,
 ) -> EncodedPage:
     retype = tuple.__new__
     rows = [retype(LedgerRow, row) for row in plain]
-    return EncodedPage(rows, rejects, cursor, bytes_read, origin, lines)
+    return EncodedPage(rows, rejects, cursor, bytes_read, origin, lines, skipped)
 
 
 def encode_event(event: Event) -> LedgerRow:
@@ -91,6 +101,7 @@ def encode_page(page: Page) -> EncodedPage:
         page.bytes_read,
         page.origin,
         page.lines,
+        page.skipped,
     )
 
 

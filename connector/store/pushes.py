@@ -19,6 +19,7 @@ from connector.crm.plan import CrmState
 from connector.model import crm_stage_field
 from connector.ports import CrmRecordWrite, CrmValue
 from connector.store._raw import dialect_insert
+from connector.store.cursors import write_cursor
 from connector.store.schema import contacts, crm_reads, identities, pushed_state, rejects
 
 __all__ = ["PushOutcome", "read_crm_state", "record_push_outcome", "reject_row"]
@@ -81,11 +82,15 @@ class PushOutcome:
     new_ids: list[dict[str, object]] = field(default_factory=list)  # identities rows
     rejected: list[dict[str, object]] = field(default_factory=list)  # rejects rows
     dead_links: list[str] = field(default_factory=list)  # CRM ids to unlink
+    # (cursor name, value) to set with the chunk: how far a ``push --all`` got.
+    checkpoint: tuple[str, str] | None = None
 
 
 def record_push_outcome(engine: Engine, crm: str, outcome: PushOutcome) -> None:
     """Record one chunk's outcome in one transaction."""
     with engine.begin() as connection:
+        if outcome.checkpoint is not None:
+            write_cursor(connection, *outcome.checkpoint)
         if outcome.dead_links:
             connection.execute(
                 sa.delete(identities).where(

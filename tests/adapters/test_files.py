@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import cast
 
@@ -16,7 +17,7 @@ from sqlalchemy.engine import Engine
 from adapters.files import FileSource
 from connector.errors import InputFileError
 from connector.model import Event, EventKind
-from connector.ports import Page, RejectedInput
+from connector.ports import Page, RangeSource, RejectedInput
 from connector.runners.ingest import ingest
 from connector.store.schema import events as events_table
 from connector.store.schema import rejects as rejects_table
@@ -731,3 +732,45 @@ def test_utf8_byte_order_mark_is_skipped_in_csv_and_jsonl(tmp_path: Path) -> Non
         pages = list(FileSource("bom", path).pull(None))
         assert [event.source_event_id for page in pages for event in page.events] == ["1"]
         assert [reject for page in pages for reject in page.rejects] == []
+
+
+def _at(event_id: str, moment: str) -> bytes:
+    return jsonl_line(id=event_id, kind="email_open", occurred_at=moment, email="a@x.example")
+
+
+class TestPullRange:
+    """``pull_range``: the pages of ``pull`` with only the events of the range; the others
+    counted as skipped, rejects kept, each kept event still beside its line."""
+
+    def test_keeps_the_range_with_its_lines_and_counts_the_rest(self, tmp_path: Path) -> None:
+        path = tmp_path / "mixed.jsonl"
+        path.write_bytes(
+            _at("before", "2026-01-01T23:59:59Z")
+            + _at("first", "2026-01-02T00:00:00Z")
+            + b"{broken\n"
+            + _at("offset", "2026-01-03T01:00:00+02:00")  # 23:00Z on the 2nd
+            + _at("until", "2026-01-03T00:00:00Z")
+        )
+        source = FileSource("mixed", path, page_size=2)
+        since = datetime(2026, 1, 2, tzinfo=UTC)
+        until = datetime(2026, 1, 3, tzinfo=UTC)
+
+        pages = list(source.pull_range(since, until, None))
+
+        kept = [
+            (event.source_event_id, line)
+            for page in pages
+            for event, line in zip(page.events, page.lines or (), strict=True)
+        ]
+        assert kept == [("first", 2), ("offset", 4)]
+        assert sum(page.skipped for page in pages) == 2
+        assert [(reject.line, reject.reason[:11]) for p in pages for reject in p.rejects] == [
+            (3, "broken JSON")
+        ]
+        # The same cursors as a pull's: the range resumes where its last page ended.
+        assert [page.cursor for page in pages] == [page.cursor for page in source.pull(None)]
+
+    def test_a_file_source_is_a_range_source(self, tmp_path: Path) -> None:
+        path = tmp_path / "e.jsonl"
+        path.write_bytes(good_line())
+        assert isinstance(FileSource("e", path), RangeSource)
