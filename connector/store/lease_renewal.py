@@ -30,7 +30,8 @@ class LeaseRenewer:
 
     ``on_lost`` should only signal (set an event, pause a scheduler): it runs on the
     renewer's thread, which ends after it. Start the renewer after ``try_acquire()``
-    returned True; stop it before ``release()``.
+    returned True; stop it before ``release()``. A renewer runs once: after a loss, take
+    the lease again and start a new one.
     """
 
     def __init__(

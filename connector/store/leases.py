@@ -36,6 +36,9 @@ __all__ = ["DaemonLease", "LeaseHolder", "current_lease_holder"]
 
 log = structlog.get_logger(__name__)
 
+# The width of leases.name.
+_NAME_LENGTH = 64
+
 
 @dataclass(frozen=True, slots=True)
 class LeaseHolder:
@@ -82,8 +85,8 @@ class DaemonLease:
     """
 
     def __init__(self, engine: Engine, *, name: str = "daemon", lease_s: float = 30.0) -> None:
-        if not 0 < len(name) <= leases.c.name.type.length:  # type: ignore[attr-defined]
-            raise ValueError(f"a lease name has 1 to 64 characters, got {name!r}")
+        if not 0 < len(name) <= _NAME_LENGTH:
+            raise ValueError(f"a lease name has 1 to {_NAME_LENGTH} characters, got {name!r}")
         if not lease_s > 0:
             raise ValueError(f"lease_s must be positive, got {lease_s!r}")
         self.engine = engine
