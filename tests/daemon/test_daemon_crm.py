@@ -132,6 +132,8 @@ def test_a_hand_raiser_reaches_the_crm_in_seconds_not_at_the_next_tick(
     assert took < 10, f"{took:.1f} s from the file to HubSpot"
     new_stages = fake.stage_writes[len(stages_before) :]
     assert new_stages == [(hubspot_id, "marketingqualifiedlead")]  # that contact alone
+    # The daemon logs the push once its job has ended, a moment after HubSpot took it.
+    _wait_for(lambda: daemon.events_named("daemon.hand_raisers_pushed"), "the push logged")
     pushed = daemon.events_named("daemon.hand_raisers_pushed")
     assert pushed and pushed[0]["contacts"] == 1 and pushed[0]["outcome"] == "ok"
     syncs = [line for line in daemon.events_named("daemon.job_finished") if line["job"] == "sync"]
