@@ -165,6 +165,20 @@ class FileSource:
         except OSError:
             return 0
 
+    def lag(self, cursor: str | None) -> str:
+        """The bytes after the cursor's offset, without reading the file."""
+        try:
+            size = self.path.stat().st_size
+        except OSError:
+            return "file missing"
+        start = _Cursor.load(cursor)
+        if start is None:
+            return f"{size:,} bytes unread (never pulled)"
+        if start.offset > size:
+            return "the file is shorter than what was read: the next pull reads it again"
+        left = size - start.offset
+        return "caught up" if left == 0 else f"{left:,} bytes unread"
+
     def pull(self, cursor: str | None) -> Iterator[Page]:
         with self._open() as stream:
             # The fingerprint covers the same bytes the cursor's did, so a file that only

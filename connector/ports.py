@@ -108,6 +108,15 @@ class SizedSource(EventSource, Protocol):
 
 
 @runtime_checkable
+class ReportsLag(EventSource, Protocol):
+    """A source that can say how far its cursor is behind (for `leadsync status`)."""
+
+    def lag(self, cursor: str | None) -> str:
+        """What is left to read after ``cursor``, in words ("1,204 bytes unread")."""
+        ...
+
+
+@runtime_checkable
 class RangeSource(EventSource, Protocol):
     """A source that can read the events of a bounded range of ``occurred_at`` (a
     backfill), from a checkpoint of its own, apart from the cursor of its regular pulls."""

@@ -85,7 +85,7 @@ def status_command(
     if status.sources:
         stdout.print()
         print_listing(
-            ["source", "last pull", "status", "stored", "cursor moved", "last error"],
+            ["source", "last pull", "status", "stored", "cursor moved", "lag", "last error"],
             [
                 [
                     source.source,
@@ -93,11 +93,12 @@ def status_command(
                     source.last_pull_status,
                     "" if source.events_stored is None else f"{source.events_stored:,}",
                     _time(source.cursor_moved_at),
+                    source.lag,
                     source.last_error,
                 ]
                 for source in status.sources
             ],
-            cut=("last error",),
+            cut=("last error", "lag"),
         )
     for crm in status.crms:
         stdout.print()

@@ -16,8 +16,12 @@ from sqlalchemy.engine import Engine
 
 from connector.config import Settings
 from connector.daemon.jobs import JOB_COMMAND, scheduled_jobs
-from connector.plugins import configured_crms, crm_mapping_of
+from connector.errors import LeadsyncError
+from connector.plugins import configured_crms, crm_mapping_of, source_of
+from connector.ports import ReportsLag
 from connector.runners.push import plan_from_store
+from connector.secrets import redact
+from connector.store.cursors import read_cursor
 from connector.store.leases import current_lease_holder
 from connector.store.meta import read_meta, write_meta
 from connector.store.rejects import rejects_by_reason
@@ -59,6 +63,7 @@ class SourceStatus:
     last_pull_status: str | None = None
     events_stored: int | None = None  # by that pull
     cursor_moved_at: str | None = None
+    lag: str | None = None  # what is left to read, where the source can tell
     last_error: str | None = None
 
 
@@ -113,6 +118,8 @@ def read_status(engine: Engine, settings: Settings, *, now: datetime | None = No
         for job in scheduled_jobs(settings)
     ]
     sources = [_source_status(name, recent, job_runs, moved.get(name)) for name in settings.sources]
+    for source in sources:
+        source.lag = _lag(engine, settings, source.source)
     holder = current_lease_holder(engine, "daemon")
     lease = None
     if holder is not None:
@@ -197,6 +204,16 @@ def _source_status(
         if source in (row["stats"].get("sources_pulled") or ()):
             break
     return status
+
+
+def _lag(engine: Engine, settings: Settings, name: str) -> str | None:
+    try:
+        source = source_of(settings, name)
+    except LeadsyncError as error:  # its settings are wrong: last_error says it
+        return f"unknown ({redact(str(error))[:200]})"
+    if not isinstance(source, ReportsLag):
+        return None
+    return source.lag(read_cursor(engine, name))
 
 
 def _crm_status(

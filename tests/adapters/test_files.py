@@ -774,3 +774,22 @@ class TestPullRange:
         path = tmp_path / "e.jsonl"
         path.write_bytes(good_line())
         assert isinstance(FileSource("e", path), RangeSource)
+
+
+def test_a_file_source_says_how_much_is_left_after_its_cursor(tmp_path: Path) -> None:
+    path = tmp_path / "events.jsonl"
+    line = '{"kind": "site_visit", "occurred_at": "2026-11-02T10:00:00Z", "email": "a@b.example"}\n'
+    path.write_text(line * 3, encoding="utf-8")
+    source = FileSource("web", path)
+    assert source.lag(None) == f"{len(line) * 3:,} bytes unread (never pulled)"
+    cursor = None
+    for page in source.pull(None):
+        cursor = page.cursor
+    assert source.lag(cursor) == "caught up"
+    with path.open("a", encoding="utf-8") as stream:
+        stream.write(line)
+    assert source.lag(cursor) == f"{len(line):,} bytes unread"
+    path.write_text(line, encoding="utf-8")  # replaced by a shorter one
+    assert "reads it again" in source.lag(cursor)
+    path.unlink()
+    assert source.lag(cursor) == "file missing"

@@ -161,6 +161,13 @@ def test_the_daemon_pulls_a_growing_file_records_each_run_and_stops_on_sigterm(
     assert recorded[-1][0] in ("ok", "interrupted")
     assert sum(int(str(stats["events_stored"])) for _, stats in recorded) == 300
     assert daemon.events_named("daemon.stopped")
+    status = json.loads(leadsync("status", "--json", cwd=tmp_path, env=env).stdout)
+    assert status["sources"][0]["lag"] == "caught up"
+    before = (tmp_path / "web.jsonl").stat().st_size
+    _append_visits(tmp_path / "web.jsonl", 300, 5)
+    unread = (tmp_path / "web.jsonl").stat().st_size - before
+    status = json.loads(leadsync("status", "--json", cwd=tmp_path, env=env).stdout)
+    assert status["sources"][0]["lag"] == f"{unread:,} bytes unread"
     engine.dispose()
 
 
