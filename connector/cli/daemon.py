@@ -54,7 +54,9 @@ def status_command(
         return
     lease = status.lease
     if lease is None:
-        stdout.print("daemon: none has run on this store")
+        # A daemon that stopped cleanly gave its lease back: its runs still tell it ran.
+        ran = any(job.last_run_at is not None for job in status.jobs)
+        stdout.print("daemon: none active" if ran else "daemon: none has run on this store")
     elif lease["live"]:
         stdout.print(
             f"daemon: active on {lease['host']} (pid {lease['pid']}) since "

@@ -328,8 +328,8 @@ def test_a_second_daemon_on_the_store_waits_and_takes_over_within_lease_s_of_a_k
     first.alive()
     ticks = len(first.events_named("daemon.job_finished")) - ticks_before
     assert not second.events_named("daemon.job_finished")  # a standby runs nothing
-    # every = "1s": once a tick, no tick run twice (and few missed on a busy machine).
-    assert 0.6 * window_s <= ticks <= window_s + 1, f"{ticks} runs in {window_s:g} s"
+    # every = "1s": at most once a tick (a slow pass on a busy machine may miss some).
+    assert window_s / 2 - 1 <= ticks <= window_s + 1, f"{ticks} runs in {window_s:g} s"
 
     killed_at = time.monotonic()
     first.process.send_signal(signal.SIGKILL)
@@ -348,6 +348,7 @@ def test_a_second_daemon_on_the_store_waits_and_takes_over_within_lease_s_of_a_k
     assert second.stop() < STOP_WITHIN_S
     released = json.loads(leadsync("status", "--json", cwd=tmp_path, env=env).stdout)
     assert released["lease"] is None or not released["lease"]["live"]
+    assert leadsync("status", cwd=tmp_path, env=env).stdout.startswith("daemon: none active\n")
     with engine.connect() as connection:
         rows = connection.execute(
             sa.select(runs.c.pid, runs.c.started_at, runs.c.finished_at)
