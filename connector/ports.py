@@ -107,6 +107,25 @@ class SizedSource(EventSource, Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class ApiBudget:
+    """A CRM's API calls in its current period (HubSpot's day, Salesforce's 24 hours), as
+    its last answer said."""
+
+    used: int
+    allowed: int
+
+
+@runtime_checkable
+class ReportsBudget(Protocol):
+    """A CRM writer that knows how much of its API budget is used (for `leadsync status`
+    and the daemon's metrics)."""
+
+    def api_budget(self) -> ApiBudget | None:
+        """As of the last answer; None before any answer said it."""
+        ...
+
+
 @runtime_checkable
 class ReportsLag(EventSource, Protocol):
     """A source that can say how far its cursor is behind (for `leadsync status`)."""

@@ -33,6 +33,7 @@ from adapters.hubspot.errors import (
 from adapters.hubspot.pacing import Pacer
 from adapters.hubspot.settings import TOKEN_ENV
 from connector.errors import ConfigError, LimitReachedError
+from connector.ports import ApiBudget
 from connector.retry import DEFAULT_POLICY, RetryPolicy, call_retried
 from connector.secrets import read_secret
 
@@ -140,6 +141,10 @@ class Caller:
             policy=self._retry,
             sleep=self._sleep,
         )
+
+    def api_budget(self) -> ApiBudget | None:
+        day = self._pacer.day_budget()
+        return None if day is None else ApiBudget(*day)
 
     def _stop_if_the_day_is_spent(self) -> None:
         if self._day_spent is None and self._pacer.day_spent:

@@ -31,6 +31,7 @@ _ROLLING_REMAINING = "x-hubspot-ratelimit-remaining"
 _ROLLING_INTERVAL_MS = "x-hubspot-ratelimit-interval-milliseconds"
 _SECONDLY_MAX = "x-hubspot-ratelimit-secondly"
 _SECONDLY_REMAINING = "x-hubspot-ratelimit-secondly-remaining"
+_DAILY_MAX = "x-hubspot-ratelimit-daily"
 _DAILY_REMAINING = "x-hubspot-ratelimit-daily-remaining"
 # A 429's ``policyName``, for the window it names.
 _POLICY_SECONDS = {"TEN_SECONDLY_ROLLING": 10.0, "SECONDLY": 1.0}
@@ -94,6 +95,7 @@ class Pacer:
         self._clock = clock
         self._sleep = sleep
         self._day_left: int | None = None
+        self._day_max: int | None = None
         # Several calls may be in flight: one at a time takes its slot in the windows.
         self._lock = threading.Lock()
 
@@ -105,6 +107,13 @@ class Pacer:
     def day_spent(self) -> bool:
         """HubSpot's last answer said the portal has no call left today."""
         return self._day_left == 0
+
+    def day_budget(self) -> tuple[int, int] | None:
+        """(used, allowed) calls of the portal's day, as HubSpot's last answer said."""
+        with self._lock:
+            if self._day_left is None or self._day_max is None:
+                return None
+            return max(self._day_max - self._day_left, 0), self._day_max
 
     def windows(self) -> dict[float, int]:
         """Interval (s) -> calls allowed in it, as known now."""
@@ -139,6 +148,9 @@ class Pacer:
             day_left = _number(lowered.get(_DAILY_REMAINING))
             if day_left is not None:
                 self._day_left = day_left
+            day_max = _number(lowered.get(_DAILY_MAX))
+            if day_max is not None:
+                self._day_max = day_max
             refused = self._windows.get(_POLICY_SECONDS.get((policy or "").upper(), -1.0))
             if refused is not None:
                 # HubSpot counted more calls in the window than we did: trips vary more

@@ -56,6 +56,7 @@ from connector.errors import (
     WriteInterruptedError,
 )
 from connector.ports import (
+    ApiBudget,
     CrmRecordWrite,
     CrmValue,
     WriteResult,
@@ -147,6 +148,10 @@ class HubSpotWriter:
         self._lost_answers_max = lost_answers_max
 
     # -- the port ------------------------------------------------------------------------
+
+    def api_budget(self) -> ApiBudget | None:
+        """The portal's day: calls used and allowed, as HubSpot's last answer said."""
+        return self._caller.api_budget()
 
     def records_per_write(self, total: int) -> int:
         """Records per ``write``: 50 calls' worth. Between two writes the calls in

@@ -47,6 +47,7 @@ from adapters.salesforce.records import KNOWN_OBJECTS, fields_for, object_of
 from connector.errors import LeadsyncError, LimitReachedError, WriteInterruptedError
 from connector.ports import (
     RECORDS_PER_WRITE,
+    ApiBudget,
     CrmRecordWrite,
     CrmValue,
     WriteResult,
@@ -128,6 +129,11 @@ class SalesforceWriter:
         self._bulk_poll_s = bulk_poll_s
 
     # -- the port ------------------------------------------------------------------------
+
+    def api_budget(self) -> ApiBudget | None:
+        """The org's API requests of the last 24 hours, as its last answer said."""
+        usage = self._api.usage()
+        return None if usage is None else ApiBudget(*usage)
 
     def records_per_write(self, total: int) -> int:
         """Collections calls take the core's chunks; a push above ``bulk_above`` goes in

@@ -111,6 +111,11 @@ def status_command(
             else ", never pushed"
         )
         stdout.print(f"{crm.crm}: {crm.waiting:,} record(s) waiting to be written{paused}{last}")
+        if crm.api_allowed is not None and crm.api_used is not None:
+            stdout.print(
+                f"  API: {crm.api_used:,} of {crm.api_allowed:,} calls used "
+                f"(as of {_time(crm.api_budget_at)})"
+            )
         for reason, count in crm.rejects.items():
             stdout.print(f"  rejected ×{count:,}: {reason}", markup=False)
 

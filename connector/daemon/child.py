@@ -157,5 +157,6 @@ def _outcome_from(figures: Mapping[str, Any]) -> JobOutcome:
         sources_pulled=list(figures["sources_pulled"]),
         source_errors=dict(figures["source_errors"]),
         limited=dict(figures["limited"]),
+        api_budget={crm: list(pair) for crm, pair in figures["api_budget"].items()},
         error=figures["error"],
     )

@@ -70,6 +70,8 @@ class JobOutcome:
     source_errors: dict[str, str] = field(default_factory=dict)
     # CRM -> ISO time its API limit frees up at.
     limited: dict[str, str] = field(default_factory=dict)
+    # CRM -> [calls used, calls allowed] in its period, as its last answer said.
+    api_budget: dict[str, list[int]] = field(default_factory=dict)
     error: str | None = None
 
     def as_dict(self) -> dict[str, object]:
@@ -84,6 +86,7 @@ class JobOutcome:
             "sources_pulled": self.sources_pulled,
             "source_errors": self.source_errors,
             "limited": self.limited,
+            "api_budget": self.api_budget,
             "error": self.error,
         }
 
@@ -232,6 +235,11 @@ def outcome_of(job: str, summary: SyncSummary, duration_s: float) -> JobOutcome:
         sources_pulled=[item.source for item in summary.pulled],
         source_errors={failure.source: failure.message for failure in summary.failed},
         limited=dict(summary.limited),
+        api_budget={
+            pushed.crm: [pushed.api_used, pushed.api_allowed]
+            for pushed in summary.pushed
+            if pushed.api_used is not None and pushed.api_allowed is not None
+        },
     )
     if summary.failed:
         outcome.outcome = "failed"

@@ -75,6 +75,19 @@ class DaemonMetrics:
             "CRM records written by the daemon's jobs.",
             registry=self.registry,
         )
+        self.api_budget_left = Gauge(
+            "leadsync_crm_api_budget_left",
+            "API calls a CRM has left in its period (HubSpot's day, Salesforce's 24 hours), "
+            "as its last answer said.",
+            ["crm"],
+            registry=self.registry,
+        )
+        self.api_budget_allowed = Gauge(
+            "leadsync_crm_api_budget_allowed",
+            "API calls a CRM allows in its period, as its last answer said.",
+            ["crm"],
+            registry=self.registry,
+        )
         self.crm_paused = Gauge(
             "leadsync_crm_paused_until_seconds",
             "Unix time until which a CRM's API limit pauses its jobs (0: not paused).",
@@ -91,6 +104,10 @@ class DaemonMetrics:
         self.events_ingested.inc(outcome.events_stored)
         self.contacts_scored.inc(outcome.contacts_scored)
         self.records_pushed.inc(outcome.records_written)
+
+    def budget(self, crm: str, used: int, allowed: int) -> None:
+        self.api_budget_left.labels(crm).set(max(allowed - used, 0))
+        self.api_budget_allowed.labels(crm).set(allowed)
 
     def paused(self, crm: str, until_unix: float) -> None:
         self.crm_paused.labels(crm).set(until_unix)

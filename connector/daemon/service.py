@@ -350,6 +350,8 @@ class Daemon:
             self.metrics.paused(crm, datetime.fromisoformat(until).timestamp())
             log.warning("daemon.crm_paused", crm=crm, until=until)
         self.metrics.observe(outcome, state.failures_in_a_row)
+        for crm, (used, allowed) in outcome.api_budget.items():
+            self.metrics.budget(crm, used, allowed)
         figures = {**outcome.as_dict(), "failures_in_a_row": state.failures_in_a_row}
         try:
             finish_run(self.engine, run_id, _RUN_STATUS[outcome.outcome], figures)

@@ -73,6 +73,10 @@ class CrmStatus:
     waiting: int | None = None  # records a push would write now
     rejects: dict[str, int] = field(default_factory=dict)  # by kind of reason
     paused_until: str | None = None
+    # Calls used and allowed in the CRM's period, as its last answer to a push said.
+    api_used: int | None = None
+    api_allowed: int | None = None
+    api_budget_at: str | None = None
     last_push_at: str | None = None
     last_push_status: str | None = None
 
@@ -246,6 +250,20 @@ def _crm_status(
         ),
         None,
     )
+    measured = next(
+        (
+            row
+            for row in recent
+            if row["command"] == "push"
+            and row["stats"].get("crm") == mapping.crm
+            and row["stats"].get("api_allowed") is not None
+        ),
+        None,
+    )
+    if measured is not None:
+        status.api_used = int(measured["stats"]["api_used"])
+        status.api_allowed = int(measured["stats"]["api_allowed"])
+        status.api_budget_at = measured["at"]
     if push is not None:
         status.last_push_at, status.last_push_status = push["at"], push["status"]
     return status

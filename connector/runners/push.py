@@ -44,6 +44,7 @@ from connector.ports import (
     RECORDS_PER_WRITE,
     CrmRecordWrite,
     CrmWriter,
+    ReportsBudget,
     WriteResult,
     WritesInChunks,
 )
@@ -75,6 +76,9 @@ class PushSummary:
     rewrite_all: bool = False  # push --all: every contact, whatever was last written
     # The last contact an unfinished rewrite had written: this one went on after it.
     resumed_after: int | None = None
+    # The CRM's API calls used and allowed in its period, as its last answer said.
+    api_used: int | None = None
+    api_allowed: int | None = None
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -258,39 +262,49 @@ def _send(
         else RECORDS_PER_WRITE
     )
     with RecordedRun(engine, "push", summary, kept=summary.kept):
-        for start in range(0, len(records), size):
-            chunk = records[start : start + size]
-            try:
-                results = writer.write(chunk, linked=planned.linked)
-            except LimitReachedError as stop:
-                # What the CRM took before refusing is recorded; the rest is planned again by
-                # the next push, so nothing is lost and nothing is written twice.
-                _record(engine, mapping.crm, chunk, stop.results, planned, summary)
-                summary.stopped = stop.message
-                summary.duration_s = round(time.perf_counter() - started, 3)
-                kept = len(records) - start - len(stop.results)
-                log.warning("push.stopped", kept=kept, **summary.as_dict())
-                retry_after = stop.retry_after.astimezone(UTC).isoformat(timespec="seconds")
-                raise LimitReachedError(
-                    f"{mapping.crm} push stopped: {stop.message}; {summary.written:,} written, "
-                    f"{kept:,} kept for the next push; retry after "
-                    f"{retry_after.replace('+00:00', 'Z')}",
-                    retry_after=stop.retry_after,
-                    vendor=mapping.crm,
-                ) from None
-            except WriteInterruptedError as interrupted:
-                _record(engine, mapping.crm, chunk, interrupted.results, planned, summary)
-                stopped = isinstance(interrupted.cause, KeyboardInterrupt)
-                (log.warning if stopped else log.error)(
-                    "push.interrupted", error=interrupted.message, **summary.as_dict()
-                )
-                raise interrupted.cause from None
-            # A rewrite's records go in contact order: the chunk's last is how far it got.
-            done = None if checkpoint is None else (checkpoint, str(chunk[-1].contact_id))
-            _record(engine, mapping.crm, chunk, results, planned, summary, checkpoint=done)
-            if on_progress is not None:
-                on_progress(min(start + size, len(records)), len(records))
+        try:
+            for start in range(0, len(records), size):
+                chunk = records[start : start + size]
+                try:
+                    results = writer.write(chunk, linked=planned.linked)
+                except LimitReachedError as stop:
+                    # What the CRM took before refusing is recorded; the rest is planned again by
+                    # the next push, so nothing is lost and nothing is written twice.
+                    _record(engine, mapping.crm, chunk, stop.results, planned, summary)
+                    summary.stopped = stop.message
+                    summary.duration_s = round(time.perf_counter() - started, 3)
+                    kept = len(records) - start - len(stop.results)
+                    log.warning("push.stopped", kept=kept, **summary.as_dict())
+                    retry_after = stop.retry_after.astimezone(UTC).isoformat(timespec="seconds")
+                    raise LimitReachedError(
+                        f"{mapping.crm} push stopped: {stop.message}; {summary.written:,} written, "
+                        f"{kept:,} kept for the next push; retry after "
+                        f"{retry_after.replace('+00:00', 'Z')}",
+                        retry_after=stop.retry_after,
+                        vendor=mapping.crm,
+                    ) from None
+                except WriteInterruptedError as interrupted:
+                    _record(engine, mapping.crm, chunk, interrupted.results, planned, summary)
+                    stopped = isinstance(interrupted.cause, KeyboardInterrupt)
+                    (log.warning if stopped else log.error)(
+                        "push.interrupted", error=interrupted.message, **summary.as_dict()
+                    )
+                    raise interrupted.cause from None
+                # A rewrite's records go in contact order: the chunk's last is how far it got.
+                done = None if checkpoint is None else (checkpoint, str(chunk[-1].contact_id))
+                _record(engine, mapping.crm, chunk, results, planned, summary, checkpoint=done)
+                if on_progress is not None:
+                    on_progress(min(start + size, len(records)), len(records))
+        finally:
+            _note_budget(writer, summary)
         summary.duration_s = round(time.perf_counter() - started, 3)
+
+
+def _note_budget(writer: CrmWriter, summary: PushSummary) -> None:
+    """The CRM's API budget as its last answer said, for `status` and the metrics."""
+    budget = writer.api_budget() if isinstance(writer, ReportsBudget) else None
+    if budget is not None:
+        summary.api_used, summary.api_allowed = budget.used, budget.allowed
 
 
 def _record(

@@ -976,3 +976,15 @@ def test_the_cli_push_rides_out_a_503_burst_and_a_lost_create_and_exits_0(
         assert org.token not in pushed.stdout + pushed.stderr
     finally:
         server.close()
+
+
+def test_a_push_reports_the_orgs_api_use_as_its_last_answer_said(
+    org: FakeOrg, engine: Engine, tmp_path: Path
+) -> None:
+    """For `leadsync status` and the daemon's metrics: Sforce-Limit-Info of the last call."""
+    for email in _people(engine, tmp_path, 30):
+        org.add("Lead", email)
+    summary = _push(org, engine)
+    assert summary.written == 30
+    assert (summary.api_used, summary.api_allowed) == (org.used, org.allowed)
+    assert org.used > 0

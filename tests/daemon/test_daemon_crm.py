@@ -160,6 +160,7 @@ def test_sigterm_during_a_push_exits_0_in_time_and_the_next_run_finishes_the_pus
     for n in range(contacts):
         fake.add_contact(f"p{n}@acme.example")
     fake.latency_s = 0.3
+    fake.header_families = ("rolling", "daily")
     with (tmp_path / "web.jsonl").open("w", encoding="utf-8") as stream:
         for n in range(contacts):
             stream.write(
@@ -202,5 +203,10 @@ def test_sigterm_during_a_push_exits_0_in_time_and_the_next_run_finishes_the_pus
         for item in body["inputs"]:
             written[item["id"]] = written.get(item["id"], 0) + 1
     assert len(written) == contacts  # every contact written
+    # HubSpot's daily headers, as its last answer to a push said them.
+    status = json.loads(leadsync("status", "--json", cwd=tmp_path, env=env).stdout)
+    (hubspot,) = status["crms"]
+    assert hubspot["api_allowed"] == fake.daily_allowance
+    assert 0 < hubspot["api_used"] <= len(fake.calls)
     repeated = sum(times - 1 for times in written.values())
     assert repeated <= 100, f"{repeated} records written twice: more than the call in flight"
