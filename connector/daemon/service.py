@@ -161,13 +161,19 @@ class Daemon:
         self._lease_lost.set()
         self._stopping.set()
 
-    def _serve(self, jobs: list[ScheduledJob]) -> None:
+    def new_scheduler(self, jobs: list[ScheduledJob]) -> Any:
+        """APScheduler with ``jobs``, not started: a job never overlaps itself, and ticks
+        missed while it ran run once (coalesced), however late."""
         self._scheduler = BackgroundScheduler(
             timezone=UTC,
             executors={"default": ThreadPoolExecutor(max_workers=max(4, len(jobs) + 2))},
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
         )
         self._schedule(jobs, first_run=datetime.now(UTC))
+        return self._scheduler
+
+    def _serve(self, jobs: list[ScheduledJob]) -> None:
+        self.new_scheduler(jobs)
         log.info(
             "daemon.started",
             pid=os.getpid(),
