@@ -68,6 +68,13 @@ class EventKind(StrEnum):
     UNSUBSCRIBE = "unsubscribe"
     BOUNCE = "bounce"
     SPAM_REPORT = "spam_report"
+    # What an e-mail router says of a message on its way: they score nothing by default,
+    # and the machine-activity rules read them (a click seconds after delivery is a
+    # scanner's).
+    EMAIL_SENT = "email_sent"
+    EMAIL_DELIVERED = "email_delivered"
+    EMAIL_DEFERRED = "email_deferred"
+    EMAIL_DROPPED = "email_dropped"
 
 
 class Temperature(StrEnum):

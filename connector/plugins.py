@@ -30,6 +30,7 @@ from connector.ports import (
     SizedSource,
     SourceAdapter,
     SourceContext,
+    WebhookReceiver,
 )
 
 __all__ = [
@@ -45,9 +46,13 @@ __all__ = [
     "default_crm_settings",
     "file_source",
     "installed_adapters",
+    "pulled_sources",
     "range_source_of",
+    "source_adapter_of",
     "source_context",
     "source_of",
+    "webhook_of",
+    "webhook_sources",
 ]
 
 ENTRY_POINT_GROUP = "leadsync.adapters"
@@ -145,11 +150,57 @@ def source_context(settings: Settings, name: str) -> SourceContext:
     )
 
 
-def source_of(settings: Settings, name: str) -> EventSource:
-    """The source configured as ``[sources.NAME]``."""
+def source_adapter_of(settings: Settings, name: str) -> SourceAdapter:
+    """The adapter of the source configured as ``[sources.NAME]``."""
     configured = settings.sources[name]
-    adapter = installed_adapters().source(configured.type, key=f"sources.{name}.type")
-    return adapter.source(configured, source_context(settings, name))
+    return installed_adapters().source(configured.type, key=f"sources.{name}.type")
+
+
+def pulled_sources(settings: Settings) -> list[str]:
+    """The configured sources read from a cursor (`pull`, `sync`, the daemon), in the
+    file's order: every one but those that only send, by webhook."""
+    return [name for name in settings.sources if source_adapter_of(settings, name).source]
+
+
+def webhook_sources(settings: Settings) -> list[str]:
+    """The configured sources with a webhook (`leadsync serve`), in the file's order."""
+    return [name for name in settings.sources if source_adapter_of(settings, name).webhook]
+
+
+def source_of(settings: Settings, name: str) -> EventSource:
+    """The source configured as ``[sources.NAME]``, as read from its cursor.
+
+    Raises:
+        ConfigError: its type only sends, by webhook.
+    """
+    adapter = source_adapter_of(settings, name)
+    if adapter.source is None:
+        raise ConfigError(
+            f"source {name!r} (type {adapter.type_name!r}) is not pulled: it sends its "
+            "events to `leadsync serve` by webhook",
+            key=f"sources.{name}.type",
+            file=str(settings.config_file) if settings.config_file else None,
+            hint=f"run `leadsync serve` and register POST /webhooks/{name} in the router"
+            + (f"; `leadsync backfill {name}` reads a past range" if adapter.reads_ranges else ""),
+        )
+    return adapter.source(settings.sources[name], source_context(settings, name))
+
+
+def webhook_of(settings: Settings, name: str) -> WebhookReceiver:
+    """The webhook of the source configured as ``[sources.NAME]``.
+
+    Raises:
+        ConfigError: its type has no webhook.
+    """
+    adapter = source_adapter_of(settings, name)
+    if adapter.webhook is None:
+        raise ConfigError(
+            f"source {name!r} (type {adapter.type_name!r}) has no webhook",
+            key=f"sources.{name}.type",
+            file=str(settings.config_file) if settings.config_file else None,
+            hint="its events are pulled: `leadsync pull` or the daemon reads them",
+        )
+    return adapter.webhook(settings.sources[name], source_context(settings, name))
 
 
 def range_source_of(settings: Settings, name: str) -> RangeSource:
@@ -159,7 +210,14 @@ def range_source_of(settings: Settings, name: str) -> RangeSource:
         ConfigError: its type cannot read a range (`leadsync backfill` needs one); the
             message names the installed types that can.
     """
-    source = source_of(settings, name)
+    adapter = source_adapter_of(settings, name)
+    if adapter.range_source is not None:
+        return adapter.range_source(settings.sources[name], source_context(settings, name))
+    source = (
+        adapter.source(settings.sources[name], source_context(settings, name))
+        if adapter.source
+        else None
+    )
     if isinstance(source, RangeSource):
         return source
     configured = settings.sources[name].type
@@ -173,8 +231,8 @@ def range_source_of(settings: Settings, name: str) -> RangeSource:
         "be backfilled",
         key=f"sources.{name}.type",
         file=str(settings.config_file) if settings.config_file else None,
-        hint=f"backfill a source of a type that can: {_listed(able)}; "
-        f"`leadsync pull {name}` reads it from its cursor",
+        hint=f"backfill a source of a type that can: {_listed(able)}"
+        + (f"; `leadsync pull {name}` reads it from its cursor" if source else ""),
     )
 
 
@@ -194,7 +252,7 @@ def file_source(
         # A path given on the command line starts at the working folder, not the config's.
         {"type": FILE_SOURCE, "path": path.absolute(), "format": file_format}
     )
-    source = adapter.source(configured, source_context(settings, name))
+    source = adapter.source(configured, source_context(settings, name)) if adapter.source else None
     if not isinstance(source, SizedSource):  # pragma: no cover - the file adapter's promise
         raise FatalError(f"the {FILE_SOURCE!r} adapter's source cannot tell its size")
     return source

@@ -45,6 +45,9 @@ __all__ = [
     "SourceAdapter",
     "SourceContext",
     "SourceSettings",
+    "WebhookReceiver",
+    "WebhookRefusedError",
+    "WebhookRequest",
     "WriteResult",
     "WritesInChunks",
     "crm_number_text",
@@ -146,6 +149,67 @@ class RangeSource(EventSource, Protocol):
         """Pages of the events with ``since <= occurred_at < until`` (no end when None),
         after ``cursor`` (None: from the beginning). Events outside the range are counted
         in ``Page.skipped``; the page's cursor resumes this same range."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookRequest:
+    """A POST to ``/webhooks/NAME`` as it arrived: nothing of it parsed yet.
+
+    ``body`` is the raw bytes, whole (the server has already refused one over
+    ``[serve] max_body_bytes``): signatures are computed over exactly these bytes.
+    """
+
+    body: bytes
+    headers: Mapping[str, str]  # names lower-cased; a repeated header: its first value
+    query: Mapping[str, str]  # the URL's query parameters (a token in the URL, say)
+    received_at: datetime  # UTC, when the server took the request
+
+    @property
+    def content_type(self) -> str:
+        """The media type without parameters, lower-cased ("application/json")."""
+        return self.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+
+
+class WebhookRefusedError(Exception):
+    """The request is not the router's, or not now: a missing or wrong signature, token or
+    password, or a signed time outside ``[serve] max_age_s``. The server answers 401 and
+    stores nothing.
+
+    ``reason`` is a short fixed label ("bad_signature", "stale_timestamp"): the server
+    counts refusals by it, so it must not vary with the request. ``detail`` is logged.
+    Neither may hold a secret or the value a request sent in its place.
+    """
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+@runtime_checkable
+class WebhookReceiver(Protocol):
+    """A router's webhook, for ``leadsync serve``: it checks that a request is the
+    router's, then turns its body into events. The server owns everything else: reading
+    the body, the size limit, storing with dedupe, the answer, the metrics."""
+
+    name: str
+
+    def verify(self, request: WebhookRequest, *, max_age_s: float) -> None:
+        """Check the signature, token or basic auth on the raw bytes, and a signed time
+        against ``max_age_s``, before anything is parsed.
+
+        Raises:
+            WebhookRefusedError: the request is refused (401, nothing stored).
+        """
+        ...
+
+    def read(self, request: WebhookRequest) -> Page:
+        """The events of a verified request, and a reject for each record that cannot be
+        read (the rest are stored: the router would resend the whole batch for a day
+        otherwise). A body that is not the router's format at all is one reject. Each
+        event's id is the router's own event id where it has one, so a resent batch
+        stores nothing twice. ``cursor`` stays None."""
         ...
 
 
@@ -360,13 +424,24 @@ class SourceAdapter:
 
     type_name: str  # what ``type`` says in config
     settings_model: type[SourceSettings]
-    source: Callable[[SourceSettings, SourceContext], EventSource]
-    # Offline check for `leadsync check`: a short description, or a ConfigError.
+    # What `pull`, `sync` and the daemon read from a cursor; None: the source only sends
+    # (webhooks), and those commands leave it out.
+    source: Callable[[SourceSettings, SourceContext], EventSource] | None = None
+    # Offline check for `leadsync check`: a short description, or a ConfigError (a
+    # missing secret is one: name its variable).
     check: Callable[[SourceSettings, SourceContext], str] | None = None
+    # `leadsync check --online`: tries the source's API key (or what stands for it) and
+    # says what answered, or raises a ConfigError saying what to fix.
+    check_online: Callable[[SourceSettings, SourceContext], str] | None = None
     secrets: tuple[str, ...] = ()  # the environment variables holding its secrets
     # Its sources are ``RangeSource``s: `leadsync backfill` names the types that are when
     # it refuses a source that is not.
     reads_ranges: bool = False
+    # What `leadsync backfill` reads when that is not ``source`` (a router whose regular
+    # intake is its webhook, with an API that reads a past range).
+    range_source: Callable[[SourceSettings, SourceContext], RangeSource] | None = None
+    # `POST /webhooks/NAME` in `leadsync serve`; None: the source has no webhook.
+    webhook: Callable[[SourceSettings, SourceContext], WebhookReceiver] | None = None
 
 
 @dataclass(frozen=True, slots=True)

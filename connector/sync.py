@@ -18,7 +18,13 @@ from sqlalchemy.engine import Engine
 
 from connector.config import Settings, scoring_rules
 from connector.errors import BusyError, LimitReachedError
-from connector.plugins import configured_crms, crm_mapping_of, crm_reader, crm_writer
+from connector.plugins import (
+    configured_crms,
+    crm_mapping_of,
+    crm_reader,
+    crm_writer,
+    pulled_sources,
+)
 from connector.runners.crm_read import CrmReadSummary, read_crm
 from connector.runners.ingest import IngestSummary
 from connector.runners.pull import SourceFailure, pull_source
@@ -83,7 +89,7 @@ def sync_once(
     """
     plan = plan or SyncPlan()
     summary = SyncSummary() if summary is None else summary
-    for name in settings.sources if plan.sources is None else plan.sources:
+    for name in pulled_sources(settings) if plan.sources is None else plan.sources:
         # A source that fails is reported and the pass goes on: what the others pulled is
         # still scored and pushed. The caller exits non-zero for it at the end.
         outcome = pull_source(engine, settings, name, command="sync")

@@ -10,7 +10,7 @@ import typer
 from connector.cli.render import print_json, progress_bar, stdout
 from connector.cli.state import state_of
 from connector.errors import ConfigError
-from connector.plugins import file_source
+from connector.plugins import file_source, pulled_sources
 from connector.runners.ingest import IngestSummary, ingest
 from connector.runners.pull import SourceFailure, pull_source, raise_first_failure
 
@@ -84,7 +84,7 @@ def pull(
     """Pull every configured source from its cursor."""
     state = state_of(ctx)
     settings = state.load()
-    wanted = names or list(settings.sources)
+    wanted = names or pulled_sources(settings)
     unknown = [name for name in wanted if name not in settings.sources]
     if unknown:
         raise ConfigError(

@@ -20,6 +20,7 @@ from connector.config import KeyLines, Settings, scoring_rules
 from connector.daemon_settings import JobSchedule, parse_duration
 from connector.errors import ConfigError
 from connector.model import Treatment
+from connector.plugins import pulled_sources
 from connector.sync import SyncPlan, SyncSummary, sync_once
 
 __all__ = [
@@ -164,7 +165,7 @@ def plan_of(settings: Settings, job: str) -> SyncPlan:
         )
     own = set(settings.daemon.jobs)
     return SyncPlan(
-        sources=_left("pull", settings.sources, own),
+        sources=_left("pull", dict.fromkeys(pulled_sources(settings)), own),
         read=() if "crm_read" in own else None,
         push=_left("push", settings.crm, own),
         score="score" not in own,

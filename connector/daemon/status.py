@@ -17,7 +17,7 @@ from sqlalchemy.engine import Engine
 from connector.config import Settings
 from connector.daemon.jobs import JOB_COMMAND, scheduled_jobs
 from connector.errors import LeadsyncError
-from connector.plugins import configured_crms, crm_mapping_of, source_of
+from connector.plugins import configured_crms, crm_mapping_of, pulled_sources, source_of
 from connector.ports import ReportsLag
 from connector.runners.push import plan_from_store
 from connector.secrets import redact
@@ -121,7 +121,9 @@ def read_status(engine: Engine, settings: Settings, *, now: datetime | None = No
         _job_status(job.name, job_runs, next_runs.get(job.name), settings.daemon.alert_after)
         for job in scheduled_jobs(settings)
     ]
-    sources = [_source_status(name, recent, job_runs, moved.get(name)) for name in settings.sources]
+    sources = [
+        _source_status(name, recent, job_runs, moved.get(name)) for name in pulled_sources(settings)
+    ]
     for source in sources:
         source.lag = _lag(engine, settings, source.source)
     holder = current_lease_holder(engine, "daemon")
