@@ -36,6 +36,7 @@ from connector.scoring.settings import (
     contradictions,
 )
 from connector.secrets import read_secret, remember_secret
+from connector.serve_settings import ServeSettings
 from connector.store_forms import ACCEPTED_FORMS, accepted_store_url
 
 __all__ = [
@@ -137,6 +138,7 @@ class Settings(_Section):
     logging: LoggingSettings = LoggingSettings()
     plan: CrmDryRunSettings = CrmDryRunSettings()
     daemon: DaemonSettings = DaemonSettings()
+    serve: ServeSettings = ServeSettings()
 
     # Where the settings came from; not keys of the file.
     config_file: Path | None = Field(default=None, exclude=True)

@@ -27,6 +27,7 @@ from connector.cli import (
     ingest,
     push,
     reports,
+    serve,
     sync,
 )
 from connector.cli._help import LeadsyncGroup
@@ -55,6 +56,7 @@ app.add_typer(sync.app)
 app.add_typer(db.app, name="db")
 app.add_typer(demo.app)
 app.add_typer(daemon.app)
+app.add_typer(serve.app)
 
 
 def _print_version(value: bool) -> None:
