@@ -69,7 +69,8 @@ def check(
             "--online",
             help="Also check each configured CRM's mapping against the live portal "
             "(properties and their options), and list the contacts whose stage there, as "
-            "last read, differs from leadsync's, and why. Needs the CRM's token.",
+            "last read, differs from leadsync's, and why; and try each source's API key "
+            "where it has one. Needs the CRM's token and the sources' keys.",
         ),
     ] = False,
 ) -> None:
@@ -104,15 +105,14 @@ def check(
         try:
             described = adapter.check(source, context) if adapter.check else source.type
         except ConfigError as error:
-            # The adapter knows the key; the file and its line are the config's.
-            raise ConfigError(
-                error.message,
-                file=shown,
-                line=_line_of(settings, error.key),
-                key=error.key,
-                hint=error.hint,
-            ) from None
+            raise _in_config(settings, shown, error) from None
         stdout.print(f"source     ok  {name} ({described})")
+        if online and adapter.check_online is not None:
+            try:
+                answered = adapter.check_online(source, context)
+            except ConfigError as error:
+                raise _in_config(settings, shown, error) from None
+            stdout.print(f"online     ok  {name}: {answered}")
     for name, crm in settings.crm.items():
         declared = crm_adapter_of(settings, name)
         stdout.print(
@@ -134,6 +134,18 @@ def check(
     stdout.print(f"store      ok  {describe_url(url)} ({state_text})")
     if online and current == head:
         print_stage_differences(settings, create_store_engine(url))
+
+
+def _in_config(settings: Settings, shown: str, error: ConfigError) -> ConfigError:
+    """An adapter's error about its keys, placed in the config: the adapter knows the key;
+    the file and its line are the config's."""
+    return ConfigError(
+        error.message,
+        file=shown,
+        line=_line_of(settings, error.key),
+        key=error.key,
+        hint=error.hint,
+    )
 
 
 def _line_of(settings: Settings, key: str | None) -> int | None:

@@ -5,6 +5,8 @@ any vendor's format."""
 from __future__ import annotations
 
 import hmac
+import os
+import sys
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Literal
@@ -13,7 +15,7 @@ import orjson
 import pytest
 
 from connector import plugins
-from connector.errors import RejectedRecordError
+from connector.errors import ConfigError, RejectedRecordError
 from connector.ingest.canonical import to_event
 from connector.ports import (
     Page,
@@ -67,20 +69,37 @@ class EchoReceiver:
         return Page(events=events, rejects=rejects)
 
 
+def _check_online(settings: SourceSettings, context: SourceContext) -> str:
+    if os.environ.get("ECHO_API_KEY") != "good-key":
+        raise ConfigError(
+            "the echo API refused ECHO_API_KEY",
+            key=f"sources.{context.name}",
+            hint="set ECHO_API_KEY to the key the echo account shows",
+        )
+    return "the echo API took the key"
+
+
 def _webhook(settings: SourceSettings, context: SourceContext) -> EchoReceiver:
     settings_of(settings, EchoSettings)
     return EchoReceiver(context.name)
 
 
-ECHO = SourceAdapter(type_name="echo", settings_model=EchoSettings, webhook=_webhook)
+ECHO = SourceAdapter(
+    type_name="echo", settings_model=EchoSettings, webhook=_webhook, check_online=_check_online
+)
 
 
 def install_echo(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Make ``type = "echo"`` an installed source type in this process."""
+    """Make ``type = "echo"`` an installed source type in this process (in every module
+    that took ``installed_adapters`` by name, too)."""
     real: Callable[[], plugins.Adapters] = plugins.installed_adapters
 
     def with_echo() -> plugins.Adapters:
         found = real()
         return replace(found, sources={**found.sources, "echo": ECHO})
 
-    monkeypatch.setattr(plugins, "installed_adapters", with_echo)
+    for module in list(sys.modules.values()):
+        if getattr(module, "__name__", "").startswith("connector") and (
+            getattr(module, "installed_adapters", None) is real
+        ):
+            monkeypatch.setattr(module, "installed_adapters", with_echo)
