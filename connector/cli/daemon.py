@@ -15,6 +15,7 @@ from connector.config import Settings, config_path_from, load_settings
 from connector.daemon.service import Daemon
 from connector.daemon.status import read_status
 from connector.logs import configure_logging
+from connector.serve.server import IntakeServer
 
 __all__ = ["app"]
 
@@ -24,7 +25,17 @@ log = structlog.get_logger("leadsync")
 
 
 @app.command(name="daemon")
-def daemon_command(ctx: typer.Context) -> None:
+def daemon_command(
+    ctx: typer.Context,
+    serve: Annotated[
+        bool,
+        typer.Option(
+            "--serve",
+            help="Also run the webhook intake (`leadsync serve`) in this process, on "
+            "[serve] host and port: one service for a small installation.",
+        ),
+    ] = False,
+) -> None:
     """Run the sync pass every [daemon] every, and each [daemon.jobs.NAME] on its own
     schedule, until SIGTERM or Ctrl-C (exit 0); SIGHUP reloads the config."""
     state = state_of(ctx)
@@ -36,7 +47,13 @@ def daemon_command(ctx: typer.Context) -> None:
         path, named = config_path_from(state.config_option)
         return load_settings(path, must_exist=named)
 
-    Daemon(settings, state.store(), reload).run()
+    engine = state.store()
+    intake = (
+        IntakeServer(settings, engine, host=settings.serve.host, port=settings.serve.port)
+        if serve
+        else None
+    )
+    Daemon(settings, engine, reload, intake=intake).run()
 
 
 @app.command(name="status")

@@ -49,6 +49,7 @@ from connector.daemon.metrics import DaemonMetrics, HealthServer
 from connector.daemon.status import write_schedule
 from connector.errors import FatalError, LeadsyncError
 from connector.secrets import redact
+from connector.serve.server import IntakeServer
 from connector.store.arrivals import arrivals_after
 from connector.store.lease_renewal import LeaseRenewer
 from connector.store.leases import DaemonLease, current_lease_holder
@@ -96,6 +97,9 @@ class Daemon:
     _watch: threading.Thread | None = None
     metrics: DaemonMetrics = field(default_factory=DaemonMetrics)
     _health: HealthServer | None = None
+    # `daemon --serve`: the webhook intake in this process, taking webhooks whether this
+    # daemon is active or a standby (the intake needs no lease: it only appends).
+    intake: IntakeServer | None = None
 
     # -- the main thread ----------------------------------------------------------------
 
@@ -111,6 +115,8 @@ class Daemon:
             signal.SIGHUP: signal.signal(signal.SIGHUP, self._on_reload),
         }
         try:
+            if self.intake is not None:
+                self.intake.start()
             lease = DaemonLease(self.engine, name="daemon", lease_s=self.settings.daemon.lease_s)
             if not self._wait_for_lease(lease):
                 return  # stopped while a standby
@@ -123,6 +129,8 @@ class Daemon:
                 if not self._lease_lost.is_set():
                     lease.release()  # a standby takes over at once
         finally:
+            if self.intake is not None:
+                self.intake.stop()
             for number, handler in previous.items():
                 signal.signal(number, handler)
         if self._lease_lost.is_set():

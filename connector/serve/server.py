@@ -16,6 +16,7 @@ from sqlalchemy.engine import Engine
 from connector.config import Settings
 from connector.errors import ConfigError, FatalError
 from connector.plugins import webhook_of, webhook_sources
+from connector.secrets import redact
 from connector.serve.app import intake_app
 from connector.serve.intake import IntakeFigures, WebhookWriter
 from connector.serve.metrics import IntakeMetrics
@@ -112,10 +113,22 @@ class IntakeServer:
         self._end_run("ok")
         log.info("serve.stopped", **self.figures.as_dict())
 
+    @property
+    def alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
     def _end_run(self, status: str) -> None:
-        if self._run_id is not None:
+        if self._run_id is None:
+            return
+        try:
             finish_run(self._engine, self._run_id, status, self.figures.as_dict())
-            self._run_id = None
+        except Exception as error:
+            # The store is away (often why the intake stops): what was answered 2xx is
+            # committed already; the next command closes the run from its dead process.
+            log.warning(
+                "serve.run_end_not_recorded", run_id=self._run_id, error=redact(str(error))[:300]
+            )
+        self._run_id = None
 
 
 def serve_until_stopped(settings: Settings, engine: Engine, *, host: str, port: int) -> None:
@@ -134,7 +147,8 @@ def serve_until_stopped(settings: Settings, engine: Engine, *, host: str, port: 
         server.start()
         try:
             while not stopping.wait(0.5):
-                pass
+                if not server.alive:
+                    raise FatalError("the intake server stopped by itself: its log says why")
         finally:
             server.stop()
     finally:
