@@ -270,19 +270,31 @@ class Ledger:
         """
         now = datetime.now(UTC)
         with self._transaction(cursor_name, page.cursor, now) as connection:
-            try:
-                return self._write_in_savepoint(connection, page, now)
-            except self._record_faults as fault:
-                if not page.rows:
-                    raise
-                log.warning("ledger.page_refused", rows=len(page.rows), error=_first_line(fault))
-                result = self._write_split(connection, page, now, fault)
-                refused = result.rejected - len(page.rejects)
-                if refused == len(page.rows) > 1:
-                    # Every record refused on its own: the store (a schema out of date,
-                    # say) is at fault, not the records; none may be set aside for that.
-                    raise
-                return result
+            return self._write_one(connection, page, now)
+
+    def write_pages(self, pages: Sequence[EncodedPage]) -> list[PageResult]:
+        """Store several pages, each with its rejects, in one transaction and without a
+        cursor: the webhook intake commits the requests that arrived together at once
+        (one commit, one lock, rather than one each). A page the store refuses a record
+        of is split as ``write_page`` does, without touching the others."""
+        now = datetime.now(UTC)
+        with self._transaction(None, None, now) as connection:
+            return [self._write_one(connection, page, now) for page in pages]
+
+    def _write_one(self, connection: sa.Connection, page: EncodedPage, now: datetime) -> PageResult:
+        try:
+            return self._write_in_savepoint(connection, page, now)
+        except self._record_faults as fault:
+            if not page.rows:
+                raise
+            log.warning("ledger.page_refused", rows=len(page.rows), error=_first_line(fault))
+            result = self._write_split(connection, page, now, fault)
+            refused = result.rejected - len(page.rejects)
+            if refused == len(page.rows) > 1:
+                # Every record refused on its own: the store (a schema out of date,
+                # say) is at fault, not the records; none may be set aside for that.
+                raise
+            return result
 
     def _write_in_savepoint(
         self, connection: sa.Connection, page: EncodedPage, now: datetime
