@@ -101,11 +101,16 @@ def _append_visits(path: Path, first: int, count: int) -> None:
 def start_daemon(tmp_path: Path) -> Iterator[Callable[[Path, dict[str, str]], RunningDaemon]]:
     started: list[RunningDaemon] = []
 
-    def start(folder: Path, env: dict[str, str]) -> RunningDaemon:
+    def start(folder: Path, env: dict[str, str], *options: str) -> RunningDaemon:
         log_path = folder / f"daemon-{len(started)}.log"
         with log_path.open("w", encoding="utf-8") as log:
             process = subprocess.Popen(
-                [LEADSYNC, "daemon"], cwd=folder, env=env, stdout=log, stderr=log, text=True
+                [LEADSYNC, "daemon", *options],
+                cwd=folder,
+                env=env,
+                stdout=log,
+                stderr=log,
+                text=True,
             )
         daemon = RunningDaemon(process, log_path)
         started.append(daemon)
