@@ -37,7 +37,8 @@ def test_the_daemon_takes_webhooks_and_its_schedule_goes_on(
     env = _project(
         tmp_path,
         sqlite_url,
-        extra=f'\n[sources.mail]\ntype = "sendgrid"\nwebhook_public_key = "{public_key_text(key)}"\n',
+        extra='\n[sources.mail]\ntype = "sendgrid"\n'
+        f'webhook_public_key = "{public_key_text(key)}"\n',
     )
     config = tmp_path / "config.toml"
     config.write_text(
