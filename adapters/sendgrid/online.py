@@ -47,7 +47,7 @@ _EVENT_SWITCHES = (
 )
 _WHERE_THE_KEY_IS = (
     "copy the Verification Key of the webhook that posts to /webhooks/{name} (SendGrid: "
-    "Settings → Mail Settings → Event Webhook → Signed Event Webhook)"
+    "Settings → Mail Settings → Event Webhooks → Signed Event Webhook)"
 )
 
 
@@ -205,7 +205,7 @@ def _described(
             f'the SendGrid Event Webhook "{shown}" that signs with webhook_public_key is '
             "disabled: SendGrid sends it nothing",
             key=f"sources.{context.name}.webhook_public_key",
-            hint="enable it (Settings → Mail Settings → Event Webhook)",
+            hint="enable it (Settings → Mail Settings → Event Webhooks)",
         )
     url = _shown_url(webhook.get("url"))
     sent = [switch for switch in _EVENT_SWITCHES if webhook.get(switch) is True]

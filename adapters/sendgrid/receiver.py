@@ -65,7 +65,7 @@ class SendGridReceiver:
             raise WebhookRefusedError(
                 "missing_signature",
                 f"no {missing} header: turn on Signed Event Webhook for this webhook in "
-                "SendGrid (Settings → Mail Settings → Event Webhook)",
+                "SendGrid (Settings → Mail Settings → Event Webhooks)",
             )
         if not timestamp.isascii() or not timestamp.isdigit():
             raise WebhookRefusedError(

@@ -24,7 +24,7 @@ DEFAULT_API_KEY_ENV = "SENDGRID_API_KEY"
 DEFAULT_API_HOST = "https://api.sendgrid.com"
 _PEM_ARMOUR = ("-----BEGIN PUBLIC KEY-----", "-----END PUBLIC KEY-----")
 _WHERE_THE_KEY_IS = (
-    "copy it from SendGrid: Settings → Mail Settings → Event Webhook → your webhook → "
+    "copy it from SendGrid: Settings → Mail Settings → Event Webhooks → your webhook → "
     "Signed Event Webhook → Verification Key"
 )
 

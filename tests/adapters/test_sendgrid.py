@@ -537,7 +537,7 @@ class TestSettings:
         assert caught.value.key == f"sources.{NAME}.webhook_public_key"
         assert caught.value.line == 3
         assert problem in str(caught.value)
-        assert "Settings → Mail Settings → Event Webhook" in str(caught.value)
+        assert "Settings → Mail Settings → Event Webhooks" in str(caught.value)
 
     def test_a_key_pasted_as_pem_or_with_spaces_is_taken(self) -> None:
         pem = (
