@@ -16,6 +16,8 @@ Mailjet's statuses: https://dev.mailjet.com/email/reference/overview/errors/
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from typing import Any
 
 import requests
@@ -31,7 +33,7 @@ from mailjet_rest.utils.guardrails import SecureHTTPAdapter
 
 from adapters.mailjet.settings import ApiKeys
 from connector.errors import ConfigError, FatalError, LeadsyncError, RetriableError
-from connector.retry import call_retried
+from connector.retry import DEFAULT_POLICY, RetryPolicy, call_retried
 from connector.secrets import redact
 
 __all__ = ["VENDOR", "MailjetApi"]
@@ -43,9 +45,19 @@ _DETAIL_CHARS = 300
 class MailjetApi:
     """Read-only calls to Mailjet's REST API v3 (``https://api.mailjet.com/v3/REST/``)."""
 
-    def __init__(self, keys: ApiKeys, *, source: str, timeout_s: float) -> None:
+    def __init__(
+        self,
+        keys: ApiKeys,
+        *,
+        source: str,
+        timeout_s: float,
+        policy: RetryPolicy = DEFAULT_POLICY,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self._keys = keys
         self._source = source
+        self._policy = policy
+        self._sleep = sleep
         self._client = Client(
             auth=(keys.public.get_secret_value(), keys.private.get_secret_value()),
             version="v3",
@@ -95,7 +107,9 @@ class MailjetApi:
                 )
             return body
 
-        return call_retried(attempt, what=what, vendor=VENDOR)
+        return call_retried(
+            attempt, what=what, vendor=VENDOR, policy=self._policy, sleep=self._sleep
+        )
 
     def _error_for(self, exc: ApiError, what: str) -> LeadsyncError:
         response = _response_of(exc)
