@@ -9,8 +9,10 @@ read with ``Limit`` (at most 1,000) and ``Offset``, one page per call, in that o
 
 The cursor holds the range and the offset reached in each resource, so a rerun of the
 same range goes on where the last committed page ended, and a rerun of a range read to
-its end asks each resource only for the rows after the ones it read (Mailjet lists a
-log's rows oldest first, so rows added later come after them).
+its end asks each resource only for the rows after the ones it read. That assumes
+Mailjet lists a log's rows in the order it wrote them, so rows added later come after
+them (its docs do not say; not seen on a live account). Reading a range again from the
+start (a range of its own) is always safe: the ledger dedupes.
 
 The rows name the contact by its Mailjet id only; with ``backfill_emails`` (the default)
 each contact's e-mail is looked up once per run (``GET /v3/REST/contact/ID``).
@@ -102,7 +104,11 @@ class MailjetBackfill:
         if until is not None:
             filters["ToTS"] = int(until.timestamp())
         for resource in STATISTICS:
-            # Bounded: each turn reads a full page or ends; Mailjet's Total caps it too.
+            previous_first: object = None
+            # Each turn reads a full page or ends the resource; a page that starts with
+            # the row the last one started with means the offset is not followed, and
+            # ends the reading rather than loop (Mailjet's Total is not relied on: it
+            # may count the page, not the log).
             while True:
                 offset = position.offsets.get(resource, 0)
                 body = self._api.get(
@@ -113,6 +119,14 @@ class MailjetBackfill:
                 rows = body.get("Data") if body is not None else None
                 if not isinstance(rows, list):
                     raise FatalError(f"Mailjet's {resource} answer has no Data list")
+                first = _row_id(rows[0]) if rows else None
+                if first is not None and first == previous_first:
+                    raise FatalError(
+                        f"Mailjet answered the {resource} page at offset {offset} with the "
+                        f"rows of the page before (row ID {first}): its paging loops; the "
+                        "pages read before are kept"
+                    )
+                previous_first = first
                 position.offsets[resource] = offset + len(rows)
                 yield self._page(resource, offset, rows, since, until, position.dump())
                 if len(rows) < self._page_size:
@@ -184,6 +198,10 @@ class MailjetBackfill:
 def _contact_id(record: Mapping[str, object]) -> str | None:
     ids = record.get("ids")
     return ids.get(CONTACT_ID_KEY) if isinstance(ids, dict) else None
+
+
+def _row_id(row: object) -> object:
+    return row.get("ID") if isinstance(row, dict) else None
 
 
 def _email_in(body: Mapping[str, Any] | None) -> str | None:

@@ -413,3 +413,15 @@ def test_check_online_without_the_keys_names_them(monkeypatch: pytest.MonkeyPatc
     assert ADAPTER.check_online is not None
     with pytest.raises(ConfigError, match="MJ_APIKEY_PUBLIC"):
         ADAPTER.check_online(MailjetSettings(type="mailjet"), context())
+
+
+def test_a_page_that_repeats_the_last_one_stops_the_reading_instead_of_looping(
+    mailjet: responses.RequestsMock,
+) -> None:
+    opens = rows("openinformation.json")
+    for _ in range(2):  # Mailjet ignoring Offset: the same full page each time
+        mailjet.get(f"{REST}/openinformation", json=answer(opens[:2]))
+    reading = source(emails=False).pull_range(SINCE, UNTIL, None)
+    assert len(next(reading).events) == 2
+    with pytest.raises(FatalError, match="paging loops"):
+        next(reading)
