@@ -11,8 +11,8 @@ The cursor holds the range and the offset reached in each resource, so a rerun o
 same range goes on where the last committed page ended, and a rerun of a range read to
 its end asks each resource only for the rows after the ones it read. That assumes
 Mailjet lists a log's rows in the order it wrote them, so rows added later come after
-them (its docs do not say; not seen on a live account). Reading a range again from the
-start (a range of its own) is always safe: the ledger dedupes.
+them (its docs do not say; not seen on a live account). Reading a range again from its
+start is always safe: the ledger dedupes.
 
 The rows name the contact by its Mailjet id only; with ``backfill_emails`` (the default)
 each contact's e-mail is looked up once per run (``GET /v3/REST/contact/ID``).

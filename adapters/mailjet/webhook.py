@@ -50,7 +50,7 @@ class MailjetWebhook:
                 ``bad_password`` (a user or password that is not ours, or unreadable).
         """
         header = request.headers.get("authorization", "")
-        if not header[: len(_BASIC)].lower() == _BASIC:
+        if header[: len(_BASIC)].lower() != _BASIC:
             raise WebhookRefusedError(
                 "missing_credentials",
                 "no Authorization: Basic header; register the callback URL as "
