@@ -14,10 +14,12 @@ import pytest
 
 from adapters.mailjet import ADAPTER, MailjetSettings
 from adapters.mailjet.events import event_id
+from connector.config import load_settings
 from connector.errors import ConfigError
 from connector.model import EventKind
 from connector.plugins import installed_adapters
 from connector.ports import SourceContext, WebhookReceiver, WebhookRefusedError, WebhookRequest
+from tests.conftest import REPO_ROOT
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "mailjet"
 USER = "mailjet-hook"
@@ -122,6 +124,17 @@ def test_the_password_can_come_from_a_file(monkeypatch: pytest.MonkeyPatch, tmp_
     monkeypatch.delenv("MAILJET_WEBHOOK_PASSWORD")
     monkeypatch.setenv("MAILJET_WEBHOOK_PASSWORD_FILE", str(secret))
     receiver().verify(request(b"[]", basic(USER, "from-a-file")), max_age_s=600)
+
+
+def test_the_commented_example_in_config_example_toml_is_valid(tmp_path: Path) -> None:
+    text = (REPO_ROOT / "config.example.toml").read_text(encoding="utf-8")
+    block = text[text.index("# -- Mailjet --") : text.index("# -- Brevo --")]
+    # The table and its keys, uncommented; the prose lines around them left out.
+    lines = [line[2:] for line in block.splitlines() if line.startswith("# [") or " = " in line]
+    config = tmp_path / "config.toml"
+    config.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    settings = load_settings(config)
+    assert settings.sources == {"newsletters": MailjetSettings(type="mailjet")}
 
 
 def test_an_unknown_key_is_refused() -> None:
