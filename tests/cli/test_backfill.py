@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from connector.errors import ExitCode
+from connector.plugins import installed_adapters
 from connector.store.engine import create_store_engine
 from connector.store.schema import cursors, events, runs
 from tests.cli.test_cli import LEADSYNC, assert_clean_failure, clean_env, leadsync
@@ -417,11 +418,18 @@ class TestRefused:
             cwd=tmp_path, env=env,
         )  # fmt: skip
 
+        # Every installed type that reads ranges (files, and the routers' backfills).
+        able = ", ".join(
+            f'"{name}"'
+            for name, adapter in sorted(installed_adapters().sources.items())
+            if adapter.reads_ranges
+        )
+        assert '"file"' in able
         assert_clean_failure(result, ExitCode.CONFIG)
         assert result.stderr == (
             f"error: {config}: [sources.newsletter.type] source 'newsletter' (type "
             "'rangeless') cannot read a range of dates, so it cannot be backfilled; "
-            'backfill a source of a type that can: "file"; `leadsync pull newsletter` '
+            f"backfill a source of a type that can: {able}; `leadsync pull newsletter` "
             "reads it from its cursor\n"
         )
 
