@@ -85,8 +85,9 @@ class Page:
     # has lines: a record the store refuses is set aside with them.
     origin: str | None = None
     lines: Sequence[int] | None = None
-    # Events read but left out because they fall outside the range asked for (a
-    # backfill): neither stored nor rejects.
+    # Records read and left out on purpose, neither stored nor rejects: events outside
+    # the range asked for (a backfill), or a router's event types leadsync does not take
+    # (SendGrid's group_resubscribe).
     skipped: int = 0
 
 
