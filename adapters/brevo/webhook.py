@@ -102,7 +102,7 @@ class BrevoWebhook:
             if event.source_event_id not in seen:  # the same event twice in one batch: stored once
                 seen.add(event.source_event_id)
                 events.append(event)
-        return Page(events, rejects, bytes_read=len(request.body), skipped=skipped)
+        return Page(tuple(events), tuple(rejects), bytes_read=len(request.body), skipped=skipped)
 
     def _whole_body_rejected(self, request: WebhookRequest, reason: str) -> Page:
         raw = request.body[:_MAX_RAW_CHARS].decode("utf-8", errors="replace")
