@@ -108,7 +108,7 @@ class CampaignActivity:
     url: str | None = None
     campaign_name: str | None = None
     contact_id: str | None = None  # Brevo's contact id, where the data gives it
-    extra: tuple[tuple[str, str], ...] = ()  # more attributes: reason, tag, ip...
+    extra: tuple[tuple[str, str | int], ...] = ()  # more attributes: reason, tag, ip...
 
     @property
     def event_id(self) -> str:

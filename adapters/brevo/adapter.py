@@ -124,7 +124,7 @@ def _check_online(settings: SourceSettings, context: SourceContext) -> str:
                 key=f"sources.{context.name}.lists",
                 hint="Contacts > Lists in Brevo shows each list's id",
             )
-        lists.append(f"list {list_id}: {page.count:,} contacts")
+        lists.append(f"list {list_id}: {page.count or 0:,} contacts")
     shown = f"; {', '.join(lists)}" if lists else ""
     return f"brevo: the key in {own.api_key_env} is {who}'s{shown}"
 

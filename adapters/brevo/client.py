@@ -12,7 +12,7 @@ but not Brevo's ``x-sib-ratelimit-reset``) is turned off, and every call goes th
 | 429 | RetriableError, ``retry_after_s`` = ``x-sib-ratelimit-reset`` (seconds) |
 | 5xx, no answer, a timeout | RetriableError |
 | 404 of a contact's statistics | nothing: the contact went between the list and the call |
-| any other | FatalError with Brevo's message |
+| any other (400...) | BrevoRefusedError, a FatalError with Brevo's message |
 
 Brevo's rate limits and headers: developers.brevo.com/docs/api-limits and
 developers.brevo.com/docs/limit-headers.
@@ -37,12 +37,20 @@ if TYPE_CHECKING:
     from brevo.contacts.types.get_contact_stats_response import GetContactStatsResponse
     from brevo.types.get_contacts import GetContacts
 
-__all__ = ["VENDOR", "BrevoApi", "brevo_client", "error_for"]
+__all__ = ["VENDOR", "BrevoApi", "BrevoRefusedError", "brevo_client", "error_for"]
 
 VENDOR = "brevo"
 T = TypeVar("T")
 _RESET_HEADER = "x-sib-ratelimit-reset"
 _MAX_DETAIL_CHARS = 300
+
+
+class BrevoRefusedError(FatalError):
+    """Brevo will not take the call as it is (a 400, a 405...): fatal, as any other."""
+
+    def __init__(self, message: str, *, status: int | None) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 def brevo_client(api_key: str, *, base_url: str, timeout_s: float) -> Brevo:
@@ -104,7 +112,7 @@ def error_for(
             retry_after_s=_seconds(headers, "retry-after"),
             hint="try again later",
         )
-    return FatalError(f"Brevo answered {status}: {detail}")
+    return BrevoRefusedError(f"Brevo answered {status}: {detail}", status=status)
 
 
 class BrevoApi:

@@ -119,6 +119,15 @@ def _raw(record: object) -> str:
         return repr(record)[:_MAX_RAW_CHARS]
 
 
+def _integer(value: object) -> int | None:
+    """A whole number Brevo sent, as a number or in digits (an id, Unix seconds)."""
+    if type(value) is int and value >= 0:
+        return value
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 20:
+        return int(value)
+    return None
+
+
 def activity_of(record: object) -> CampaignActivity | None:
     """What one marketing webhook event says; None for an event leadsync does not keep.
 
@@ -134,19 +143,19 @@ def activity_of(record: object) -> CampaignActivity | None:
     activity = activity_named(name)
     if activity is None:
         return None
-    campaign_id = fields.get("camp_id")
-    if type(campaign_id) is not int or campaign_id < 0:
+    campaign_id = _integer(fields.get("camp_id"))
+    if campaign_id is None:
         hint = (
             "; this is a transactional event: register the webhook with type marketing"
-            if campaign_id is None and ("message-id" in fields or "message_id" in fields)
+            if "camp_id" not in fields and ("message-id" in fields or "message_id" in fields)
             else ""
         )
         raise RejectedRecordError(f"camp_id (the campaign's id) must be an integer{hint}")
     email = fields.get("email")
     if not isinstance(email, str) or not email.strip():
         raise RejectedRecordError("missing email")
-    seconds = fields.get("ts_event")
-    if type(seconds) is not int:
+    seconds = _integer(fields.get("ts_event"))
+    if seconds is None:
         raise RejectedRecordError(
             "ts_event (the event's time, Unix seconds UTC) must be an integer"
         )

@@ -18,7 +18,7 @@ from werkzeug import Request, Response
 from adapters.brevo.backfill import MAX_SPAN_DAYS, BrevoBackfill, stat_windows
 from adapters.brevo.client import BrevoApi, brevo_client
 from adapters.brevo.webhook import BrevoWebhook
-from connector.errors import ConfigError, RetriableError
+from connector.errors import ConfigError, FatalError, RetriableError
 from connector.model import EventKind
 from connector.ports import Page, RangeSource, WebhookRequest
 from connector.retry import RetryPolicy
@@ -116,7 +116,8 @@ def test_a_contact_s_campaign_activity_in_the_range(httpserver: HTTPServer) -> N
         assert event.attributes["message_id"] == "21:alex.pain@example.com"
     click = next(event for event in first.events if event.kind is EventKind.EMAIL_CLICK)
     assert click.url == "https://url.domain.com/fbe5387ec717e333628380454f68670010b205ff/1/go"
-    assert click.attributes["clicks"] == "2"
+    assert click.attributes["clicks"] == 2
+    assert click.attributes["ip"] == "66.249.93.118"
     assert [page.events for page in pages[1:]] == [(), ()]
     # The key went as Brevo's api-key header, to the loopback server only.
     assert {request.headers["api-key"] for request, _ in httpserver.log} == {API_KEY}
@@ -367,3 +368,35 @@ def test_brevo_unreachable_is_retriable() -> None:
     with pytest.raises(RetriableError) as unreachable:
         list(backfill.pull_range(SINCE, UNTIL, None))
     assert "unreachable" in str(unreachable.value)
+
+
+def test_a_window_ending_today_that_brevo_refuses_is_asked_again_to_yesterday(
+    httpserver: HTTPServer,
+) -> None:
+    serve_list(httpserver, 7, CONTACTS[:1])
+    httpserver.expect_request(
+        "/v3/contacts/45/campaignStats",
+        query_string={"startDate": "2026-11-30", "endDate": "2026-12-07"},
+    ).respond_with_json(
+        {"code": "invalid_parameter", "message": "endDate must not be greater than current date"},
+        status=400,
+    )
+    serve_stats(
+        httpserver, 45, {"delivered": [{"campaignId": 9, "eventTime": "2026-12-03T08:00:00Z"}]}
+    )
+    (page,) = backfill_of(httpserver).pull_range(datetime(2026, 12, 1, tzinfo=UTC), None, None)
+    assert [event.kind for event in page.events] == [EventKind.EMAIL_DELIVERED]
+    assert [(start.isoformat(), end.isoformat()) for _, start, end in stats_calls(httpserver)] == [
+        ("2026-11-30", "2026-12-07"),
+        ("2026-11-30", "2026-12-06"),
+    ]
+
+
+def test_another_refusal_stops_the_backfill(httpserver: HTTPServer) -> None:
+    serve_list(httpserver, 7, CONTACTS[:1])
+    httpserver.expect_request("/v3/contacts/45/campaignStats").respond_with_json(
+        {"code": "invalid_parameter", "message": "startDate is invalid"}, status=400
+    )
+    with pytest.raises(FatalError, match="startDate is invalid"):
+        list(backfill_of(httpserver).pull_range(SINCE, UNTIL, None))
+    assert len(stats_calls(httpserver)) == 1  # not retried

@@ -216,3 +216,10 @@ def test_the_raw_text_of_a_reject_is_cut_to_2000_characters() -> None:
     huge = {"event": "opened", "padding": "x" * 5_000}
     (reject,) = bearer_webhook().read(request([huge])).rejects
     assert len(reject.raw) == 2_000
+
+
+def test_ids_and_times_in_digits_are_read_as_numbers() -> None:
+    as_text = {**event_named("opened"), "camp_id": "21", "ts_event": "1793614320"}
+    (event,) = bearer_webhook().read(request(as_text)).events
+    (same,) = bearer_webhook().read(request(event_named("opened"))).events
+    assert event.source_event_id == same.source_event_id
