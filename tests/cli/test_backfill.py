@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from connector.errors import ExitCode
+from connector.plugins import installed_adapters
 from connector.store.engine import create_store_engine
 from connector.store.schema import cursors, events, runs
 from tests.cli.test_cli import LEADSYNC, assert_clean_failure, clean_env, leadsync
@@ -418,10 +419,14 @@ class TestRefused:
         )  # fmt: skip
 
         assert_clean_failure(result, ExitCode.CONFIG)
+        # The types that can: every installed one that reads ranges ("file", the routers').
+        able = [name for name, a in sorted(installed_adapters().sources.items()) if a.reads_ranges]
+        assert "file" in able
+        listed = ", ".join(f'"{name}"' for name in able)
         assert result.stderr == (
             f"error: {config}: [sources.newsletter.type] source 'newsletter' (type "
             "'rangeless') cannot read a range of dates, so it cannot be backfilled; "
-            'backfill a source of a type that can: "file"; `leadsync pull newsletter` '
+            f"backfill a source of a type that can: {listed}; `leadsync pull newsletter` "
             "reads it from its cursor\n"
         )
 
