@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from connector.errors import ExitCode
+from connector.plugins import installed_adapters
 from tests.cli.test_cli import assert_clean_failure, clean_env, leadsync
 
 
@@ -42,9 +43,12 @@ def test_an_unknown_source_type_lists_the_available_ones(tmp_path: Path) -> None
     )
     result = leadsync("check", cwd=tmp_path)
     assert_clean_failure(result, ExitCode.CONFIG)
+    # Every installed source type, in order ("file" and the routers').
+    available = ", ".join(f'"{name}"' for name in sorted(installed_adapters().sources))
+    assert '"file"' in available
     assert result.stderr.splitlines()[0] == (
         "error: config.toml:1: [sources.fair] has an unknown \"type\" 'ftp'; the source "
-        'types available are: "file"'
+        f"types available are: {available}"
     )
 
 
