@@ -66,16 +66,22 @@ def stat_windows(since: datetime, until: datetime | None, today: date) -> list[t
 
 @dataclass(frozen=True, slots=True)
 class _Position:
-    """Where a backfill stands: in ``list_id``, the offset after the last contact
-    committed, and that contact's id (to tell whether the list moved meanwhile)."""
+    """Where a backfill stands: the lists it reads, in ``list_id`` the offset after the
+    last contact committed, and that contact's id (to tell whether the list moved)."""
 
+    lists: tuple[int, ...]
     list_id: int
     offset: int
     contact_id: int
 
     def dump(self) -> str:
         return orjson.dumps(
-            {"list": self.list_id, "offset": self.offset, "contact": self.contact_id}
+            {
+                "lists": self.lists,
+                "list": self.list_id,
+                "offset": self.offset,
+                "contact": self.contact_id,
+            }
         ).decode()
 
     @staticmethod
@@ -84,7 +90,12 @@ class _Position:
             return None
         try:
             data = orjson.loads(text)
-            return _Position(int(data["list"]), int(data["offset"]), int(data["contact"]))
+            return _Position(
+                tuple(int(list_id) for list_id in data["lists"]),
+                int(data["list"]),
+                int(data["offset"]),
+                int(data["contact"]),
+            )
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
             return None  # not ours: start over, the ledger dedupes
 
@@ -120,15 +131,16 @@ class BrevoBackfill:
     ) -> Iterator[Page]:
         windows = stat_windows(since, until, self._today())
         start = _Position.load(cursor)
-        if start is not None and start.list_id not in self._lists:
-            start = None  # the lists changed: read them all again
+        if start is not None and start.lists != self._lists:
+            start = None  # the lists changed: read them all again (the ledger dedupes)
         resuming = start is not None
+        read: set[int] = set()  # a contact on two lists is read once a run
         for list_id in self._lists:
             if resuming and start is not None and list_id != start.list_id:
                 continue  # read to its end before the stop
             position = start if resuming else None
             resuming = False
-            yield from self._list_pages(list_id, position, windows, since, until)
+            yield from self._list_pages(list_id, position, windows, since, until, read)
 
     def _list_pages(
         self,
@@ -137,6 +149,7 @@ class BrevoBackfill:
         windows: list[tuple[date, date]],
         since: datetime,
         until: datetime | None,
+        read: set[int],
     ) -> Iterator[Page]:
         # Resuming, the contact before the offset is read again: if it is the last one
         # committed the list has not moved and it is passed over; if not, contacts were
@@ -166,20 +179,23 @@ class BrevoBackfill:
                     last_done = None
                     continue
                 last_done = None
-                yield self._contact_page(contact, list_id, offset, windows, since, until)
+                cursor = _Position(self._lists, list_id, offset, contact.id).dump()
+                if contact.id in read:
+                    yield Page((), cursor=cursor)
+                    continue
+                read.add(contact.id)
+                yield self._contact_page(contact, cursor, windows, since, until)
             if len(contacts) < self._per_page or (page.count is not None and offset >= page.count):
                 return
 
     def _contact_page(
         self,
         contact: GetContactDetails,
-        list_id: int,
-        offset: int,
+        cursor: str,
         windows: list[tuple[date, date]],
         since: datetime,
         until: datetime | None,
     ) -> Page:
-        cursor = _Position(list_id, offset, contact.id).dump()
         if not contact.email:
             return Page((), cursor=cursor)  # an SMS-only contact gets no e-mail campaign
         activities: list[CampaignActivity] = []

@@ -400,3 +400,24 @@ def test_another_refusal_stops_the_backfill(httpserver: HTTPServer) -> None:
     with pytest.raises(FatalError, match="startDate is invalid"):
         list(backfill_of(httpserver).pull_range(SINCE, UNTIL, None))
     assert len(stats_calls(httpserver)) == 1  # not retried
+
+
+def test_a_contact_on_two_lists_is_read_once(httpserver: HTTPServer) -> None:
+    serve_list(httpserver, 7, CONTACTS[:2])
+    serve_list(httpserver, 8, CONTACTS[1:])
+    for contact in CONTACTS:
+        serve_stats(httpserver, int(contact["id"]), {})  # type: ignore[call-overload]
+    pages = list(backfill_of(httpserver, lists=(7, 8)).pull_range(SINCE, UNTIL, None))
+    assert len(pages) == 4  # a cursor for each place on each list
+    assert [call[0] for call in stats_calls(httpserver)] == ["45", "32", "65"]
+
+
+def test_a_checkpoint_of_other_lists_starts_over(httpserver: HTTPServer) -> None:
+    serve_list(httpserver, 7, CONTACTS[:1])
+    serve_list(httpserver, 8, CONTACTS[1:2])
+    for contact in CONTACTS[:2]:
+        serve_stats(httpserver, int(contact["id"]), {})  # type: ignore[call-overload]
+    cursor = _cursor_after(backfill_of(httpserver, lists=(8,)).pull_range(SINCE, UNTIL, None), 1)
+    httpserver.clear_log()
+    list(backfill_of(httpserver, lists=(7, 8)).pull_range(SINCE, UNTIL, cursor))
+    assert [call[0] for call in stats_calls(httpserver)] == ["45", "32"]
