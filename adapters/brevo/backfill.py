@@ -242,11 +242,22 @@ class BrevoBackfill:
         return RejectedInput(self.name, location, None, reason, raw[:_MAX_RAW_CHARS])
 
 
+# Brevo's examples write eventTime two ways: ISO 8601 ("2016-05-03T21:25:01Z", the stored
+# wiremock answers) and Go's default ("2017-03-12 20:15:13 +0000 UTC", its OpenAPI
+# examples as SDKs generated from them show).
+_GO_TIME = "%Y-%m-%d %H:%M:%S %z"
+
+
 def _time(text: str) -> datetime:
     try:
         moment = datetime.fromisoformat(text)
     except (TypeError, ValueError):
-        raise RejectedRecordError(f"eventTime {str(text)[:40]!r} is not an ISO 8601 time") from None
+        try:
+            moment = datetime.strptime(str(text).removesuffix(" UTC"), _GO_TIME)
+        except ValueError:
+            raise RejectedRecordError(
+                f"eventTime {str(text)[:40]!r} is not an ISO 8601 time"
+            ) from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)  # Brevo documents it as a UTC date-time
     return moment.astimezone(UTC)

@@ -421,3 +421,21 @@ def test_a_checkpoint_of_other_lists_starts_over(httpserver: HTTPServer) -> None
     httpserver.clear_log()
     list(backfill_of(httpserver, lists=(7, 8)).pull_range(SINCE, UNTIL, cursor))
     assert [call[0] for call in stats_calls(httpserver)] == ["45", "32"]
+
+
+def test_event_times_in_go_s_format_are_read_as_iso_ones(httpserver: HTTPServer) -> None:
+    serve_list(httpserver, 7, CONTACTS[:1])
+    serve_stats(
+        httpserver,
+        45,
+        {
+            "delivered": [{"campaignId": 21, "eventTime": "2016-05-03 21:24:56 +0000 UTC"}],
+            "messagesSent": [{"campaignId": 21, "eventTime": "2016-05-03T20:15:13Z"}],
+        },
+    )
+    (page,) = backfill_of(httpserver).pull_range(SINCE, UNTIL, None)
+    assert page.rejects == ()
+    assert sorted(event.occurred_at for event in page.events) == [
+        datetime(2016, 5, 3, 20, 15, 13, tzinfo=UTC),
+        datetime(2016, 5, 3, 21, 24, 56, tzinfo=UTC),
+    ]
