@@ -6,7 +6,9 @@ loading the declaration, which every command does, stays cheap.
 
 from __future__ import annotations
 
+import hmac
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 from adapters.brevo.settings import API_KEY_ENV, WEBHOOK_TOKEN_ENV, BrevoSettings
 from adapters.brevo.webhook import BrevoWebhook
@@ -22,6 +24,8 @@ from connector.ports import (
 from connector.secrets import read_secret
 
 if TYPE_CHECKING:
+    from brevo.types.get_webhook import GetWebhook
+
     from adapters.brevo.client import BrevoApi
 
 __all__ = ["ADAPTER"]
@@ -110,11 +114,67 @@ def _check(settings: SourceSettings, context: SourceContext) -> str:
     )
 
 
+# The events leadsync reads, as a marketing webhook is registered with them.
+WEBHOOK_EVENTS = (
+    "delivered",
+    "opened",
+    "click",
+    "proxy_open",
+    "unsubscribed",
+    "hardBounce",
+    "softBounce",
+    "spam",
+)
+
+
+def _registered_token(hook: GetWebhook, token_header: str | None) -> str | None:
+    """The token a registered webhook sends, where leadsync looks for it."""
+    if token_header is None:
+        auth = hook.auth or {}
+        token = auth.get("token") if str(auth.get("type", "")).lower() == "bearer" else None
+        return token if isinstance(token, str) else None
+    for header in hook.headers or ():
+        if str(header.get("key", "")).lower() == token_header.lower():
+            value = header.get("value")
+            return value if isinstance(value, str) else None
+    return None
+
+
+def _webhook_state(own: BrevoSettings, name: str, hooks: list[GetWebhook]) -> str:
+    """What Brevo says of the marketing webhook to ``/webhooks/NAME``.
+
+    Raises:
+        ConfigError: it sends another token than ours (every call of it would get 401).
+    """
+    path = f"/webhooks/{name}"
+    ours = [hook for hook in hooks if urlsplit(hook.url).path.rstrip("/").endswith(path)]
+    if not ours:
+        return f"no marketing webhook points at {path} yet (README: Brevo)"
+    hook = ours[0]
+    sent = _registered_token(hook, own.token_header)
+    where = own.token_header or "bearer auth"
+    expected = read_secret(own.webhook_token_env)
+    if expected is not None and (
+        sent is None or not hmac.compare_digest(sent.encode(), expected.get_secret_value().encode())
+    ):
+        raise ConfigError(
+            f"Brevo's marketing webhook {hook.id} to {path} does not send the token in "
+            f"{own.webhook_token_env} ({where}): Brevo's calls would all be refused",
+            key=f"sources.{name}.webhook_token_env",
+            hint=f"update it with PUT /v3/webhooks/{hook.id} (README: Brevo), or export the "
+            f"token it sends as {own.webhook_token_env}",
+        )
+    missing = [event for event in WEBHOOK_EVENTS if event not in set(hook.events or ())]
+    left_out = f", without {', '.join(missing)}" if missing else ""
+    return f"marketing webhook {hook.id} to {path} ({where}{left_out})"
+
+
 def _check_online(settings: SourceSettings, context: SourceContext) -> str:
     own = settings_of(settings, BrevoSettings)
     api = _api(own, context.name)
     account = api.account()
     who = account.company_name or account.organization_id or "an account"
+    webhook = _webhook_state(own, context.name, api.marketing_webhooks())
     lists: list[str] = []
     for list_id in own.lists:
         page = api.list_contacts(list_id, offset=0, limit=1)
@@ -126,7 +186,7 @@ def _check_online(settings: SourceSettings, context: SourceContext) -> str:
             )
         lists.append(f"list {list_id}: {page.count or 0:,} contacts")
     shown = f"; {', '.join(lists)}" if lists else ""
-    return f"brevo: the key in {own.api_key_env} is {who}'s{shown}"
+    return f"brevo: the key in {own.api_key_env} is {who}'s; {webhook}{shown}"
 
 
 ADAPTER = SourceAdapter(

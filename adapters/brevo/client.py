@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from brevo.account.types.get_account_response import GetAccountResponse
     from brevo.contacts.types.get_contact_stats_response import GetContactStatsResponse
     from brevo.types.get_contacts import GetContacts
+    from brevo.types.get_webhook import GetWebhook
 
 __all__ = ["VENDOR", "BrevoApi", "BrevoRefusedError", "brevo_client", "error_for"]
 
@@ -135,6 +136,13 @@ class BrevoApi:
         """``GET /account``: what the key belongs to."""
         account: GetAccountResponse = self._call("GET /account", self._client.account.get_account)
         return account
+
+    def marketing_webhooks(self) -> list[GetWebhook]:
+        """``GET /webhooks?type=marketing``: the account's marketing webhooks."""
+        found = self._call(
+            "GET /webhooks", lambda: self._client.webhooks.get_webhooks(type="marketing")
+        )
+        return list(found.webhooks or ())
 
     def list_contacts(self, list_id: int, *, offset: int, limit: int) -> GetContacts | None:
         """``GET /contacts/lists/{id}/contacts``, oldest first, so that contacts added to

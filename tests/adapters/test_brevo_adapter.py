@@ -117,21 +117,73 @@ def test_the_backfill_needs_lists_and_the_api_key(monkeypatch: pytest.MonkeyPatc
         next(iter(backfill.pull(None)))
 
 
-def test_check_online_asks_brevo_who_the_key_belongs_to(
-    httpserver: HTTPServer, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("BREVO_API_KEY", API_KEY)
+def serve_account(httpserver: HTTPServer) -> None:
     httpserver.expect_request("/v3/account", headers={"api-key": API_KEY}).respond_with_json(
         json.loads((FIXTURES / "account.json").read_text())
     )
+    httpserver.expect_request("/v3/webhooks", query_string={"type": "marketing"}).respond_with_json(
+        json.loads((FIXTURES / "webhooks.json").read_text())
+    )
+
+
+def test_check_online_asks_brevo_who_the_key_belongs_to_and_of_the_webhook(
+    httpserver: HTTPServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BREVO_API_KEY", API_KEY)
+    monkeypatch.setenv("BREVO_WEBHOOK_TOKEN", "test-auth-token1234")
+    serve_account(httpserver)
     httpserver.expect_request("/v3/contacts/lists/3/contacts").respond_with_json(
         json.loads((FIXTURES / "list_contacts.json").read_text())
     )
     own = settings(base_url=httpserver.url_for("/v3"), lists=[3])
     described = ADAPTER.check_online(own, context())  # type: ignore[misc]
-    assert (
-        described == "brevo: the key in BREVO_API_KEY is Acme Marketing Corp's; list 3: 3 contacts"
+    assert described == (
+        "brevo: the key in BREVO_API_KEY is Acme Marketing Corp's; marketing webhook 9864 "
+        "to /webhooks/newsletter (bearer auth, without proxy_open); list 3: 3 contacts"
     )
+    assert "test-auth-token1234" not in described
+
+
+def test_check_online_tells_a_webhook_not_registered_yet(
+    httpserver: HTTPServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BREVO_API_KEY", API_KEY)
+    serve_account(httpserver)
+    own = settings(base_url=httpserver.url_for("/v3"))
+    described = ADAPTER.check_online(own, context("other"))  # type: ignore[misc]
+    assert "no marketing webhook points at /webhooks/other yet" in described
+
+
+@pytest.mark.parametrize(
+    ("keys", "token", "refused"),
+    [
+        ({}, "another-token-entirely", True),
+        ({"token_header": "x-leadsync-token"}, "test-header-value", False),
+        ({"token_header": "X-Leadsync-Token"}, "test-auth-token1234", True),
+        ({"token_header": "X-Other"}, "test-header-value", True),
+    ],
+)
+def test_check_online_refuses_a_webhook_that_sends_another_token(
+    httpserver: HTTPServer,
+    monkeypatch: pytest.MonkeyPatch,
+    keys: dict[str, object],
+    token: str,
+    refused: bool,
+) -> None:
+    monkeypatch.setenv("BREVO_API_KEY", API_KEY)
+    monkeypatch.setenv("BREVO_WEBHOOK_TOKEN", token)
+    serve_account(httpserver)
+    own = settings(base_url=httpserver.url_for("/v3"), **keys)
+    if not refused:
+        described = ADAPTER.check_online(own, context())  # type: ignore[misc]
+        assert "marketing webhook 9864" in described
+        return
+    with pytest.raises(ConfigError) as wrong:
+        ADAPTER.check_online(own, context())  # type: ignore[misc]
+    assert "does not send the token in BREVO_WEBHOOK_TOKEN" in str(wrong.value)
+    assert "PUT /v3/webhooks/9864" in str(wrong.value)
+    for secret in ("test-auth-token1234", "test-header-value", token):
+        assert secret not in str(wrong.value)
 
 
 def test_check_online_with_a_refused_key_names_its_variable(
@@ -154,9 +206,7 @@ def test_check_online_names_a_list_brevo_does_not_know(
     httpserver: HTTPServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("BREVO_API_KEY", API_KEY)
-    httpserver.expect_request("/v3/account").respond_with_json(
-        json.loads((FIXTURES / "account.json").read_text())
-    )
+    serve_account(httpserver)
     httpserver.expect_request("/v3/contacts/lists/9/contacts").respond_with_json(
         {"code": "document_not_found", "message": "List ID does not exist"}, status=404
     )
