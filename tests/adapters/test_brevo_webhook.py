@@ -11,7 +11,7 @@ import pytest
 
 from adapters.brevo.webhook import BrevoWebhook
 from connector.model import EventKind
-from connector.ports import WebhookRefusedError, WebhookRequest
+from connector.ports import WebhookReceiver, WebhookRefusedError, WebhookRequest
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "brevo"
 TOKEN = "brevo-webhook-token-7f3a9c"
@@ -223,3 +223,7 @@ def test_ids_and_times_in_digits_are_read_as_numbers() -> None:
     (event,) = bearer_webhook().read(request(as_text)).events
     (same,) = bearer_webhook().read(request(event_named("opened"))).events
     assert event.source_event_id == same.source_event_id
+
+
+def test_the_webhook_is_a_webhook_receiver() -> None:
+    assert isinstance(bearer_webhook(), WebhookReceiver)
