@@ -133,3 +133,5 @@ def configure_logging(
     # there even then: its statements' parameters and its rows carry e-mail addresses.
     logging.getLogger("sqlalchemy").setLevel(logging.WARNING)
     logging.getLogger("alembic").setLevel(logging.DEBUG if level == "debug" else logging.WARNING)
+    # httpx (under the Brevo client) logs every request at INFO: a backfill's thousands.
+    logging.getLogger("httpx").setLevel(logging.DEBUG if level == "debug" else logging.WARNING)
