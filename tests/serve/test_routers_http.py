@@ -23,6 +23,7 @@ from tests.fixtures.sendgrid.signing import EVENTS_JSON, new_private_key, public
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 SENDGRID_KEY = new_private_key()
 MAILJET_USER, MAILJET_PASSWORD = "mj-hook", "mj-Callback-secret-1"
+BREVO_TOKEN = "brevo-token-that-leadsync-registered"
 
 
 @pytest.fixture
@@ -31,12 +32,13 @@ def intake(
 ) -> Iterator[tuple[str, Engine]]:
     monkeypatch.setenv("MAILJET_WEBHOOK_USER", MAILJET_USER)
     monkeypatch.setenv("MAILJET_WEBHOOK_PASSWORD", MAILJET_PASSWORD)
+    monkeypatch.setenv("BREVO_WEBHOOK_TOKEN", BREVO_TOKEN)
     config = tmp_path / "config.toml"
     config.write_text(
         f'[store]\nurl = "{store_url}"\n\n'
         '[sources.sg]\ntype = "sendgrid"\n'
         f'webhook_public_key = "{public_key_text(SENDGRID_KEY)}"\n\n'
-        '[sources.mj]\ntype = "mailjet"\n',
+        '[sources.mj]\ntype = "mailjet"\n\n[sources.br]\ntype = "brevo"\n',
         encoding="utf-8",
     )
     engine = open_store(store_url)
@@ -146,3 +148,41 @@ def test_mailjet_events_are_stored_once_behind_basic_auth(intake):
     )
     assert version_1.status_code == 200
     assert json.loads(version_1.text)["stored"] + json.loads(version_1.text)["duplicates"] == 1
+
+
+def _brevo(url: str, body: bytes, token: str | None) -> requests.Response:
+    headers = {"Content-Type": "application/json"}
+    if token is not None:
+        headers["Authorization"] = f"Bearer {token}"
+    return requests.post(f"{url}/br", data=body, headers=headers, timeout=10)
+
+
+def test_brevo_events_are_stored_once_behind_the_token_it_was_given(intake):
+    url, engine = intake
+    body = (FIXTURES / "brevo" / "marketing_events.json").read_bytes()
+    for token, reason in ((None, "missing_token"), ("not-the-token", "bad_token")):
+        refused = _brevo(url, body, token)
+        assert (refused.status_code, refused.json()["reason"]) == (401, reason)
+    assert _kinds(engine, "br") == {}
+    first = _brevo(url, body, BREVO_TOKEN)
+    assert first.status_code == 200, first.text
+    assert first.json() == {"stored": 8, "duplicates": 0, "rejected": 0, "skipped": 1}
+    assert _kinds(engine, "br") == {
+        "bounce": 2,
+        "email_click": 1,
+        "email_delivered": 1,
+        "email_open": 2,  # opened, and the proxy open marked as machine activity
+        "spam_report": 1,
+        "unsubscribe": 1,
+    }
+    again = _brevo(url, body, BREVO_TOKEN)
+    assert again.json()["duplicates"] == 8
+    with engine.connect() as connection:
+        machine = connection.execute(
+            sa.text("SELECT attributes FROM events WHERE source = 'br' AND kind = 'email_open'")
+        ).scalars()
+        flags = sorted(
+            str((value if isinstance(value, dict) else json.loads(value)).get("machine"))
+            for value in machine
+        )
+    assert flags == ["None", "brevo proxy open"]
