@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, cast
 
+import orjson
 import requests
 from mailchimp_marketing.api.campaigns_api import (  # type: ignore[import-untyped]
     CampaignsApi,
@@ -80,6 +81,13 @@ class _ApiClient(ApiClient):  # type: ignore[misc]
 
 def _detail(text: object) -> str:
     """Mailchimp's ``title: detail`` (problem+json), or the text it sent, cut short."""
+    if isinstance(text, str) and text.startswith("{"):
+        # Mailchimp's errors are application/problem+json, which the client does not take
+        # for JSON (it looks for "application/json"): their body arrives as text.
+        try:
+            text = orjson.loads(text)
+        except orjson.JSONDecodeError:
+            pass
     if isinstance(text, Mapping):
         title, detail = text.get("title"), text.get("detail")
         found = ": ".join(str(part) for part in (title, detail) if part)
