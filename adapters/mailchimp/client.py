@@ -16,6 +16,7 @@ https://mailchimp.com/developer/marketing/docs/fundamentals/#api-limits
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Mapping
 from typing import Any, cast
 
@@ -84,10 +85,8 @@ def _detail(text: object) -> str:
     if isinstance(text, str) and text.startswith("{"):
         # Mailchimp's errors are application/problem+json, which the client does not take
         # for JSON (it looks for "application/json"): their body arrives as text.
-        try:
+        with contextlib.suppress(orjson.JSONDecodeError):
             text = orjson.loads(text)
-        except orjson.JSONDecodeError:
-            pass
     if isinstance(text, Mapping):
         title, detail = text.get("title"), text.get("detail")
         found = ": ".join(str(part) for part in (title, detail) if part)

@@ -46,6 +46,8 @@ _MAX_FIELDS = 1_000
 _KEY_PART = re.compile(r"\[([^\[\]]*)\]")
 # Merge tags with a name of ours; other tags keep theirs, lower-cased.
 _PROFILE_NAMES = {"FNAME": "first_name", "LNAME": "last_name", "PHONE": "phone"}
+# The audience event types read; "campaign" (and any type Mailchimp adds) is skipped.
+_READ_TYPES = frozenset({"subscribe", "unsubscribe", "profile", "upemail", "cleaned"})
 
 
 def signature_for(secret: str, timestamp: int, body: bytes) -> str:
@@ -193,6 +195,8 @@ class MailchimpWebhook:
             raise RejectedRecordError(
                 f"fired_at {fired_text[:40]!r} is not like 2009-03-26 21:35:57"
             ) from None
+        if kind_text not in _READ_TYPES:
+            return None  # "campaign" (a campaign was sent: no one person's event)
         list_id = _text(data, "list_id")
         attributes: dict[str, object] = {}
         if list_id is not None:
@@ -220,14 +224,12 @@ class MailchimpWebhook:
                 for key in ("reason", "action"):
                     if _text(data, key) is not None:
                         attributes[key] = data[key]
-            elif kind_text == "cleaned":
+            else:  # cleaned
                 # Cleaned: Mailchimp removed the address for good (reason "hard": it
                 # bounced; "abuse": a complaint); either way no mail reaches it again.
                 kind, attributes["type"] = EventKind.BOUNCE, "hard"
                 if _text(data, "reason") is not None:
                     attributes["reason"] = data["reason"]
-            else:
-                return None
         if campaign is not None:
             attributes["campaign"] = campaign
             attributes["message_id"] = f"{campaign}-{member_hash}"

@@ -25,6 +25,8 @@ BOB = "53231e016b0d0d78961fd5f0c3561e62"
 CAROL = "a73149c8153f64dc2e3f4f55911e0cf8"
 DAN = "5e5efbbf3bd9c57f73e022dcb2eb6f5a"
 ACTIVITY = "/reports/42694e9e57/email-activity"
+# Mailchimp's detail of a 401 (its errors page, "API Key Invalid").
+WRONG_KEY = "Your API key may be invalid, or you've attempted to access the wrong datacenter."
 
 
 @pytest.fixture(autouse=True)
@@ -220,7 +222,9 @@ class TestUnreadable:
         their position; the rest of the page is read."""
         fake.members["42694e9e57"].insert(0, ["not", "a", "member"])  # type: ignore[arg-type]
         fake.members["42694e9e57"][2]["activity"].append({"action": "open", "timestamp": "soon"})
-        fake.members["42694e9e57"][2]["activity"].append({"action": "sent", "timestamp": "2026-12-01T09:00:00+00:00"})  # fmt: skip
+        fake.members["42694e9e57"][2]["activity"].append(
+            {"action": "sent", "timestamp": "2026-12-01T09:00:00+00:00"}
+        )
         pages = list(make_source(page_size=1000, mark_bots=False).pull(None))
 
         rejects = [r for p in pages for r in p.rejects]
@@ -272,8 +276,7 @@ class TestFailures:
         fake.rsps.assert_all_requests_are_fired = False  # the listing fails first
         fake.fail_next(
             "/campaigns", 401,
-            json.dumps({"title": "API Key Invalid", "status": 401,
-                        "detail": "Your API key may be invalid, or you've attempted to access the wrong datacenter."}),
+            json.dumps({"title": "API Key Invalid", "status": 401, "detail": WRONG_KEY}),
             **{"Content-Type": "application/problem+json"},
         )  # fmt: skip
         with pytest.raises(
