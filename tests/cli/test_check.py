@@ -44,7 +44,7 @@ def test_an_unknown_source_type_lists_the_available_ones(tmp_path: Path) -> None
     assert_clean_failure(result, ExitCode.CONFIG)
     assert result.stderr.splitlines()[0] == (
         "error: config.toml:1: [sources.fair] has an unknown \"type\" 'ftp'; the source "
-        'types available are: "file"'
+        'types available are: "file", "mailchimp"'
     )
 
 
