@@ -145,11 +145,11 @@ class MailchimpActivitySource:
             offset = sweep.offset + len(members)
             latest = _later(sweep.latest, found.latest)
             if len(members) < self._page_size or (total is not None and offset >= total):
-                # Read to the end: never past the moment this read began, since activity
-                # recorded while it ran may sit on a page already read.
-                read_to = _later(
-                    read.read_to, None if latest is None else min(latest, sweep.started)
-                )
+                # Read to the end: up to its latest activity, never past the moment this
+                # read began (activity recorded while it ran may sit on a page already
+                # read); without activity, everything up to that moment.
+                capped = sweep.started if latest is None else min(latest, sweep.started)
+                read_to = _later(read.read_to, capped)
                 state = state.with_campaign(campaign.id, CampaignRead(read_to))
                 yield self._page(found, state.dump()), state
                 return

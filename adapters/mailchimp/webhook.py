@@ -37,7 +37,8 @@ from connector.ports import Page, RejectedInput, WebhookRefusedError, WebhookReq
 __all__ = ["SIGNATURE_HEADER", "MailchimpWebhook", "signature_for"]
 
 SIGNATURE_HEADER = "x-mailchimp-signature"
-_SIGNATURE = re.compile(r"^t=(?P<t>\d{1,12}),v1=(?P<v1>[0-9a-f]{64})$")
+_TIMESTAMP = re.compile(r"\d{1,12}")
+_HEX_SIGNATURE = re.compile(r"[0-9a-f]{64}")
 _FIRED_AT_FORMAT = "%Y-%m-%d %H:%M:%S"
 _MAX_RAW_CHARS = 2_000
 # A form with more fields than this is not an audience event (a member has a few dozen
@@ -145,12 +146,15 @@ class MailchimpWebhook:
             raise WebhookRefusedError(
                 "missing_signature", f"no {SIGNATURE_HEADER} header (is the webhook signed?)"
             )
-        match = _SIGNATURE.match(header.strip())
-        if match is None:
+        # "t=<unix>,v1=<hex>"; read as comma-separated pairs, as Mailchimp's own examples
+        # search for each part, so a space or a later scheme beside v1 does not refuse it.
+        parts = dict(pair.strip().split("=", 1) for pair in header.split(",") if "=" in pair)
+        timestamp_text, sent = parts.get("t", ""), parts.get("v1", "")
+        if not _TIMESTAMP.fullmatch(timestamp_text) or not _HEX_SIGNATURE.fullmatch(sent):
             raise WebhookRefusedError("bad_signature", f"{SIGNATURE_HEADER} is not t=…,v1=…")
-        timestamp = int(match["t"])
-        expected = signature_for(self._secret, timestamp, request.body)
-        if not hmac.compare_digest(expected.encode(), f"t={timestamp},v1={match['v1']}".encode()):
+        timestamp = int(timestamp_text)
+        expected = signature_for(self._secret, timestamp, request.body).split("v1=", 1)[1]
+        if not hmac.compare_digest(expected.encode(), sent.encode()):
             raise WebhookRefusedError("bad_signature", "the signature does not match the body")
         age_s = abs(request.received_at.timestamp() - timestamp)
         if age_s > max_age_s:

@@ -126,6 +126,14 @@ class TestPull:
         assert all(call.request.headers["Authorization"].startswith("Basic ")
                    for call in fake.rsps.calls)  # fmt: skip
 
+    def test_each_page_asks_for_the_next_offset(self, fake: FakeMailchimp) -> None:
+        pages = list(make_source(page_size=1, mark_bots=False).pull(None))
+
+        assert [q["offset"] for q in fake.calls_to(ACTIVITY)] == [["0"], ["1"], ["2"]]
+        assert [len(p.events) for p in pages] == [3, 1, 2, 2]
+        assert seen(pages) == [(*e[:5], {k: v for k, v in e[5].items() if k != "machine"})
+                               for e in ALL_EVENTS]  # fmt: skip
+
     def test_event_ids_are_stable_across_reads(self, fake: FakeMailchimp) -> None:
         """Reading the same activity twice gives the same event ids (the ledger keeps one)."""
         first = [e.source_event_id for p in make_source().pull(None) for e in p.events]
@@ -167,6 +175,19 @@ class TestPull:
         again_ids = [e.source_event_id for p in again for e in p.events]
         assert len(again_ids) == 2  # carol's last click and dan's open, read again
         assert set(again_ids) <= first_ids
+
+    def test_a_campaign_without_activity_is_read_again_from_the_last_pull_less_the_overlap(
+        self, fake: FakeMailchimp
+    ) -> None:
+        for member in fake.members["b1c2d3e4f5"]:
+            member["activity"] = []
+        source = make_source(page_size=1000, mark_bots=False)
+        first = list(source.pull(None))
+        list(source.pull(first[-1].cursor))
+
+        assert [q.get("since") for q in fake.calls_to("/reports/b1c2d3e4f5/email-activity")] == [
+            None, ["2026-12-05T11:55:00+00:00"]
+        ]  # fmt: skip
 
     def test_a_pull_after_a_long_stop_reads_the_campaigns_sent_meanwhile(
         self, fake: FakeMailchimp
@@ -251,6 +272,22 @@ class TestFailures:
 
         assert sleeps == [3.0]
         assert seen(pages) == ALL_EVENTS
+
+    def test_a_rate_limit_beyond_the_longest_wait_stops_and_keeps_what_was_read(
+        self, fake: FakeMailchimp
+    ) -> None:
+        """A Retry-After longer than the policy's longest wait is not waited: the error
+        goes up, the pages before it stand, and the next pull resumes after them."""
+        sleeps: list[float] = []
+        pages = make_source(sleeps).pull(None)
+        first = next(pages)
+        fake.fail_next(ACTIVITY, 429, '{"title": "Too Many Requests"}', **{"Retry-After": "3600"})
+        with pytest.raises(RetriableError, match="Mailchimp answered 429") as caught:
+            next(pages)
+        rest = list(make_source().pull(first.cursor))
+
+        assert (sleeps, caught.value.retry_after_s) == ([], 3600.0)
+        assert seen([first, *rest]) == ALL_EVENTS
 
     def test_a_bodiless_503_is_retried(self, fake: FakeMailchimp) -> None:
         """The client hands back an answer without a body instead of raising: it is a 503

@@ -73,6 +73,12 @@ class TestSignature:
         header = {"x-mailchimp-signature": f"t={t},v1={hexdigest}"}
         self.receiver.verify(request(raw, headers=header), max_age_s=MAX_AGE_S)
 
+    def test_spaces_and_other_schemes_beside_v1_are_read(self) -> None:
+        raw = body("subscribe")
+        t, v1 = signed(raw)["x-mailchimp-signature"].split(",")
+        header = {"x-mailchimp-signature": f"{t}, {v1}, v2=0123"}
+        self.receiver.verify(request(raw, headers=header), max_age_s=MAX_AGE_S)
+
     def test_forged_unsigned_stale_and_malformed_requests_are_refused(self) -> None:
         raw = body("subscribe")
         old = ARRIVED - timedelta(seconds=MAX_AGE_S + 1)
