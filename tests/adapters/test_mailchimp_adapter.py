@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,7 @@ from connector.ports import RangeSource, SourceContext
 from tests.adapters.mailchimp_fake import API_KEY, FakeMailchimp
 from tests.cli.test_check import _initialised_with
 from tests.cli.test_cli import assert_clean_failure, clean_env, leadsync
+from tests.conftest import REPO_ROOT
 
 CONTEXT = SourceContext(
     name="newsletter", base_dir=Path("."), max_line_bytes=1 << 20, page_size=100
@@ -64,6 +66,21 @@ class TestDeclaration:
             assert list(source.pull(None)) == []
             urls = [call.request.url.split("?")[0] for call in rsps.calls]
         assert urls == ["https://us19.api.mailchimp.com/3.0/campaigns"]
+
+
+class TestConfigExample:
+    def test_the_commented_mailchimp_table_is_valid_once_uncommented(self) -> None:
+        """config.example.toml's block, uncommented, gives every key its documented default."""
+        text = (REPO_ROOT / "config.example.toml").read_text(encoding="utf-8")
+        block = text.split("# -- Mailchimp --\n")[1].split("\n\n")[0]
+        table = "\n".join(
+            line.removeprefix("#").strip()
+            for line in block.splitlines()
+            if line.startswith(("# [sources.", "#   ")) and not line.startswith("#    ")
+        )
+        written = tomllib.loads(table)["sources"]["newsletter"]
+        assert MailchimpSettings(**written) == settings(server="us19")
+        assert set(written) == set(MailchimpSettings.model_fields)
 
 
 class TestCheck:

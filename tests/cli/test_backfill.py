@@ -421,8 +421,8 @@ class TestRefused:
         assert result.stderr == (
             f"error: {config}: [sources.newsletter.type] source 'newsletter' (type "
             "'rangeless') cannot read a range of dates, so it cannot be backfilled; "
-            'backfill a source of a type that can: "file"; `leadsync pull newsletter` '
-            "reads it from its cursor\n"
+            'backfill a source of a type that can: "file", "mailchimp"; '
+            "`leadsync pull newsletter` reads it from its cursor\n"
         )
 
 
