@@ -11,9 +11,10 @@ A request is Mailchimp's when it carries what the configured secrets ask for: wi
 ``MAILCHIMP_WEBHOOK_TOKEN``, ``?token=`` in the URL (what Mailchimp advised before it
 signed, and all older webhooks have). Both set: both are checked.
 
-Mailchimp checks a webhook's URL when it is saved (a GET), so the receiver answers GETs
-(``answers_get``); a POST with an empty body, which some accounts send for the same
-check, holds nothing to store and is taken without a signature.
+Mailchimp checks a webhook's URL when it is saved: "While Mailchimp sends HTTP POST for
+actual data, the webhook validator only sends HTTP GET requests" (its guide "About
+Webhooks", https://developer.mailchimp.com/documentation/mailchimp/guides/about-webhooks/),
+so the receiver says it answers GETs (``answers_get``).
 """
 
 from __future__ import annotations
@@ -128,8 +129,6 @@ class MailchimpWebhook:
             WebhookRefusedError: ``missing_signature``, ``bad_signature``,
                 ``stale_timestamp``, ``missing_token`` or ``bad_token``.
         """
-        if not request.body:
-            return
         if self._secret is not None:
             self._verify_signature(request, max_age_s)
         if self._token is not None:
@@ -166,9 +165,9 @@ class MailchimpWebhook:
     def read(self, request: WebhookRequest) -> Page:
         """The request's event (Mailchimp sends one a request); a form that is not an
         audience event is one reject; types without a kind (``campaign``) are skipped."""
-        if not request.body:
-            return Page(events=())
         try:
+            if not request.body:
+                raise RejectedRecordError("the body is empty")
             form = _form(request.body)
             record = self._record(form)
         except RejectedRecordError as exc:

@@ -170,3 +170,21 @@ class TestCheckOnline:
                 match=r"refused the API key in MAILCHIMP_API_KEY \(401: API Key Invalid: bad key\)",
             ):
                 ADAPTER.check_online(settings(), CONTEXT)
+
+    def test_a_key_mailchimp_echoes_back_is_blanked_out(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """An answer quoting the key does not carry it into our error."""
+        monkeypatch.setenv("MAILCHIMP_API_KEY", API_KEY)
+        assert ADAPTER.check_online is not None
+        with responses.RequestsMock() as rsps:
+            rsps.get(
+                "https://us19.api.mailchimp.com/3.0/ping",
+                status=401,
+                content_type="application/problem+json",
+                body=json.dumps({"title": "API Key Invalid", "detail": f"{API_KEY} is revoked"}),
+            )
+            with pytest.raises(ConfigError) as caught:
+                ADAPTER.check_online(settings(), CONTEXT)
+        assert API_KEY not in str(caught.value)
+        assert "(401: API Key Invalid: *** is revoked)" in str(caught.value)

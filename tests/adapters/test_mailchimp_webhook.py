@@ -142,11 +142,13 @@ class TestToken:
         assert refusal(both, request(raw, headers=signed(raw))) == "missing_token"
         assert refusal(both, request(raw, query={"token": TOKEN})) == "missing_signature"
 
-    def test_an_empty_post_is_taken_and_holds_nothing(self) -> None:
-        """The URL check some accounts send as an empty POST: nothing to store."""
-        self.receiver.verify(request(b""), max_age_s=MAX_AGE_S)
-        page = self.receiver.read(request(b""))
-        assert (list(page.events), list(page.rejects), page.skipped) == ([], [], 0)
+    def test_an_empty_post_is_checked_like_any_other(self) -> None:
+        """Mailchimp validates a URL with a GET, never an empty POST: one without the token
+        is refused, and one with it is a reject (stored as such, nothing else)."""
+        assert refusal(self.receiver, request(b"")) == "missing_token"
+        page = self.receiver.read(request(b"", query={"token": TOKEN}))
+        assert [r.reason for r in page.rejects] == ["the body is empty"]
+        assert list(page.events) == []
 
 
 class TestEvents:
