@@ -154,7 +154,8 @@ def read_members(
             if not isinstance(member, Mapping):
                 raise RejectedRecordError(f"a member is a {type(member).__name__}, not an object")
             email, member_hash = _member_hash(member)
-            actions = member.get("activity") or ()
+            actions = member.get("activity")
+            actions = [] if actions is None else actions
             if not isinstance(actions, list):
                 raise RejectedRecordError("activity is not a list")
         except RejectedRecordError as exc:

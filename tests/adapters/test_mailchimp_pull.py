@@ -183,7 +183,9 @@ class TestPull:
             member["activity"] = []
         source = make_source(page_size=1000, mark_bots=False)
         first = list(source.pull(None))
-        list(source.pull(first[-1].cursor))
+        again = list(source.pull(first[-1].cursor))
+
+        assert [r for p in [*first, *again] for r in p.rejects] == []
 
         assert [q.get("since") for q in fake.calls_to("/reports/b1c2d3e4f5/email-activity")] == [
             None, ["2026-12-05T11:55:00+00:00"]
