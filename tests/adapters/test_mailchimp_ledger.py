@@ -14,9 +14,11 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from connector.config import load_settings
+from connector.runners.backfill import backfill
 from connector.runners.ingest import IngestSummary
 from connector.runners.pull import pull_source
 from tests.adapters.mailchimp_fake import API_KEY, FakeMailchimp
+from tests.adapters.test_mailchimp_pull import make_source
 
 
 @pytest.fixture(autouse=True)
@@ -51,3 +53,17 @@ def test_two_pulls_store_each_event_once(engine: Engine, tmp_path: Path) -> None
     with engine.connect() as connection:
         events = connection.execute(sa.text("SELECT count(*) FROM events")).scalar_one()
     assert events == 8
+
+
+def test_a_backfill_stores_its_range_and_a_rerun_nothing_new(engine: Engine) -> None:
+    """Only the range's events are stored (one after its end is skipped); the range read
+    to its end again stores nothing."""
+    since = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
+    until = datetime(2026, 12, 2, 0, 0, tzinfo=UTC)
+    with responses.RequestsMock() as rsps:
+        FakeMailchimp(rsps)
+        first = backfill(engine, make_source(), since=since, until=until)
+        again = backfill(engine, make_source(), since=since, until=until)
+
+    assert (first.stored, first.skipped, first.rejected) == (2, 1, 0)
+    assert again.stored == 0
