@@ -17,6 +17,7 @@ https://mailchimp.com/developer/marketing/docs/fundamentals/#api-limits
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Callable, Mapping
 from typing import Any, cast
 
@@ -32,6 +33,7 @@ from mailchimp_marketing.api_client import (  # type: ignore[import-untyped]
     ApiClientError,
 )
 
+from adapters.mailchimp.settings import SERVER_PATTERN
 from connector.errors import ConfigError, FatalError, RetriableError
 from connector.retry import DEFAULT_POLICY, RetryPolicy, call_retried
 from connector.secrets import redact
@@ -52,9 +54,7 @@ def server_of(api_key: str, configured: str | None) -> str | None:
     if configured:
         return configured
     _, dash, suffix = api_key.rpartition("-")
-    if not dash or not suffix.isalnum() or not suffix.islower():
-        return None
-    return suffix
+    return suffix if dash and re.fullmatch(SERVER_PATTERN, suffix) else None
 
 
 class _ApiClient(ApiClient):  # type: ignore[misc]

@@ -15,6 +15,7 @@ from connector.ports import SourceSettings
 
 __all__ = [
     "API_KEY_ENV",
+    "SERVER_PATTERN",
     "WEBHOOK_SECRET_ENV",
     "WEBHOOK_TOKEN_ENV",
     "MailchimpSettings",
@@ -26,7 +27,7 @@ WEBHOOK_TOKEN_ENV = "MAILCHIMP_WEBHOOK_TOKEN"  # noqa: S105 - a variable's name
 
 # Mailchimp's data centers are named like "us19": a letter prefix and a number. Nothing else
 # may reach the API's host name, which is built from it.
-_SERVER_PATTERN = r"^[a-z]{2,8}[0-9]{1,4}$"
+SERVER_PATTERN = r"^[a-z]{2,8}[0-9]{1,4}$"
 
 
 class MailchimpSettings(SourceSettings):
@@ -36,7 +37,7 @@ class MailchimpSettings(SourceSettings):
     type: Literal["mailchimp"]
     api_key_env: str = API_KEY_ENV
     # The data center ("us19"); by default the part of the API key after its last "-".
-    server: str | None = Field(default=None, pattern=_SERVER_PATTERN)
+    server: str | None = Field(default=None, pattern=SERVER_PATTERN)
     # Campaigns sent this many days back are still read for new opens and clicks.
     lookback_days: int = Field(default=30, ge=1, le=3650)
     # Each campaign's activity is read again from this long before the last event seen:

@@ -93,7 +93,7 @@ class TestCheck:
     def test_a_key_without_its_data_center_asks_for_server(
         self, monkeypatch: pytest.MonkeyPatch
     ) -> None:
-        monkeypatch.setenv("MAILCHIMP_API_KEY", "0123456789abcdef")
+        monkeypatch.setenv("MAILCHIMP_API_KEY", "fedcba9876543210-dc")
         monkeypatch.setenv("MAILCHIMP_WEBHOOK_TOKEN", "tok-1234")
         assert ADAPTER.check is not None
         with pytest.raises(ConfigError, match="does not end in its data center") as caught:
@@ -188,3 +188,11 @@ class TestCheckOnline:
                 ADAPTER.check_online(settings(), CONTEXT)
         assert API_KEY not in str(caught.value)
         assert "(401: API Key Invalid: *** is revoked)" in str(caught.value)
+
+    def test_a_key_suffix_that_is_no_data_center_is_not_taken_for_one(self) -> None:
+        from adapters.mailchimp.client import server_of
+
+        assert [server_of(key, None) for key in (API_KEY, "k-us1", "k-center", "k-", "k")] == [
+            "us19", "us1", None, None, None
+        ]  # fmt: skip
+        assert server_of("k-center", "eu2") == "eu2"
