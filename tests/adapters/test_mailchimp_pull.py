@@ -223,6 +223,18 @@ class TestPull:
             "b1c2d3e4f5",
         ]
 
+    def test_a_member_the_filtered_read_lacks_is_not_judged(self, fake: FakeMailchimp) -> None:
+        """When the two reads of a page do not hold the same members, those missing from
+        the filtered one keep their activity unmarked: no proof it was a bot's."""
+        fake.missing_when_filtered = {CAROL}
+        pages = list(make_source(page_size=1000).pull(None))
+
+        carol = [e.attributes.get("machine") for p in pages for e in p.events
+                 if e.email == "carol@gamma.example"]  # fmt: skip
+        alice = [e.attributes.get("machine") for p in pages for e in p.events
+                 if e.email == "alice@acme.example"]  # fmt: skip
+        assert (carol, alice) == ([None, None], ["mailchimp filter_bots", None, None])
+
     def test_without_bot_marking_each_page_is_read_once(self, fake: FakeMailchimp) -> None:
         """mark_bot_activity = false: one call a page, no machine flag."""
         pages = list(make_source(page_size=1000, mark_bots=False).pull(None))
