@@ -86,6 +86,20 @@ class MailchimpActivitySource:
         self._mark_bots = mark_bot_activity
         self._clock = clock
 
+    def lag(self, cursor: str | None) -> str:
+        """How far the pull is, from its cursor alone (no call to Mailchimp), for
+        `leadsync status`."""
+        state = PullCursor.load(cursor)
+        if not state.campaigns:
+            return "no campaign read yet"
+        marks = [read.read_to for read in state.campaigns.values() if read.read_to is not None]
+        reading = sum(1 for read in state.campaigns.values() if read.sweep is not None)
+        count = len(state.campaigns)
+        said = f"{count} campaign{'s' if count != 1 else ''} followed"
+        if marks:
+            said += f", each read to {min(marks):%Y-%m-%d %H:%M} UTC at least"
+        return said + (f", {reading} part-read" if reading else "")
+
     # -- the pull ------------------------------------------------------------------------
 
     def pull(self, cursor: str | None) -> Iterator[Page]:

@@ -15,7 +15,7 @@ from structlog.testing import capture_logs
 from adapters.mailchimp.client import MailchimpApi
 from adapters.mailchimp.source import MailchimpActivitySource
 from connector.errors import ConfigError, RetriableError
-from connector.ports import Page, RangeSource
+from connector.ports import Page, RangeSource, ReportsLag
 from connector.retry import RetryPolicy
 from tests.adapters.mailchimp_fake import API_KEY, SERVER, FakeMailchimp
 
@@ -247,6 +247,22 @@ class TestPull:
         pages = list(make_source(page_size=1000).pull("not json"))
 
         assert seen(pages) == ALL_EVENTS
+
+
+class TestLag:
+    def test_status_says_how_far_the_campaigns_are_read(self, fake: FakeMailchimp) -> None:
+        """From the cursor alone: `leadsync status` makes no call to Mailchimp."""
+        source = make_source()
+        assert isinstance(source, ReportsLag)
+        pages = list(source.pull(None))
+        calls = len(fake.rsps.calls)
+
+        assert [source.lag(None), source.lag(pages[0].cursor), source.lag(pages[-1].cursor)] == [
+            "no campaign read yet",
+            "1 campaign followed, 1 part-read",
+            "2 campaigns followed, each read to 2026-12-02 08:00 UTC at least",
+        ]  # fmt: skip
+        assert len(fake.rsps.calls) == calls
 
 
 class TestUnreadable:
