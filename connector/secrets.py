@@ -65,7 +65,9 @@ def read_secret(name: str, *, required: bool = False, purpose: str = "") -> Secr
 
 
 def redact(text: str) -> str:
-    for secret in _known_secrets:
+    # Longest first: a secret that begins another would otherwise leave the rest of the
+    # longer one in the text.
+    for secret in sorted(_known_secrets, key=len, reverse=True):
         if secret in text:
             text = text.replace(secret, _MASK)
     return text
