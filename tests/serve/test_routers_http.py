@@ -15,6 +15,7 @@ import requests
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from adapters.mailchimp.webhook import signature_for
 from connector.config import load_settings
 from connector.serve.server import IntakeServer
 from connector.store.engine import open_store
@@ -24,6 +25,7 @@ FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 SENDGRID_KEY = new_private_key()
 MAILJET_USER, MAILJET_PASSWORD = "mj-hook", "mj-Callback-secret-1"
 BREVO_TOKEN = "brevo-token-that-leadsync-registered"
+MAILCHIMP_SECRET, MAILCHIMP_TOKEN = "mc-signing-secret-shown-once", "mc-url-token-42"
 
 
 @pytest.fixture
@@ -33,12 +35,18 @@ def intake(
     monkeypatch.setenv("MAILJET_WEBHOOK_USER", MAILJET_USER)
     monkeypatch.setenv("MAILJET_WEBHOOK_PASSWORD", MAILJET_PASSWORD)
     monkeypatch.setenv("BREVO_WEBHOOK_TOKEN", BREVO_TOKEN)
+    monkeypatch.setenv("MAILCHIMP_WEBHOOK_SECRET", MAILCHIMP_SECRET)
+    monkeypatch.setenv("MAILCHIMP_TOKEN_ONLY", MAILCHIMP_TOKEN)
+    monkeypatch.setenv("MAILCHIMP_NO_SECRET", "")
     config = tmp_path / "config.toml"
     config.write_text(
         f'[store]\nurl = "{store_url}"\n\n'
         '[sources.sg]\ntype = "sendgrid"\n'
         f'webhook_public_key = "{public_key_text(SENDGRID_KEY)}"\n\n'
-        '[sources.mj]\ntype = "mailjet"\n\n[sources.br]\ntype = "brevo"\n',
+        '[sources.mj]\ntype = "mailjet"\n\n[sources.br]\ntype = "brevo"\n\n'
+        '[sources.mc]\ntype = "mailchimp"\n\n'
+        '[sources.mc-old]\ntype = "mailchimp"\nwebhook_secret_env = "MAILCHIMP_NO_SECRET"\n'
+        'webhook_token_env = "MAILCHIMP_TOKEN_ONLY"\n',
         encoding="utf-8",
     )
     engine = open_store(store_url)
@@ -186,3 +194,63 @@ def test_brevo_events_are_stored_once_behind_the_token_it_was_given(intake):
             for value in machine
         )
     assert flags == ["None", "brevo proxy open"]
+
+
+def _mailchimp(url: str, body: bytes, **headers: str) -> requests.Response:
+    return requests.post(
+        url,
+        data=body,
+        headers={"Content-Type": "application/x-www-form-urlencoded", **headers},
+        timeout=10,
+    )
+
+
+def test_mailchimp_audience_events_signed_by_hmac_are_stored_once(intake):
+    url, engine = intake
+    assert requests.get(f"{url}/mc", timeout=10).status_code == 200  # Mailchimp's URL check
+    folder = FIXTURES / "mailchimp" / "webhooks"
+    stored = 0
+    for name in ("subscribe", "unsubscribe", "profile", "upemail", "cleaned", "campaign"):
+        body = (folder / f"{name}.txt").read_bytes()
+        signed = signature_for(MAILCHIMP_SECRET, int(time.time()), body)
+        answer = _mailchimp(f"{url}/mc", body, **{"X-Mailchimp-Signature": signed})
+        assert answer.status_code == 200, answer.text
+        stored += answer.json()["stored"]
+        replayed = _mailchimp(f"{url}/mc", body, **{"X-Mailchimp-Signature": signed})
+        assert replayed.json()["stored"] == 0
+    assert stored == 5  # the campaign event is skipped: it names no person
+    assert _kinds(engine, "mc") == {"bounce": 1, "form_submit": 3, "unsubscribe": 1}
+    body = (folder / "subscribe.txt").read_bytes()
+    refusals = {
+        "unsigned": _mailchimp(f"{url}/mc", body),
+        "forged": _mailchimp(
+            f"{url}/mc",
+            body,
+            **{"X-Mailchimp-Signature": signature_for("guess", int(time.time()), body)},
+        ),
+        "stale": _mailchimp(
+            f"{url}/mc",
+            body,
+            **{
+                "X-Mailchimp-Signature": signature_for(
+                    MAILCHIMP_SECRET, int(time.time()) - 601, body
+                )
+            },
+        ),
+    }
+    assert {what: answer.json()["reason"] for what, answer in refusals.items()} == {
+        "unsigned": "missing_signature",
+        "forged": "bad_signature",
+        "stale": "stale_timestamp",
+    }
+    assert {answer.status_code for answer in refusals.values()} == {401}
+
+
+def test_mailchimp_audience_events_checked_by_the_token_in_the_url(intake):
+    url, engine = intake
+    body = (FIXTURES / "mailchimp" / "webhooks" / "unsubscribe.txt").read_bytes()
+    assert _mailchimp(f"{url}/mc-old?token=wrong", body).json()["reason"] == "bad_token"
+    assert _mailchimp(f"{url}/mc-old", body).json()["reason"] == "missing_token"
+    answer = _mailchimp(f"{url}/mc-old?token={MAILCHIMP_TOKEN}", body)
+    assert answer.status_code == 200
+    assert _kinds(engine, "mc-old") == {"unsubscribe": 1}
