@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass
 import structlog
 from sqlalchemy.engine import Engine
 
-from connector.ports import EventSource
+from connector.ports import EventSource, SizedSource
 from connector.runners._gc import paused_gc
 from connector.runners.pipeline import encoded_pages
 from connector.runners.recorded import RecordedRun
@@ -77,6 +77,7 @@ def ingest(
     ``summary`` (a new one when None) is filled in as the pages commit.
     """
     cursor_name = (checkpoint or source.name) if resume else None
+    sized = isinstance(source, SizedSource)
     cursor = read_cursor(engine, cursor_name) if cursor_name is not None else None
     if summary is None:
         summary = IngestSummary(source=source.name)
@@ -108,7 +109,12 @@ def ingest(
                     summary.skipped += page.skipped
                     log.debug("ingest.page", stored=result.stored, rejected=result.rejected)
                     if on_progress is not None:
-                        on_progress(page.bytes_read)
+                        # A file counts its bytes; an API its records (the bar's unit).
+                        on_progress(
+                            page.bytes_read
+                            if sized
+                            else len(page.rows) + len(page.rejects) + page.skipped
+                        )
         finally:
             _close_reader(pages)  # stops the reader process, if there is one
             summary.duration_s = round(time.perf_counter() - started, 3)
