@@ -34,6 +34,8 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from ingest import DEFAULT_POSTGRES_URL, postgres_schema  # noqa: E402
+
+from connector.store.engine import open_store  # noqa: E402
 from tests.fixtures.sendgrid.signing import (  # noqa: E402
     batch_body,
     new_private_key,
@@ -41,8 +43,6 @@ from tests.fixtures.sendgrid.signing import (  # noqa: E402
     sample_events,
     sign,
 )
-
-from connector.store.engine import open_store  # noqa: E402
 
 LEADSYNC = str(REPO / ".venv" / "bin" / "leadsync")
 
