@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import http.client
 import os
-import subprocess
 import sys
 import tempfile
 import threading
@@ -27,7 +26,6 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-import requests
 import sqlalchemy as sa
 
 REPO = Path(__file__).resolve().parent.parent
@@ -43,8 +41,7 @@ from tests.fixtures.sendgrid.signing import (  # noqa: E402
     sample_events,
     sign,
 )
-
-LEADSYNC = str(REPO / ".venv" / "bin" / "leadsync")
+from tests.serve.running import start_serve  # noqa: E402
 
 
 def _free_port() -> int:
@@ -137,25 +134,8 @@ def run(store: str, store_url: str, arguments: argparse.Namespace) -> list[str]:
             encoding="utf-8",
         )
         env = {**os.environ, "LEADSYNC_STORE_URL": store_url}
-        log = Path(folder) / "serve.log"
-        with log.open("wb") as out:
-            server = subprocess.Popen(
-                [LEADSYNC, "serve", "--port", str(port)],
-                cwd=folder,
-                env=env,
-                stdout=out,
-                stderr=out,
-            )
+        server = start_serve(Path(folder), env, port, Path(folder) / "serve.log")
         try:
-            deadline = time.monotonic() + 30
-            while True:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    raise SystemExit(f"leadsync serve did not start:\n{log.read_text()[-2000:]}")
-                try:
-                    if requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1).ok:
-                        break
-                except requests.ConnectionError:
-                    time.sleep(0.1)
             start = 1_764_000_000
             batches = _signed(
                 key,

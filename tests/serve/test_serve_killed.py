@@ -12,14 +12,14 @@ import sys
 import time
 from pathlib import Path
 
-import requests
 import sqlalchemy as sa
 from cryptography.hazmat.primitives import serialization
 
 from connector.store.engine import open_store
-from tests.cli.test_cli import LEADSYNC, clean_env
+from tests.cli.test_cli import clean_env
 from tests.daemon.test_daemon_cli import _free_port, _wait_for
 from tests.fixtures.sendgrid.signing import new_private_key, public_key_text
+from tests.serve.running import start_serve
 
 KILLS = 4
 BATCHES = 240
@@ -62,26 +62,8 @@ def test_kills_during_a_burst_lose_nothing_answered_and_store_everything_once(
     logs: list[Path] = []
 
     def start() -> subprocess.Popen[bytes]:
-        log = tmp_path / f"serve-{len(logs)}.log"
-        logs.append(log)
-        with log.open("wb") as out:
-            server = subprocess.Popen(
-                [LEADSYNC, "serve", "--port", str(port)],
-                cwd=tmp_path,
-                env=env,
-                stdout=out,
-                stderr=out,
-            )
-
-        def healthy() -> bool:
-            assert server.poll() is None, log.read_text(encoding="utf-8")[-3000:]
-            try:
-                return requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1).ok
-            except requests.ConnectionError:
-                return False
-
-        _wait_for(healthy, "leadsync serve answering /healthz", timeout_s=30)
-        return server
+        logs.append(tmp_path / f"serve-{len(logs)}.log")
+        return start_serve(tmp_path, env, port, logs[-1])
 
     acks = tmp_path / "acks.txt"
     server = start()
