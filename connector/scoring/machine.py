@@ -41,6 +41,7 @@ __all__ = [
     "MachineRules",
     "MachineVerdict",
     "machine_clicks",
+    "machine_rules_in_words",
 ]
 
 # Globs (case-insensitive, on the whole user agent) of link scanners and HTTP libraries.
@@ -266,3 +267,25 @@ def _in_bursts(
             caught.extend(ordered[max(start, marked_until + 1) : end + 1])
             marked_until = end
     return caught
+
+
+def machine_rules_in_words(rules: MachineRules) -> str:
+    """What ``leadsync check`` says of the machine-activity rules: those on, with their
+    thresholds, and those turned off."""
+    on: list[str] = []
+    off: list[str] = []
+    (on if rules.router_flag else off).append("what the router flags")
+    if rules.user_agents:
+        on.append(f"{len(rules.user_agents)} scanner user agents")
+    else:
+        off.append("user agents")
+    if rules.click_within_s > 0:
+        on.append(f"clicks under {rules.click_within_s:g} s after delivery")
+    else:
+        off.append("clicks after delivery")
+    if rules.burst_links > 0:
+        on.append(f"{rules.burst_links}+ links of one message within {rules.burst_s:g} s")
+    else:
+        off.append("bursts")
+    words = "ignored: " + ", ".join(on) if on else "all off: machine activity scores as any other"
+    return words + (f" (off: {', '.join(off)})" if off else "")
