@@ -124,6 +124,26 @@ class TestUserAgent:
             "weak_email_click +1 not counted"
         )
 
+    @pytest.mark.parametrize(
+        ("globs", "agent", "is_machine"),
+        [
+            (("curl/*",), "curl/8.4.0", True),
+            (("curl/*",), "Mozilla/5.0 curl/8.4.0", False),  # a prefix, not anywhere
+            (("*mimecast*",), "Mozilla/5.0 (Mimecast URL protect)", True),
+            (("exact-scanner",), "Exact-Scanner", True),
+            (("exact-scanner",), "exact-scanner/2", False),
+            (("*scan?er*",), "MyScanner 1.0", True),
+            (("*scan[nm]er*",), "scanmer", True),
+            (("go*client",), "Go-http-client/1.1", False),
+        ],
+    )
+    def test_globs_match_the_whole_user_agent_ignoring_case(
+        self, globs: tuple[str, ...], agent: str, is_machine: bool
+    ) -> None:
+        click = _event("email_click", 600, "https://acme.example/blog", user_agent=agent)
+        result = Scorer(_with(user_agents=globs), as_of=NOW).score([click], {})
+        assert (result.score == 0) is is_machine
+
     def test_a_browser_is_a_person(self) -> None:
         click = _event("email_click", 600, "https://acme.example/blog", user_agent=HUMAN_UA)
         assert Scorer(RULES, as_of=NOW).score([click], {}).score == 1
