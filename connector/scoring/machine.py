@@ -150,6 +150,20 @@ def _seconds(value: float) -> str:
     return f"{value:.3g} s" if value < 10 else f"{value:.0f} s"
 
 
+# A file's "machine" column may say no in the words CSV files use.
+_NO_FLAG = frozenset({"", "false", "0", "no"})
+
+
+def _is_flag(value: JsonValue) -> bool:
+    """Whether ``attributes.machine`` flags the event: a flag's name, true or a number
+    other than 0; not null, false, 0, "" or "false"/"0"/"no"."""
+    if isinstance(value, str):
+        return value.strip().lower() not in _NO_FLAG
+    if isinstance(value, bool | int | float):
+        return bool(value)
+    return False
+
+
 @dataclass(frozen=True, slots=True)
 class MachineRules:
     """Which machine-activity rules are on, and their thresholds.
@@ -191,8 +205,8 @@ class MachineRules:
         """Rules 1 and 2, on one open's or click's attributes."""
         if self.router_flag:
             flag = attributes.get("machine")
-            if flag is not None and flag is not False and flag != "":
-                shown = flag if isinstance(flag, str) else "true"
+            if _is_flag(flag):
+                shown = flag[:80] if isinstance(flag, str) else "true"
                 return MachineVerdict(MachineRule.ROUTER_FLAG, f"the router flagged it ({shown})")
         agent = attributes.get("user_agent")
         if self._agents is not None and isinstance(agent, str) and self._is_scanner(agent):

@@ -88,12 +88,15 @@ class TestRouterFlag:
             "strong_email_click +3 not counted"
         ]
 
-    def test_a_false_or_empty_flag_is_no_flag(self) -> None:
+    def test_a_false_empty_or_no_flag_is_no_flag(self) -> None:
         clicks = [
-            _event("email_click", 600, "https://acme.example/a", machine=False),
-            _event("email_click", 700, "https://acme.example/b", machine=""),
+            _event("email_click", 600 + n, f"https://acme.example/{n}", machine=value)
+            for n, value in enumerate([False, "", 0, "false", "No", None])
         ]
-        assert Scorer(RULES, as_of=NOW).score(clicks, {}).score == 2
+        assert Scorer(RULES, as_of=NOW).score(clicks, {}).score == 6
+        flagged = [clicks[0]._replace(attributes={"machine": value}) for value in (1, "yes")]
+        assert Scorer(RULES, as_of=NOW).score(flagged[:1], {}).score == 0
+        assert Scorer(RULES, as_of=NOW).score(flagged[1:], {}).score == 0
 
     def test_turned_off_the_flag_is_read_as_any_attribute(self) -> None:
         click = _event("email_click", 600, "https://acme.example/pricing", machine=True)
