@@ -23,6 +23,7 @@ from connector.config import (
 from connector.crm.mapping import check_mapping_routes, load_mapping
 from connector.errors import ConfigError
 from connector.plugins import crm_adapter_of, installed_adapters, source_context
+from connector.scoring.machine import machine_rules_in_words
 from connector.scoring.settings import routes_built_in
 from connector.store.engine import create_store_engine, describe_url, store_revision
 
@@ -99,6 +100,7 @@ def check(
         f"rules      ok  {built_in} built-in behaviour, {yours} yours, {len(rules.fit)} fit; "
         f"bands: warm from {rules.bands.warm_from:g}, hot above {rules.bands.hot_above:g}"
     )
+    stdout.print(f"machine    ok  {machine_rules_in_words(rules.machine)}", markup=False)
     for name, source in settings.sources.items():
         adapter = installed_adapters().source(source.type, key=f"sources.{name}.type")
         context = source_context(settings, name)

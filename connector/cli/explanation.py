@@ -55,6 +55,13 @@ def print_explanation(explanation: Explanation) -> None:
         treatment = f", treatment {outcome.treatment}" if outcome.treatment else ""
         stdout.print(f"handed to {outcome.route}{treatment}")
     stdout.print(f"reasons: {result.reasons}", markup=False)
+    machine = explanation.machine_activity
+    if machine:
+        counted = ", ".join(f"{rule} {count}" for rule, count in machine.items())
+        stdout.print(
+            f"ignored as machine activity: {sum(machine.values())} event(s) ({counted})",
+            markup=False,
+        )
     print_listing(
         ["rule", "kind", "occurred (UTC)", "source", "url", "points", "note"],
         [

@@ -20,10 +20,13 @@ from connector.model import (
     Transition,
 )
 from connector.scoring.decide import decide
+from connector.scoring.machine import MachineRule
 from connector.scoring.rules import ScoringRules
 from connector.scoring.scorer import Scorer
 
 __all__ = ["ContactToExplain", "Explanation", "explain"]
+
+_MACHINE_RULES = frozenset(rule.value for rule in MachineRule)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +66,16 @@ class Explanation:
         """Transitions this explanation found that no scoring pass has recorded yet."""
         return self.outcome.lifecycle.transitions
 
+    @property
+    def machine_activity(self) -> dict[str, int]:
+        """The events set aside as machine activity, counted by the rule that caught them
+        (their lines give 0 points and say why)."""
+        caught: dict[str, int] = {}
+        for line in self.outcome.score.lines:
+            if line.rule in _MACHINE_RULES:
+                caught[line.rule] = caught.get(line.rule, 0) + 1
+        return dict(sorted(caught.items()))
+
     def stage_set_by(self) -> Transition | None:
         steps = (*self.history, *self.pending)
         return steps[-1] if steps else None
@@ -92,6 +105,7 @@ class Explanation:
             "route": self.outcome.route,
             "treatment": None if treatment is None else treatment.value,
             "reasons": result.reasons,
+            "machine_activity": self.machine_activity,
             "lines": [
                 {
                     "rule": line.rule,

@@ -16,6 +16,7 @@ import orjson
 
 from connector.model import EventKind, JsonValue, ProfileValue, Route, Treatment
 from connector.scoring.lifecycle import Bands, LifecyclePolicy
+from connector.scoring.machine import MachineRules
 
 __all__ = [
     "AttributeCondition",
@@ -287,6 +288,7 @@ class ScoringRules:
     bands: Bands = field(default_factory=Bands)
     normalisation: Normalisation = field(default_factory=Normalisation)
     lifecycle: LifecyclePolicy = field(default_factory=LifecyclePolicy)
+    machine: MachineRules = field(default_factory=MachineRules)
 
     def fingerprint(self) -> str:
         """A hash of everything that decides a score or a stage: a change means a full
@@ -299,6 +301,7 @@ class ScoringRules:
                 "bands": [float(self.bands.warm_from), float(self.bands.hot_above)],
                 "normalisation": self.normalisation.described(),
                 "lifecycle": self.lifecycle.described(),
+                "machine": self.machine.described(),
             }
         )
         return hashlib.sha256(content).hexdigest()

@@ -1,7 +1,8 @@
 """Rules -> points, per contact, with every point's reason kept for ``explain``.
 
 Pure: takes events, a profile, the rules and "now"; returns a ``ContactScore``. No store,
-no clock, no network. The score is by construction the sum of its lines.
+no clock, no network. The score is by construction the sum of its lines. Machine
+activity (``connector.scoring.machine``) is set aside before any behaviour rule sees it.
 """
 
 from __future__ import annotations
@@ -22,6 +23,14 @@ from connector.model import (
     ScoringEvent,
 )
 from connector.scoring.lifecycle import derive_handover, temperature_for
+from connector.scoring.machine import (
+    DELIVERY_KINDS,
+    MACHINE_KINDS,
+    MachineClick,
+    MachineRule,
+    MachineVerdict,
+    machine_clicks,
+)
 from connector.scoring.rules import BehaviourRule, FitRule, ScoringRules
 
 __all__ = [
@@ -38,6 +47,19 @@ _SECONDS_PER_DAY = 86_400.0
 _MEMO_LIMIT = 200_000
 # Decaying points are brought up to date at most this often.
 _DECAY_STEP = timedelta(days=1)
+
+# What ``Scorer.rule_for`` answers besides a rule's index (0 and up) and -1 (no rule).
+# Machine activity by the event alone (rules 1 and 2): the event scores nothing.
+_BY_FLAG = -2
+_BY_AGENT = -3
+# A click carrying a message id (_WATCHED + 1 + its rule's index, or + 0 without one)
+# and a delivery carrying one (_DELIVERY + 1 + index): the timing rules decide the click
+# once all the contact's events are read; a delivery also scores as its rule says.
+# Plain integers, so the memo and the loop over a million events stay as cheap as before.
+_WATCHED = 1 << 20
+_DELIVERY = 1 << 21
+_MACHINE_CODES = {_BY_FLAG: MachineRule.ROUTER_FLAG, _BY_AGENT: MachineRule.USER_AGENT}
+_CLICK = "email_click"
 
 
 def as_utc_time(value: datetime | str) -> datetime:
@@ -160,9 +182,25 @@ class Scorer:
         # Enum look-ups cost a µs each: done once here, not per contact.
         self._kind_names = tuple(rule.kind.value for rule in rules.behaviour)
         self._memo: dict[tuple[str, str | None, str | None], int] = {}
+        machine = rules.machine
+        self._reads_messages = machine.reads_messages
+        self._machine_kinds = (
+            MACHINE_KINDS if machine.reads_attributes or machine.reads_messages else frozenset()
+        )
+        self._machine_keys = tuple(
+            key
+            for key, wanted in (
+                ("machine", machine.router_flag),
+                ("user_agent", machine.user_agents != ()),
+                ("message_id", machine.reads_messages),
+            )
+            if wanted
+        )
+        self._delivery_kinds = frozenset(DELIVERY_KINDS if machine.reads_deliveries else ())
 
     def rule_for(self, event: ScoringEvent) -> int:
-        """The index of the first rule matching ``event``, or -1."""
+        """The index of the first rule matching ``event``, -1 for none, or a code above
+        (machine activity; a click or a delivery the timing rules must see)."""
         attributes = event[3]
         cacheable = attributes is None or isinstance(attributes, str)
         key = (event[0], event[2], attributes)
@@ -170,19 +208,44 @@ class Scorer:
             found = self._memo.get(key)  # type: ignore[arg-type]
             if found is not None:
                 return found
-        parsed: dict[str, JsonValue] | None = None
-        found = -1
-        for index, rule in self._rules_by_kind.get(event[0], ()):
-            if rule.needs_attributes and parsed is None:
-                parsed = _attributes_of(attributes)
-            if rule.matches(event[2], parsed or {}):
-                found = index
-                break
+        found = self._code_for(event[0], event[2], attributes)
         if cacheable:
             if len(self._memo) >= _MEMO_LIMIT:
                 self._memo.clear()
             self._memo[key] = found  # type: ignore[index]
         return found
+
+    def _code_for(
+        self, kind: str, url: str | None, attributes: Mapping[str, JsonValue] | str | None
+    ) -> int:
+        parsed: dict[str, JsonValue] | None = None
+        offset = 0
+        if kind in self._machine_kinds and _may_carry(attributes, self._machine_keys):
+            parsed = _attributes_of(attributes)
+            verdict = self.rules.machine.of_attributes(parsed)
+            if verdict is not None:
+                return _BY_FLAG if verdict.rule is MachineRule.ROUTER_FLAG else _BY_AGENT
+            if kind == _CLICK and self._reads_messages and _message_id(parsed) is not None:
+                offset = _WATCHED + 1
+        elif kind in self._delivery_kinds and _may_carry(attributes, _MESSAGE_ID_KEY):
+            parsed = _attributes_of(attributes)
+            if _message_id(parsed) is not None:
+                offset = _DELIVERY + 1
+        return offset + self._behaviour_index(kind, url, attributes, parsed)
+
+    def _behaviour_index(
+        self,
+        kind: str,
+        url: str | None,
+        attributes: Mapping[str, JsonValue] | str | None,
+        parsed: dict[str, JsonValue] | None,
+    ) -> int:
+        for index, rule in self._rules_by_kind.get(kind, ()):
+            if rule.needs_attributes and parsed is None:
+                parsed = _attributes_of(attributes)
+            if rule.matches(url, parsed or {}):
+                return index
+        return -1
 
     def _after_as_of(self, when: datetime | str) -> bool:
         return when > (self._as_of_text if isinstance(when, str) else self.as_of)  # type: ignore[operator]
@@ -208,6 +271,9 @@ class Scorer:
         counts: dict[int, int] = {}
         latest: dict[int, datetime | str] = {}
         kept: dict[int, list[ScoringEvent]] = {}
+        # Machine activity and what the timing rules need, with rule_for's code; made
+        # only for a contact that has some.
+        aside: list[tuple[int, ScoringEvent]] | None = None
         for event in events:
             when = event[1]
             if strict and self._after_as_of(when):
@@ -219,7 +285,22 @@ class Scorer:
             if index is None:
                 index = rule_for(event)
             if index < 0:
+                # Machine activity by the event alone counts for nothing: only explain's
+                # lines show it.
+                if detailed and index != -1:
+                    if aside is None:
+                        aside = []
+                    aside.append((index, event))
                 continue
+            if index >= _WATCHED:
+                if aside is None:
+                    aside = []
+                aside.append((index, event))
+                if index < _DELIVERY:
+                    continue  # a click: counted after the loop, unless it is a machine's
+                index -= _DELIVERY + 1
+                if index < 0:
+                    continue
             if detailed or not plain[index]:
                 bucket = kept.get(index)
                 if bucket is None:
@@ -235,6 +316,22 @@ class Scorer:
                 counts[index] = count + 1
                 if when > latest[index]:  # type: ignore[operator]
                     latest[index] = when
+
+        machine_lines: list[ScoreLine] = []
+        if aside is not None:
+            for index, event in self._humans_of(aside, machine_lines if detailed else None):
+                if detailed or not plain[index]:
+                    kept.setdefault(index, []).append(event)
+                    continue
+                when = event[1]
+                count = counts.get(index)
+                if count is None:
+                    counts[index] = 1
+                    latest[index] = when
+                else:
+                    counts[index] = count + 1
+                    if when > latest[index]:  # type: ignore[operator]
+                        latest[index] = when
 
         rules = self.rules.behaviour
         tallies: list[RuleTally] = []
@@ -274,6 +371,7 @@ class Scorer:
         fit = round(math.fsum(line.points for line in fit_lines), 2)
         if detailed:
             lines.extend(fit_lines)
+            lines.extend(machine_lines)
             lines.sort(key=_line_order)
 
         total = round(behaviour + fit, 2)
@@ -299,6 +397,72 @@ class Scorer:
             disqualified_by=disqualified_by,
             tallies=tuple(tallies),
             rescore_after=rescore_after,
+        )
+
+    def _humans_of(
+        self, aside: list[tuple[int, ScoringEvent]], machine_lines: list[ScoreLine] | None
+    ) -> list[tuple[int, ScoringEvent]]:
+        """The timing rules over the clicks and deliveries set aside: the clicks that are
+        not machine activity, with their rule's index, to count as the loop would have.
+
+        With ``machine_lines``, also one line (0 points) per machine event, saying why."""
+        delivered_at: dict[str, datetime] = {}
+        sent_at: dict[str, datetime] = {}
+        clicks: list[MachineClick] = []
+        watched: list[tuple[int, ScoringEvent]] = []
+        for code, event in aside:
+            if code < 0:
+                if machine_lines is not None:
+                    verdict = self.rules.machine.of_attributes(_attributes_of(event[3]))
+                    if verdict is None:  # pragma: no cover - rule_for found one
+                        verdict = MachineVerdict(_MACHINE_CODES[code], "")
+                    machine_lines.append(self._machine_line(event, verdict, None))
+                continue
+            message_id = _message_id(_attributes_of(event[3]))
+            if message_id is None:  # pragma: no cover - rule_for checked it
+                continue
+            occurred_at = as_utc_time(event[1])
+            if code >= _DELIVERY:
+                found = delivered_at if event[0] == DELIVERY_KINDS[0] else sent_at
+                earlier = found.get(message_id)
+                if earlier is None or occurred_at < earlier:
+                    found[message_id] = occurred_at
+                continue
+            clicks.append(MachineClick(occurred_at, event[2], message_id))
+            watched.append((code - _WATCHED - 1, event))
+        if not clicks:
+            return []
+        verdicts = machine_clicks(self.rules.machine, clicks, {**sent_at, **delivered_at})
+        humans: list[tuple[int, ScoringEvent]] = []
+        for position, (index, event) in enumerate(watched):
+            verdict = verdicts.get(position)
+            if verdict is None:
+                if index >= 0:
+                    humans.append((index, event))
+            elif machine_lines is not None:
+                machine_lines.append(self._machine_line(event, verdict, index))
+        return humans
+
+    def _machine_line(
+        self, event: ScoringEvent, verdict: MachineVerdict, index: int | None
+    ) -> ScoreLine:
+        """A 0-point line naming the machine rule, and the points it did not let count."""
+        if index is None:
+            index = self._behaviour_index(event[0], event[2], event[3], None)
+        note = f"ignored as machine activity: {verdict.reason}"
+        if index >= 0:
+            rule = self.rules.behaviour[index]
+            note += f"; {rule.name} {_format_points(float(rule.points))} not counted"
+        return ScoreLine(
+            verdict.rule.value,
+            event[0],
+            as_utc_time(event[1]),
+            0.0,
+            event[4],
+            event[2],
+            None,
+            None,
+            note,
         )
 
     @staticmethod
@@ -382,6 +546,26 @@ class Scorer:
                 )
             )
         return lines
+
+
+_MESSAGE_ID_KEY = ("message_id",)
+
+
+def _may_carry(attributes: Mapping[str, JsonValue] | str | None, keys: tuple[str, ...]) -> bool:
+    """Whether the attributes may hold one of ``keys``: looked for in the JSON text the
+    store holds before it is parsed, so events without them cost a substring search."""
+    if attributes is None or not keys:
+        return False
+    if isinstance(attributes, str):
+        return any(f'"{key}"' in attributes for key in keys)
+    return any(key in attributes for key in keys)
+
+
+def _message_id(attributes: Mapping[str, JsonValue]) -> str | None:
+    value = attributes.get("message_id")
+    if isinstance(value, bool) or value is None or value == "":
+        return None
+    return str(value) if isinstance(value, str | int | float) else None
 
 
 def _attributes_of(attributes: Mapping[str, JsonValue] | str | None) -> dict[str, JsonValue]:

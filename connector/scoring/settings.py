@@ -23,6 +23,7 @@ from pydantic import (
 
 from connector.model import EventKind, Route, Treatment
 from connector.scoring.lifecycle import Bands, LifecyclePolicy
+from connector.scoring.machine import DEFAULT_SCANNER_USER_AGENTS, MachineRules
 from connector.scoring.rules import (
     AttributeCondition,
     BehaviourRule,
@@ -238,8 +239,40 @@ class ScoringSettings(_Section):
     normalised_half_at: float | None = Field(default=None, gt=0)
     # Processes a full pass is split over (a pass over fewer than 20,000 contacts uses one).
     workers: int = Field(default=2, ge=1, le=32)
+    # Machine activity (README, "Machine activity"): scores nothing, shown in explain.
+    # The router's own flag (attributes.machine).
+    machine_router_flag: bool = True
+    # A click this soon after its message's delivery; 0 turns the rule off. Past an hour
+    # a person may well have clicked: that is no scanner's speed any more.
+    machine_click_within_s: float = Field(default=10, ge=0, le=3600)
+    # This many distinct links of one message clicked within machine_burst_s; 0: off.
+    machine_burst_links: int = Field(default=3, ge=0, le=100)
+    machine_burst_s: float = Field(default=5, gt=0, le=600)
+    # Globs on attributes.user_agent (case-insensitive, whole text); [] turns it off.
+    machine_user_agents: tuple[str, ...] = DEFAULT_SCANNER_USER_AGENTS
     behaviour: tuple[BehaviourRuleSettings, ...] = ()
     fit: tuple[FitRuleSettings, ...] = ()
+
+    @field_validator("machine_burst_links")
+    @classmethod
+    def _a_burst_is_several_links(cls, value: int) -> int:
+        if value == 1:
+            raise ValueError(
+                "is 1, which would make every click a burst; give 2 or more, or 0 to turn "
+                "the burst rule off"
+            )
+        return value
+
+    @field_validator("machine_user_agents")
+    @classmethod
+    def _no_empty_glob(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for glob in value:
+            if not glob.strip() or glob.strip("*") == "":
+                raise ValueError(
+                    f"holds {glob!r}, which would match every user agent (or none); give "
+                    'globs naming a scanner, such as "*mimecast*", or [] to turn the rule off'
+                )
+        return value
 
     @model_validator(mode="after")
     def _bands_in_order(self) -> ScoringSettings:
@@ -249,6 +282,15 @@ class ScoringSettings(_Section):
                 "a warm lead must score less than a hot one"
             )
         return self
+
+    def machine_rules(self) -> MachineRules:
+        return MachineRules(
+            router_flag=self.machine_router_flag,
+            click_within_s=self.machine_click_within_s,
+            burst_links=self.machine_burst_links,
+            burst_s=self.machine_burst_s,
+            user_agents=self.machine_user_agents,
+        )
 
 
 class LifecycleSettings(_Section):
@@ -273,6 +315,7 @@ def build_rules(scoring: ScoringSettings, lifecycle: LifecycleSettings) -> Scori
         bands=Bands(scoring.warm_from, scoring.hot_above),
         normalisation=Normalisation(scoring.normalised, scoring.normalised_half_at),
         lifecycle=LifecyclePolicy(frozenset(lifecycle.bant_required)),
+        machine=scoring.machine_rules(),
     )
 
 
