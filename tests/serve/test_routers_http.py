@@ -19,6 +19,7 @@ from adapters.mailchimp.webhook import signature_for
 from connector.config import load_settings
 from connector.serve.server import IntakeServer
 from connector.store.engine import open_store
+from tests.cli.test_cli import clean_env, leadsync
 from tests.fixtures.sendgrid.signing import EVENTS_JSON, new_private_key, public_key_text, sign
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
@@ -254,3 +255,50 @@ def test_mailchimp_audience_events_checked_by_the_token_in_the_url(intake):
     answer = _mailchimp(f"{url}/mc-old?token={MAILCHIMP_TOKEN}", body)
     assert answer.status_code == 200
     assert _kinds(engine, "mc-old") == {"unsubscribe": 1}
+
+
+def test_a_scanner_click_sent_by_sendgrid_is_stored_and_scores_nothing(intake, tmp_path, store_url):
+    """The adapter's message_id ties SendGrid's delivered and click events (their
+    sg_message_id differ after the first '.'), so the scorer's rule catches the click 2 s
+    after delivery; the person's click a minute later counts."""
+    url, _ = intake
+    delivered_at = int(time.time()) - 3600
+    message = "Xk1LdWZcRiCPrBoy3Vf9Dg"
+    body = json.dumps(
+        [
+            {
+                "email": "lee@buyer.example",
+                "timestamp": delivered_at,
+                "event": "delivered",
+                "sg_event_id": "sc-d",
+                "sg_message_id": f"{message}.filterdrecv-p3mdw1-1-5F5FC76C-0.0",
+            },
+            {
+                "email": "lee@buyer.example",
+                "timestamp": delivered_at + 2,
+                "event": "click",
+                "url": "https://acme.example/quote",
+                "sg_event_id": "sc-c1",
+                "sg_message_id": f"{message}.filterdrecv-p3mdw1-2-5F5FC76C-1.0",
+                "useragent": "Mozilla/5.0 (Windows NT 10.0; Win64; x64)",
+            },
+            {
+                "email": "lee@buyer.example",
+                "timestamp": delivered_at + 60,
+                "event": "click",
+                "url": "https://acme.example/quote",
+                "sg_event_id": "sc-c2",
+                "sg_message_id": f"{message}.filterdrecv-p3mdw1-3-5F5FC76C-2.0",
+                "useragent": "Mozilla/5.0 (Windows NT 10.0; Win64; x64)",
+            },
+        ]
+    ).encode()
+    answer = _sendgrid(url, body, sign(SENDGRID_KEY, int(time.time()), body))
+    assert answer.json()["stored"] == 3
+    env = clean_env(LEADSYNC_STORE_URL=store_url)
+    assert leadsync("score", cwd=tmp_path, env=env).returncode == 0
+    explained = leadsync("explain", "lee@buyer.example", "--json", cwd=tmp_path, env=env)
+    assert explained.returncode == 0, explained.stderr
+    explanation = json.loads(explained.stdout)
+    assert explanation["score"] == 3  # one strong click (a quote link), not two
+    assert explanation["machine_activity"] == {"machine_click_after_delivery": 1}
