@@ -92,6 +92,15 @@ def pull(
             file=str(settings.config_file) if settings.config_file else None,
             hint=f"configured: {', '.join(settings.sources) or 'none'}",
         )
+    if not wanted and settings.sources:
+        senders = list(settings.sources)
+        stdout.print(
+            f"no source to pull: {', '.join(senders)} "
+            f"{'sends its' if len(senders) == 1 else 'send their'} events by webhook to "
+            "`leadsync serve`",
+            markup=False,
+        )
+        return
     if not wanted:
         stdout.print("no sources configured: add a \\[sources.NAME] table to config.toml")
         return
