@@ -17,6 +17,7 @@ import multiprocessing
 import os
 import signal
 import sys
+import threading
 import time
 from collections.abc import Callable, Mapping
 from datetime import datetime
@@ -24,6 +25,7 @@ from multiprocessing.connection import Connection
 from types import FrameType
 from typing import Any
 
+import psutil
 import structlog
 
 from connector.config import Settings
@@ -38,6 +40,9 @@ __all__ = ["JobProcess"]
 
 log = structlog.get_logger(__name__)
 
+# How often a job looks whether its daemon still lives: well within any [daemon] lease_s.
+_DAEMON_LOOK_S = 0.2
+
 _METHOD = "forkserver" if sys.platform.startswith("linux") else "spawn"
 _context: Any = multiprocessing.get_context(_METHOD)
 if _METHOD == "forkserver":
@@ -48,9 +53,42 @@ def _stop_on_sigterm(_signum: int, _frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
+def _die_with_the_daemon(daemon_pid: int) -> None:
+    """End this job the moment its daemon is gone (SIGKILL, its host's OOM killer).
+
+    The job's parent is the fork server, not the daemon, so no parent-death signal
+    reaches it; and a job left running would go on writing while a standby takes the
+    lease over and runs the same job: the one thing the lease is there to prevent. The
+    job dies as the daemon did, and like any killed chunk its work is redone."""
+    try:
+        daemon = psutil.Process(daemon_pid)
+    except psutil.Error:
+        os.kill(os.getpid(), signal.SIGKILL)
+        return
+
+    def alive() -> bool:
+        # is_running also compares the start time: a reused pid is not the daemon.
+        try:
+            return daemon.is_running() and daemon.status() != psutil.STATUS_ZOMBIE
+        except psutil.Error:
+            return False
+
+    def watch() -> None:
+        while alive():
+            time.sleep(_DAEMON_LOOK_S)
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    threading.Thread(target=watch, name="daemon watch", daemon=True).start()
+
+
 def _child_main(
-    settings: Settings, job: str, paused: Mapping[str, datetime], results: Connection
+    settings: Settings,
+    job: str,
+    paused: Mapping[str, datetime],
+    results: Connection,
+    daemon_pid: int,
 ) -> None:
+    _die_with_the_daemon(daemon_pid)
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
     # Ctrl-C at the daemon's terminal reaches its whole process group: the daemon says
     # when its jobs stop (SIGTERM), so they do not stop twice.
@@ -93,7 +131,7 @@ class JobProcess:
         self._results = receiving
         self._process: Any = _context.Process(
             target=_child_main,
-            args=(settings, job, dict(paused), sending),
+            args=(settings, job, dict(paused), sending, os.getpid()),
             name=f"leadsync job {job}",
             daemon=False,
         )
