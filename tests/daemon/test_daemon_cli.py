@@ -13,6 +13,7 @@ import subprocess
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -337,6 +338,7 @@ def test_a_second_daemon_on_the_store_waits_and_takes_over_within_lease_s_of_a_k
     assert window_s / 2 - 1 <= ticks <= window_s + 1, f"{ticks} runs in {window_s:g} s"
 
     killed_at = time.monotonic()
+    killed_wall = datetime.now(UTC)
     first.process.send_signal(signal.SIGKILL)
     first.process.wait(timeout=10)
     _wait_for(
@@ -356,13 +358,30 @@ def test_a_second_daemon_on_the_store_waits_and_takes_over_within_lease_s_of_a_k
     assert leadsync("status", cwd=tmp_path, env=env).stdout.startswith("daemon: none active\n")
     with engine.connect() as connection:
         rows = connection.execute(
-            sa.select(runs.c.pid, runs.c.started_at, runs.c.finished_at)
+            sa.select(runs.c.pid, runs.c.status, runs.c.started_at, runs.c.finished_at)
             .where(runs.c.command == "daemon job")
             .order_by(runs.c.id)
         ).all()
     assert {row.pid for row in rows} == {first.process.pid, second.process.pid}
-    # One sync pass at a time: each starts after the one before it ended (or was killed).
-    finished = [row for row in rows if row.finished_at is not None]
-    for before, after in itertools.pairwise(finished):
+    # The killed daemon's job died with it: none of its runs ended by itself after the
+    # kill (the one it had in flight was closed as abandoned, by a later command).
+    finished_late = [
+        row
+        for row in rows
+        if row.pid == first.process.pid
+        and row.status != "interrupted"
+        and row.finished_at is not None
+        and row.finished_at > killed_wall + timedelta(seconds=1)
+    ]
+    assert not finished_late, f"the killed daemon's jobs went on: {finished_late}"
+    # One sync pass at a time: each starts after the one before it ended (or was killed:
+    # an abandoned run's end is when another command closed it, not its own).
+    ended = [
+        row
+        for row in rows
+        if row.finished_at is not None
+        and not (row.pid == first.process.pid and row.status == "interrupted")
+    ]
+    for before, after in itertools.pairwise(ended):
         assert after.started_at >= before.finished_at
     engine.dispose()
