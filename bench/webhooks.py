@@ -34,6 +34,7 @@ sys.path.insert(0, str(REPO))
 from ingest import DEFAULT_POSTGRES_URL, postgres_schema  # noqa: E402
 
 from connector.store.engine import open_store  # noqa: E402
+from tests.daemon.test_daemon_cli import _free_port  # noqa: E402
 from tests.fixtures.sendgrid.signing import (  # noqa: E402
     batch_body,
     new_private_key,
@@ -42,14 +43,6 @@ from tests.fixtures.sendgrid.signing import (  # noqa: E402
     sign,
 )
 from tests.serve.running import start_serve  # noqa: E402
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _percentile(values: Sequence[float], share: float) -> float:

@@ -25,7 +25,6 @@ from pydantic import (
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from connector.daemon_settings import DaemonSettings
 from connector.errors import ConfigError
 from connector.ports import AdapterSettings, CrmSettings, SourceSettings
 from connector.scoring.rules import ScoringRules
@@ -36,7 +35,8 @@ from connector.scoring.settings import (
     contradictions,
 )
 from connector.secrets import read_secret, remember_secret
-from connector.serve_settings import ServeSettings
+from connector.settings.daemon import DaemonSettings
+from connector.settings.serve import ServeSettings
 from connector.store_forms import ACCEPTED_FORMS, accepted_store_url
 
 __all__ = [

@@ -17,12 +17,17 @@ __all__ = ["read_secret", "redact", "remember_secret"]
 
 _MASK = "***"
 _known_secrets: set[str] = set()
+# Longest first, kept as secrets are remembered (redact runs for every log line): a
+# secret that begins another would otherwise leave the rest of the longer one in the text.
+_longest_first: tuple[str, ...] = ()
 
 
 def remember_secret(value: str) -> None:
+    global _longest_first
     # Very short values would blank out ordinary words; no real secret is that short.
     if len(value) >= 4:
         _known_secrets.add(value)
+        _longest_first = tuple(sorted(_known_secrets, key=len, reverse=True))
 
 
 def read_secret(name: str, *, required: bool = False, purpose: str = "") -> SecretStr | None:
@@ -65,9 +70,7 @@ def read_secret(name: str, *, required: bool = False, purpose: str = "") -> Secr
 
 
 def redact(text: str) -> str:
-    # Longest first: a secret that begins another would otherwise leave the rest of the
-    # longer one in the text.
-    for secret in sorted(_known_secrets, key=len, reverse=True):
+    for secret in _longest_first:
         if secret in text:
             text = text.replace(secret, _MASK)
     return text

@@ -9,7 +9,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from adapters.mailchimp.settings import MailchimpSettings
+from adapters.mailchimp.settings import (
+    API_KEY_ENV,
+    WEBHOOK_SECRET_ENV,
+    WEBHOOK_TOKEN_ENV,
+    MailchimpSettings,
+)
 from connector.errors import ConfigError
 from connector.ports import (
     EventSource,
@@ -147,5 +152,5 @@ ADAPTER = SourceAdapter(
     webhook=_webhook,
     check=_check,
     check_online=_check_online,
-    secrets=("MAILCHIMP_API_KEY", "MAILCHIMP_WEBHOOK_SECRET", "MAILCHIMP_WEBHOOK_TOKEN"),
+    secrets=(API_KEY_ENV, WEBHOOK_SECRET_ENV, WEBHOOK_TOKEN_ENV),
 )

@@ -17,10 +17,10 @@ from datetime import datetime, timedelta
 from sqlalchemy.engine import Engine
 
 from connector.config import KeyLines, Settings, scoring_rules
-from connector.daemon_settings import JobSchedule, parse_duration
 from connector.errors import ConfigError
 from connector.model import Treatment
 from connector.plugins import pulled_sources
+from connector.settings.daemon import JobSchedule, parse_duration
 from connector.sync import SyncPlan, SyncSummary, sync_once
 
 __all__ = [

@@ -27,7 +27,7 @@ from connector.ports import Page, WebhookReceiver, WebhookRefusedError, WebhookR
 from connector.secrets import redact
 from connector.serve.intake import StoreUnavailableError, WebhookWriter
 from connector.serve.metrics import IntakeMetrics
-from connector.serve_settings import ServeSettings
+from connector.settings.serve import ServeSettings
 
 __all__ = ["intake_app"]
 
