@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Literal, Protocol, TypeVar, runtime_checkable
 from pydantic import BaseModel, ConfigDict
 
 from connector.errors import FatalError
-from connector.model import Event, ProfileValue, SalesSignals
+from connector.model import Event, EventKind, ProfileValue, SalesSignals
 
 if TYPE_CHECKING:
     from connector.crm.mapping import CrmMapping
@@ -443,6 +443,10 @@ class SourceAdapter:
     range_source: Callable[[SourceSettings, SourceContext], RangeSource] | None = None
     # `POST /webhooks/NAME` in `leadsync serve`; None: the source has no webhook.
     webhook: Callable[[SourceSettings, SourceContext], WebhookReceiver] | None = None
+    # The kinds its config maps the vendor's names to, by the config key that says so
+    # ("sources.web.goals.Quote request" -> quote_request): `leadsync check` warns of a
+    # kind no rule scores, which would be stored and never count.
+    mapped_kinds: Callable[[SourceSettings], Mapping[str, EventKind]] | None = None
 
 
 @dataclass(frozen=True, slots=True)

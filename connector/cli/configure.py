@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Annotated
 
@@ -22,6 +23,7 @@ from connector.config import (
 )
 from connector.crm.mapping import check_mapping_routes, load_mapping
 from connector.errors import ConfigError
+from connector.model import EventKind
 from connector.plugins import crm_adapter_of, installed_adapters, source_context
 from connector.scoring.machine import machine_rules_in_words
 from connector.scoring.settings import routes_built_in
@@ -101,6 +103,7 @@ def check(
         f"bands: warm from {rules.bands.warm_from:g}, hot above {rules.bands.hot_above:g}"
     )
     stdout.print(f"machine    ok  {machine_rules_in_words(rules.machine)}", markup=False)
+    scored_kinds = {rule.kind for rule in rules.behaviour if rule.points != 0}
     for name, source in settings.sources.items():
         adapter = installed_adapters().source(source.type, key=f"sources.{name}.type")
         context = source_context(settings, name)
@@ -109,6 +112,8 @@ def check(
         except ConfigError as error:
             raise _in_config(settings, shown, error) from None
         stdout.print(f"source     ok  {name} ({described})")
+        if adapter.mapped_kinds is not None:
+            _warn_of_unscored(adapter.mapped_kinds(source), scored_kinds)
         if online and adapter.check_online is not None:
             try:
                 answered = adapter.check_online(source, context)
@@ -136,6 +141,18 @@ def check(
     stdout.print(f"store      ok  {describe_url(url)} ({state_text})")
     if online and current == head:
         print_stage_differences(settings, create_store_engine(url))
+
+
+def _warn_of_unscored(mapped: Mapping[str, EventKind], scored: Collection[EventKind]) -> None:
+    """A vendor's goal or event mapped to a kind no rule gives points: stored, never
+    counted. A warning, not an error: the admin may mean to add the rule later."""
+    for key, kind in mapped.items():
+        if kind not in scored:
+            stdout.print(
+                f"warning        {key} maps to {kind.value}, which no scoring rule gives "
+                "points: add a [[scoring.behaviour]] rule for it, or map it to a scored kind",
+                markup=False,
+            )
 
 
 def _in_config(settings: Settings, shown: str, error: ConfigError) -> ConfigError:

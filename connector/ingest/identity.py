@@ -11,9 +11,21 @@ from __future__ import annotations
 import re
 import unicodedata
 
-__all__ = ["EMAIL_NAMESPACE", "is_valid_email", "normalize_email", "valid_namespace"]
+__all__ = [
+    "ANONYMOUS_SUFFIX",
+    "EMAIL_NAMESPACE",
+    "is_anonymous_namespace",
+    "is_valid_email",
+    "normalize_email",
+    "valid_namespace",
+]
 
 EMAIL_NAMESPACE = "email"
+# A namespace whose name ends so holds keys of a browser or device, not of a person
+# (Matomo's visitorId as "matomo_visitor"): a contact known by such keys alone is an
+# anonymous visitor, and the first event that ties one of its keys to a known contact
+# joins it to that contact (connector.store.joins) rather than counting as a conflict.
+ANONYMOUS_SUFFIX = "_visitor"
 _EMAIL = re.compile(r"^[^@\s\"<>(),;:]+@[^@\s\"<>(),;:]+\.[^@\s\"<>(),;:.]+$")
 _NAMESPACE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 MAX_EMAIL_LENGTH = 254
@@ -37,3 +49,7 @@ def is_valid_email(email: str) -> bool:
 
 def valid_namespace(name: str) -> bool:
     return name != EMAIL_NAMESPACE and _NAMESPACE.match(name) is not None
+
+
+def is_anonymous_namespace(name: str) -> bool:
+    return name.endswith(ANONYMOUS_SUFFIX)
