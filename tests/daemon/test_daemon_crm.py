@@ -98,6 +98,9 @@ def test_a_hand_raiser_reaches_the_crm_in_seconds_not_at_the_next_tick(
     for n in range(40):
         fake.add_contact(f"p{n}@acme.example")
     _append_visits(tmp_path / "web.jsonl", 0, 40)
+    # Stored before the daemon starts: its first pass (which pulls nothing, the pull job
+    # being its own) then scores and pushes all 40, and none is left for the watch's push.
+    leadsync("pull", cwd=tmp_path, env=env)
     daemon = start_daemon(tmp_path, env)
     _wait_for(
         lambda: (
@@ -106,6 +109,7 @@ def test_a_hand_raiser_reaches_the_crm_in_seconds_not_at_the_next_tick(
         ),
         "the first sync pass",
     )
+    assert len({contact for contact, _ in fake.stage_writes}) == 40  # the first pass's push
     hubspot_id = fake.by_email("p7@acme.example")
     assert hubspot_id is not None
     stages_before = list(fake.stage_writes)
