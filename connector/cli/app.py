@@ -24,6 +24,7 @@ from connector.cli import (
     daemon,
     db,
     demo,
+    identity,
     ingest,
     push,
     reports,
@@ -54,6 +55,7 @@ for group in (configure.app, ingest.app, backfill.app, reports.app, push.app):
 app.add_typer(crm.app, name="crm")
 app.add_typer(sync.app)
 app.add_typer(db.app, name="db")
+app.add_typer(identity.app, name="identity")
 app.add_typer(demo.app)
 app.add_typer(daemon.app)
 app.add_typer(serve.app)

@@ -62,6 +62,24 @@ def print_explanation(explanation: Explanation) -> None:
             f"ignored as machine activity: {sum(machine.values())} event(s) ({counted})",
             markup=False,
         )
+    for join in explanation.joined:
+        tied = (
+            f"tied to this contact on {shown_time(join.joined_at)} UTC by {join.source} "
+            f"event {join.source_event_id}"
+        )
+        if join.unlinked_at is None:
+            stdout.print(
+                f"visitor {join.key} (was contact #{join.visitor_id}): {tied}; "
+                f"its {join.events} event(s) count here "
+                f"(undo: leadsync identity unlink {join.key})",
+                markup=False,
+            )
+        else:
+            stdout.print(
+                f"visitor {join.key} (contact #{join.visitor_id}): {tied}, unlinked on "
+                f"{shown_time(join.unlinked_at)} UTC: its events count there, not here",
+                markup=False,
+            )
     print_listing(
         ["rule", "kind", "occurred (UTC)", "source", "url", "points", "note"],
         [

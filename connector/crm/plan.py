@@ -151,6 +151,12 @@ def plan_push(
             # only read from the CRM, say): writing would only overwrite the CRM's stage.
             unchanged += 1
             continue
+        if score.email is None and score.contact_id not in crm_ids:
+            # Nothing the CRM could find it by: an anonymous visitor (its points count
+            # once a later event ties it to a contact), or a contact known by an
+            # analytics id alone.
+            unchanged += 1
+            continue
         wanted = desired_fields(score, mapping)
         missing_since = previous.get(MISSING_MARK)
         may_create = create == "always" or (create == "mql" and score.stage in _QUALIFIED)

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 
 import sqlalchemy as sa
 
 from connector.errors import ContactNotFoundError
 from connector.ingest.identity import normalize_email
-from connector.scoring.explain import ContactToExplain, Explanation, explain
+from connector.scoring.explain import ContactToExplain, Explanation, VisitorJoined, explain
 from connector.scoring.rules import ScoringRules
+from connector.store.joins import joins_of
 from connector.store.scores import contact_id_for_email, contacts_to_score, stage_history_of
 
 __all__ = ["explain_contact"]
@@ -46,4 +48,16 @@ def explain_contact(
         state=stored.state,
         history=tuple(stage_history_of(connection, contact_id)),
     )
-    return explain(rules, contact, now=now, as_of=as_of)
+    joined = tuple(
+        VisitorJoined(
+            join.visitor_id,
+            f"{join.namespace}:{join.value}",
+            join.source,
+            join.source_event_id,
+            join.joined_at,
+            join.unlinked_at,
+            join.events,
+        )
+        for join in joins_of(connection, contact_id)
+    )
+    return replace(explain(rules, contact, now=now, as_of=as_of), joined=joined)

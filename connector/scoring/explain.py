@@ -24,7 +24,7 @@ from connector.scoring.machine import MachineRule
 from connector.scoring.rules import ScoringRules
 from connector.scoring.scorer import Scorer
 
-__all__ = ["ContactToExplain", "Explanation", "explain"]
+__all__ = ["ContactToExplain", "Explanation", "VisitorJoined", "explain"]
 
 _MACHINE_RULES = frozenset(rule.value for rule in MachineRule)
 
@@ -54,12 +54,37 @@ def _transition_dict(step: Transition, *, recorded: bool) -> dict[str, object]:
 
 
 @dataclass(frozen=True, slots=True)
+class VisitorJoined:
+    """An anonymous visitor whose events count for the contact: the key an event tied
+    to the contact, that event, when; or, ``unlinked_at``, a join someone undid."""
+
+    visitor_id: int
+    key: str  # "namespace:value"
+    source: str
+    source_event_id: str
+    joined_at: datetime
+    unlinked_at: datetime | None
+    events: int
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "visitor_contact_id": self.visitor_id,
+            "key": self.key,
+            "tied_by": {"source": self.source, "event_id": self.source_event_id},
+            "joined_at": self.joined_at,
+            "unlinked_at": self.unlinked_at,
+            "events": self.events,
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class Explanation:
     email: str
     contact_id: int
     as_of: datetime
     outcome: ContactOutcome
     history: tuple[Transition, ...]
+    joined: tuple[VisitorJoined, ...] = ()
 
     @property
     def pending(self) -> tuple[Transition, ...]:
@@ -106,6 +131,7 @@ class Explanation:
             "treatment": None if treatment is None else treatment.value,
             "reasons": result.reasons,
             "machine_activity": self.machine_activity,
+            "joined_visitors": [join.as_dict() for join in self.joined],
             "lines": [
                 {
                     "rule": line.rule,

@@ -77,25 +77,27 @@ class RawSql:
 
     def identity_lookup(
         self, connection: sa.Connection, namespace: str, values: Sequence[str]
-    ) -> Iterable[tuple[str, int]]:
-        """(value, contact id) of the known keys among ``values`` in ``namespace``."""
+    ) -> Iterable[tuple[str, int, int | None]]:
+        """(value, contact id, the visitor it was joined from) of the known keys among
+        ``values`` in ``namespace``."""
         if self.is_sqlite:
             for start in range(0, len(values), 500):
                 chunk = values[start : start + 500]
                 marks = ", ".join("?" * len(chunk))
                 found = connection.exec_driver_sql(
-                    "SELECT value, contact_id FROM identities "
+                    "SELECT value, contact_id, joined_from FROM identities "
                     f"WHERE namespace = ? AND value IN ({marks})",
                     (namespace, *chunk),
                 )
-                yield from ((str(value), int(contact_id)) for value, contact_id in found)
+                yield from _identity_rows(found)
         else:
             # One array parameter: the same plan whatever the number of values.
             found = connection.exec_driver_sql(
-                "SELECT value, contact_id FROM identities WHERE namespace = %s AND value = ANY(%s)",
+                "SELECT value, contact_id, joined_from FROM identities "
+                "WHERE namespace = %s AND value = ANY(%s)",
                 (namespace, list(values)),
             )
-            yield from ((str(value), int(contact_id)) for value, contact_id in found)
+            yield from _identity_rows(found)
 
     def allocate_ids(self, connection: sa.Connection, table: str, count: int) -> list[int]:
         """``count`` fresh primary keys for ``table``, before inserting the rows."""
@@ -109,6 +111,13 @@ class RawSql:
             f"FROM generate_series(1, {int(count)})"
         )
         return [int(row[0]) for row in rows]
+
+
+def _identity_rows(found: Iterable[Any]) -> Iterable[tuple[str, int, int | None]]:
+    return (
+        (str(value), int(contact_id), None if joined is None else int(joined))
+        for value, contact_id, joined in found
+    )
 
 
 class BulkInsert:

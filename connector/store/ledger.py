@@ -37,6 +37,7 @@ _EVENT_COLUMNS = (
     "url",
     "attributes",
     "run_id",
+    "joined_from",
 )
 log = structlog.get_logger(__name__)
 
@@ -355,7 +356,9 @@ class Ledger:
         if rows:
             resolution = self._resolver.resolve(connection, rows, source=rows[0].source, now=now)
             created, conflicts = resolution.contacts_created, resolution.identity_conflicts
-            stored = self._store_events(connection, rows, resolution.contact_ids)
+            stored = self._store_events(
+                connection, rows, resolution.contact_ids, resolution.joined_from
+            )
             # New events are found by scoring through their ids (see rescore.py); only a
             # profile change has to mark its contact.
             self._merge_and_mark(connection, rows, resolution.contact_ids, from_crm=False)
@@ -388,10 +391,15 @@ class Ledger:
         return touched
 
     def _store_events(
-        self, connection: sa.Connection, rows: Sequence[LedgerRow], contact_ids: Sequence[int]
+        self,
+        connection: sa.Connection,
+        rows: Sequence[LedgerRow],
+        contact_ids: Sequence[int],
+        joined_from: Sequence[int | None] | None,
     ) -> int:
         """Insert the page; return how many events were new."""
         run_id = self._run_id
+        visitors = joined_from or [None] * len(rows)
         time_suffix = self._raw.utc_text_suffix
         values = [
             (
@@ -403,8 +411,9 @@ class Ledger:
                 row.url,
                 row.attributes_json,
                 run_id,
+                visitor,
             )
-            for row, contact_id in zip(rows, contact_ids, strict=True)
+            for row, contact_id, visitor in zip(rows, contact_ids, visitors, strict=True)
         ]
         return self._insert_events.run(connection, values)
 

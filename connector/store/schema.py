@@ -16,6 +16,7 @@ __all__ = [
     "cursors",
     "events",
     "identities",
+    "identity_joins",
     "leases",
     "metadata",
     "pushed_state",
@@ -104,6 +105,9 @@ identities = sa.Table(
     sa.Column("contact_id", sa.BigInteger(), sa.ForeignKey("contacts.id"), nullable=False),
     sa.Column("source", sa.String(100)),
     sa.Column("linked_at", UtcDateTime(), nullable=False),
+    # The anonymous visitor (a contact) this key was that visitor's before a join moved
+    # it to ``contact_id``; NULL: its own. `leadsync identity unlink` moves it back.
+    sa.Column("joined_from", sa.BigInteger()),
     sa.UniqueConstraint("namespace", "value"),
     sa.Index(None, "contact_id"),
 )
@@ -120,7 +124,30 @@ events = sa.Table(
     sa.Column("url", sa.Text()),
     sa.Column("attributes", sa.JSON()),
     sa.Column("run_id", sa.BigInteger()),
+    # As identities.joined_from: the anonymous visitor the event was stored for, before
+    # (or, by its visitor key alone, after) a join gave it to ``contact_id``.
+    sa.Column("joined_from", sa.BigInteger()),
     sa.UniqueConstraint("source", "source_event_id"),
+    sa.Index(None, "contact_id"),
+)
+
+# An anonymous visitor (a contact known by browser keys alone) joined to a known contact,
+# because an event carried one of its keys beside the contact's e-mail or id: which key,
+# which event, when. Kept after `leadsync identity unlink` (``unlinked_at``), so the pair
+# is never joined again by ingest and the undoing can be explained too.
+identity_joins = sa.Table(
+    "identity_joins",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("visitor_id", sa.BigInteger(), sa.ForeignKey("contacts.id"), nullable=False),
+    sa.Column("contact_id", sa.BigInteger(), sa.ForeignKey("contacts.id"), nullable=False),
+    sa.Column("namespace", sa.String(64), nullable=False),
+    sa.Column("value", sa.String(254), nullable=False),
+    sa.Column("source", sa.String(100), nullable=False),
+    sa.Column("source_event_id", sa.String(200), nullable=False),
+    sa.Column("joined_at", UtcDateTime(), nullable=False),
+    sa.Column("unlinked_at", UtcDateTime()),
+    sa.Index(None, "visitor_id"),
     sa.Index(None, "contact_id"),
 )
 

@@ -50,10 +50,10 @@ def refusing_e13(monkeypatch: pytest.MonkeyPatch) -> None:
     """The store refuses event e13 as PostgreSQL refuses a value it cannot hold."""
     store_events = Ledger._store_events
 
-    def refuse(self: Ledger, connection: sa.Connection, rows: Sequence[LedgerRow], ids) -> int:  # type: ignore[no-untyped-def]
+    def refuse(self: Ledger, connection: sa.Connection, rows: Sequence[LedgerRow], *rest) -> int:  # type: ignore[no-untyped-def]
         if any(row.source_event_id == "e13" for row in rows):
             raise sa.exc.DataError("INSERT ...", {}, ValueError("value too long for the column"))
-        return store_events(self, connection, rows, ids)
+        return store_events(self, connection, rows, *rest)
 
     monkeypatch.setattr(Ledger, "_store_events", refuse)
 
@@ -115,7 +115,7 @@ def test_a_store_failure_that_is_no_records_fault_is_not_split(
 ) -> None:
     calls: list[int] = []
 
-    def gone(self: Ledger, connection: sa.Connection, rows: Sequence[LedgerRow], ids) -> int:  # type: ignore[no-untyped-def]
+    def gone(self: Ledger, connection: sa.Connection, rows: Sequence[LedgerRow], *rest) -> int:  # type: ignore[no-untyped-def]
         calls.append(len(rows))
         raise sa.exc.OperationalError("INSERT ...", {}, OSError("server closed the connection"))
 
