@@ -152,7 +152,8 @@ def print_contacts(rows: Sequence[StoredScore]) -> None:
         [*headers, "route", "treatment", "reasons"],
         [
             [
-                row.email,
+                # A contact known by keys alone: an anonymous visitor, or an analytics id.
+                row.email or f"(no e-mail: contact #{row.contact_id})",
                 f"{row.score:g}",
                 *([_points(row.normalised_score)] if normalised else []),
                 row.temperature,

@@ -36,6 +36,8 @@ def test_the_visits_count_once_the_visitor_gives_an_e_mail_and_unlink_undoes_it(
     folder = cfg.parent
     data = add_source(cfg, [_pricing(n) for n in (1, 2, 3)])
     _ran("--config", cfg, "sync", cwd=folder)
+    listed = _ran("--config", cfg, "contacts", cwd=folder)
+    assert "(no e-mail: contact #1)" in listed  # the visitor, scored on its own so far
     form = {
         "id": "form-1",
         "kind": "form_submit",
