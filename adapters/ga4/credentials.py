@@ -104,7 +104,7 @@ def load_credentials(key: str) -> Credentials:
             hint=_HINT,
         )
     try:
-        return service_account.Credentials.from_service_account_info(  # type: ignore[no-untyped-call]
+        return service_account.Credentials.from_service_account_info(  # type: ignore[no-untyped-call,no-any-return]
             info, scopes=list(SCOPES)
         )
     except (ValueError, TypeError, IndexError) as exc:
