@@ -214,7 +214,7 @@ class Ga4Api:
             return RetriableError(
                 f"Google's token endpoint did not answer: {detail}", vendor=VENDOR
             )
-        if isinstance(error, google_errors.ResourceExhausted):
+        if isinstance(error, google_errors.TooManyRequests):
             return LimitReachedError(
                 f"GA4 property {self._property} has spent its quota (429 "
                 f"RESOURCE_EXHAUSTED: {detail})",
@@ -223,7 +223,7 @@ class Ga4Api:
                 hint="the rest is read after the next full hour; other reports on the "
                 "property (dashboards) spend the same tokens",
             )
-        if isinstance(error, google_errors.Unauthenticated | google_errors.PermissionDenied):
+        if isinstance(error, google_errors.Unauthorized | google_errors.Forbidden):
             return ConfigError(
                 f"GA4 refused the service account of {CREDENTIALS_ENV} for "
                 f"{self._property} ({detail})",
@@ -237,7 +237,7 @@ class Ga4Api:
                 key=f"{self._key}.property_id",
                 hint="property_id is the number under Admin → Property settings",
             )
-        if isinstance(error, google_errors.InvalidArgument):
+        if isinstance(error, google_errors.BadRequest):
             return ConfigError(
                 f"GA4 refused the report ({detail})",
                 key=f"{self._key}.user_dimension",
