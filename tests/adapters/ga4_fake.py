@@ -133,13 +133,20 @@ class FakeGa4:
     thresholded: bool = False
     sampled: bool = False
     failures: list[Answer] = field(default_factory=list)
+    # Failures that answer the runReport call of this number (1: the first) instead.
+    failures_at: dict[int, Answer] = field(default_factory=dict)
     requests: list[dict[str, Any]] = field(default_factory=list)  # runReport bodies
     # The public key whose signature the bearer JWT must carry (None: no auth checked).
     public_key: Any = None
 
     def fail_next(self, status: int, grpc_status: str, message: str = "failed") -> None:
+        self.failures.append(self.error(status, grpc_status, message))
+
+    @staticmethod
+    def error(status: int, grpc_status: str, message: str = "failed") -> Answer:
+        """Google's JSON error body (google.rpc.Status over HTTP)."""
         body = {"error": {"code": status, "message": message, "status": grpc_status}}
-        self.failures.append((status, {"Content-Type": "application/json"}, json.dumps(body)))
+        return status, {"Content-Type": "application/json"}, json.dumps(body)
 
     def answer(
         self, method: str, path: str, query: str, body: bytes, headers: dict[str, str]
@@ -155,6 +162,9 @@ class FakeGa4:
         if found["id"].endswith(".runReport"):
             assert sent is not None
             self.requests.append(sent)
+            planned = self.failures_at.pop(len(self.requests), None)
+            if planned is not None:
+                return planned
             made = self._report(sent)
         elif found["id"].endswith(".getMetadata"):
             made = self._metadata()
