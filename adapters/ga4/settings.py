@@ -61,7 +61,7 @@ class Ga4Settings(SourceSettings):
     timeout_s: float = Field(default=60.0, gt=0, le=600)
     # GA4 event name -> our event kind, over the defaults name by name; names not here
     # are skipped. A kind that is not one is a config error naming its key.
-    events: dict[str, EventKind] = Field(default_factory=dict)
+    events: dict[str, EventKind] = Field(default_factory=dict, validate_default=True)
 
     @field_validator("events")
     @classmethod
