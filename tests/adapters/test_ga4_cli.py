@@ -99,15 +99,20 @@ def test_pull_then_explain_shows_the_ga4_events_points(project: Project) -> None
 def test_check_describes_and_check_online_names_what_the_property_lacks(
     project: Project,
 ) -> None:
+    with project.config.open("a", encoding="utf-8") as stream:
+        stream.write('tutorial_view = "email_sent"\n')  # into [sources.web.events]
     code, out, err = project.run("check")
     assert code == 0, err
     assert f"web (GA4 property {PROPERTY} as leadsync@" in out
+    # A kind no rule scores: stored, never counted.
+    assert f"events.tutorial_view of the ga4 property {PROPERTY} maps to email_sent" in out
 
     project.fake.metrics = ["eventCount", "keyEvents", "keyEvents:purchase"]
     code, out, err = project.run("check", "--online")
     assert code == 0, err
     assert "has customUser:crm_id" in out
     assert "not key events there" in out and "sources.web.events.generate_lead" in out
+    assert "sources.web.events.page_view" not in out  # GA4's own events are not asked
 
     project.fake.dimensions = ["date", "eventName", "customUser:contact"]
     code, out, err = project.run("--debug", "check", "--online")

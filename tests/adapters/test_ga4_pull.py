@@ -155,6 +155,17 @@ class TestWindowAndCursor:
         assert orjson.loads(rest[-1].cursor or "")["sweep"] is None
 
 
+def test_lag_says_how_far_the_cursor_is(fake: FakeGa4) -> None:
+    fake.counts = {(f"2026120{day}", "501", "page_view"): 1 for day in range(1, 4)}
+    source = make_source(page_size=2)
+    first, last = list(source.pull(None))
+    assert source.lag(None) == "no day read yet"
+    assert (
+        source.lag(first.cursor) == "no day read to its end yet, a read from 2026-11-07 part-done"
+    )
+    assert source.lag(last.cursor) == "read to 2026-12-07"
+
+
 class TestQuota:
     def test_past_the_share_of_hourly_tokens_the_pull_stops_after_that_page(
         self, fake: FakeGa4
