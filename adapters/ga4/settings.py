@@ -63,6 +63,14 @@ class Ga4Settings(SourceSettings):
     # are skipped. A kind that is not one is a config error naming its key.
     events: dict[str, EventKind] = Field(default_factory=dict, validate_default=True)
 
+    @field_validator("id_namespace")
+    @classmethod
+    def _not_email(cls, namespace: str) -> str:
+        if namespace == "email":
+            # The store keys e-mails apart; GA4 must not carry them anyway.
+            raise ValueError('"email" is not an id namespace: name the CRM whose ids these are')
+        return namespace
+
     @field_validator("events")
     @classmethod
     def _over_the_defaults(cls, events: dict[str, EventKind]) -> dict[str, EventKind]:

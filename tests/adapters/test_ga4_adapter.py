@@ -55,6 +55,7 @@ def test_mapped_kinds_names_each_event_by_its_key(tmp_path: Path) -> None:
         ('[sources.web.events]\ngenerate_lead = "lead"\n', "sources.web.events.generate_lead"),
         ("page_size = 250001\n", "sources.web.page_size"),
         ("quota_share = 0\n", "sources.web.quota_share"),
+        ('id_namespace = "email"\n', "sources.web.id_namespace"),
     ],
 )
 def test_a_bad_value_is_a_config_error_naming_its_key(tmp_path: Path, text: str, key: str) -> None:
