@@ -242,3 +242,34 @@ def test_nothing_here_logs_through_the_standard_library(caplog: pytest.LogCaptur
         fake.fail_next(500, "UNKNOWN")
         list(make_source().pull(None))
     assert not [r for r in caplog.records if r.name.startswith("google")]
+
+
+class TestTheChecker:
+    """The discovery checker the fake runs refuses what Google's API would not take."""
+
+    @pytest.mark.parametrize(
+        "body",
+        [
+            {"dimensions": [{"name": "date", "label": "x"}]},  # a key not in Dimension
+            {"limit": 10},  # int64 travels as a string in JSON
+            {"returnPropertyQuota": "true"},
+            {"orderBys": [{"dimension": {"dimensionName": "date", "orderType": "NUMERIC"}}]},
+        ],
+        ids=["unknown-key", "int64-as-number", "bool-as-text", "enum-as-text"],
+    )
+    def test_a_body_off_the_schema_fails(self, body: dict[str, object]) -> None:
+        checker = FakeGa4().checker
+        with pytest.raises(AssertionError):
+            checker.check(body, {"$ref": "RunReportRequest"})
+
+    def test_paths_and_methods_are_the_documents(self) -> None:
+        checker = FakeGa4().checker
+        query = "%24alt=json%3Benum-encoding%3Dint"
+        found = checker.method("POST", f"/v1beta/properties/{PROPERTY}:runReport", query)
+        assert found["id"] == "analyticsdata.properties.runReport"
+        with pytest.raises(AssertionError):
+            checker.method("GET", f"/v1beta/properties/{PROPERTY}:runReport", query)
+        with pytest.raises(AssertionError):
+            checker.method("POST", f"/v1beta/properties/{PROPERTY}:runReport", "")
+        with pytest.raises(AssertionError):
+            checker.method("POST", f"/v1/properties/{PROPERTY}:runReport", query)
