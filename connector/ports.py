@@ -443,9 +443,9 @@ class SourceAdapter:
     range_source: Callable[[SourceSettings, SourceContext], RangeSource] | None = None
     # `POST /webhooks/NAME` in `leadsync serve`; None: the source has no webhook.
     webhook: Callable[[SourceSettings, SourceContext], WebhookReceiver] | None = None
-    # The kinds its config maps the vendor's names to, by the config key that says so
-    # ("sources.web.goals.Quote request" -> quote_request): `leadsync check` warns of a
-    # kind no rule scores, which would be stored and never count.
+    # The kinds its config maps the vendor's names to, by the key in its own table that
+    # says so ("goals.Quote request" -> quote_request; the core adds "sources.NAME."):
+    # `leadsync check` warns of a kind no rule scores, which would be stored and never count.
     mapped_kinds: Callable[[SourceSettings], Mapping[str, EventKind]] | None = None
 
 

@@ -79,11 +79,7 @@ def _check_online(settings: SourceSettings, context: SourceContext) -> str:
 
 def _mapped_kinds(settings: SourceSettings) -> Mapping[str, EventKind]:
     own = settings_of(settings, Ga4Settings)
-    # The source's NAME is not in its settings: its property says which source it is.
-    return {
-        f"events.{name} of the ga4 property {own.property_id}": kind
-        for name, kind in own.events.items()
-    }
+    return {f"events.{name}": kind for name, kind in own.events.items()}
 
 
 ADAPTER = SourceAdapter(

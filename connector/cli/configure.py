@@ -113,7 +113,7 @@ def check(
             raise _in_config(settings, shown, error) from None
         stdout.print(f"source     ok  {name} ({described})")
         if adapter.mapped_kinds is not None:
-            _warn_of_unscored(adapter.mapped_kinds(source), scored_kinds)
+            _warn_of_unscored(adapter.mapped_kinds(source), scored_kinds, f"sources.{name}.")
         if online and adapter.check_online is not None:
             try:
                 answered = adapter.check_online(source, context)
@@ -143,13 +143,15 @@ def check(
         print_stage_differences(settings, create_store_engine(url))
 
 
-def _warn_of_unscored(mapped: Mapping[str, EventKind], scored: Collection[EventKind]) -> None:
+def _warn_of_unscored(
+    mapped: Mapping[str, EventKind], scored: Collection[EventKind], table: str
+) -> None:
     """A vendor's goal or event mapped to a kind no rule gives points: stored, never
     counted. A warning, not an error: the admin may mean to add the rule later."""
     for key, kind in mapped.items():
         if kind not in scored:
             stdout.print(
-                f"warning        {key} maps to {kind.value}, which no scoring rule gives "
+                f"warning        {table}{key} maps to {kind.value}, which no scoring rule gives "
                 "points: add a [[scoring.behaviour]] rule for it, or map it to a scored kind",
                 markup=False,
             )

@@ -15,7 +15,13 @@ import structlog
 from sqlalchemy.engine import Engine
 
 from connector.config import Settings
-from connector.errors import ConfigError, InputFileError, LeadsyncError, RetriableError
+from connector.errors import (
+    ConfigError,
+    InputFileError,
+    LeadsyncError,
+    LimitReachedError,
+    RetriableError,
+)
 from connector.plugins import source_of
 from connector.runners.ingest import IngestSummary, ProgressCallback, ingest
 from connector.secrets import redact
@@ -25,7 +31,9 @@ __all__ = ["SourceFailure", "pull_source", "raise_first_failure"]
 log = structlog.get_logger(__name__)
 
 # What one source can get wrong on its own; anything else stops the whole run.
-_ONE_SOURCE_ERRORS = (InputFileError, ConfigError, RetriableError)
+# A source's API quota (GA4's hourly tokens) pauses that source alone: what it read is
+# kept, the others are pulled, and the command ends with its exit status (8).
+_ONE_SOURCE_ERRORS = (InputFileError, ConfigError, RetriableError, LimitReachedError)
 
 
 @dataclass(frozen=True, slots=True)

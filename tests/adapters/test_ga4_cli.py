@@ -105,7 +105,7 @@ def test_check_describes_and_check_online_names_what_the_property_lacks(
     assert code == 0, err
     assert f"web (GA4 property {PROPERTY} as leadsync@" in out
     # A kind no rule scores: stored, never counted.
-    assert f"events.tutorial_view of the ga4 property {PROPERTY} maps to email_sent" in out
+    assert "warning        sources.web.events.tutorial_view maps to email_sent" in out
 
     project.fake.metrics = ["eventCount", "keyEvents", "keyEvents:purchase"]
     code, out, err = project.run("check", "--online")

@@ -18,7 +18,7 @@ from adapters.ga4.settings import CREDENTIALS_ENV
 from connector.config import Settings, load_settings
 from connector.errors import LimitReachedError
 from connector.runners.ingest import IngestSummary
-from connector.runners.pull import pull_source
+from connector.runners.pull import SourceFailure, pull_source
 from tests.adapters.ga4_fake import DISCOVERY, ENDPOINT, PROPERTY, FakeGa4, service_account_file
 
 pytestmark = pytest.mark.skipif(
@@ -99,9 +99,11 @@ def test_a_quota_stop_keeps_the_pages_read(engine: Engine, tmp_path: Path, fake:
     fake.counts = {(day(n), "501", "page_view"): 1 for n in range(1, 4)}
     fake.failures_at[2] = fake.error(429, "RESOURCE_EXHAUSTED", "Exhausted property tokens.")
 
-    with pytest.raises(LimitReachedError) as stopped:
-        pull_source(engine, settings, "web", command="pull")
-    assert "RESOURCE_EXHAUSTED" in str(stopped.value)
+    # That source's failure, not the pull's: the sources after it are still pulled.
+    stopped = pull_source(engine, settings, "web", command="pull")
+    assert isinstance(stopped, SourceFailure) and isinstance(stopped.error, LimitReachedError)
+    assert "RESOURCE_EXHAUSTED" in stopped.message
+    assert stopped.as_dict()["exit_code"] == 8
     assert stored_events(engine) == 1  # the first page, committed with its cursor
 
     resumed = pull_source(engine, settings, "web", command="pull")
