@@ -18,7 +18,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import responses
 
-TOKEN = "a3f9c0e1d2b4a5968778695a4b3c2d1e"  # noqa: S105 - a test's token
+TOKEN = "a3f9c0e1d2b4a5968778695a4b3c2d1e"
 BASE = "https://matomo.example.com"
 API = f"{BASE}/index.php"
 # Matomo's own message for a token it does not know (core/Access.php).

@@ -108,7 +108,8 @@ def test_online_names_the_version_and_the_mapped_goals(
     ).register(rsps)
     settings = settings_of(
         tmp_path,
-        'user_dimension = 3\n[sources.web.goals]\n"Quote request" = "quote_request"\n"7" = "goal"\n',
+        'user_dimension = 3\n[sources.web.goals]\n"Quote request" = "quote_request"\n'
+        '"7" = "goal"\n',
     )
     answered = check(settings, online=True)
     assert (
