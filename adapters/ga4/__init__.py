@@ -52,6 +52,7 @@ def _source(settings: SourceSettings, context: SourceContext) -> EventSource:
         window_days=own.window_days,
         lookback_days=own.lookback_days,
         quota_share=own.quota_share,
+        tokens_per_hour=own.tokens_per_hour,
         page_size=own.page_size,
     )
 

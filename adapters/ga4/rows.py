@@ -21,9 +21,10 @@ from connector.ports import RejectedInput
 __all__ = ["NOT_SET", "ReadRows", "RowShape", "read_rows"]
 
 NOT_SET = "(not set)"  # GA4's value for a user the dimension has no value for
-# One day's count of one event for one user beyond which a row is not a person's: the
-# events would be stored one by one, so such a row is set aside rather than expanded.
-MAX_COUNT = 100_000
+# One day's count of one event for one user beyond which a row is not a person's (a bot,
+# a tag firing in a loop): the events would be stored one by one, so such a row is set
+# aside rather than expanded. It also bounds a page's events in memory.
+MAX_COUNT = 1_000
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 _RAW_CHARS = 300
 # Event ids are stored up to 200 characters: a longer page path is named by its hash.

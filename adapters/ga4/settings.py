@@ -55,6 +55,8 @@ class Ga4Settings(SourceSettings):
     # The share of the property's hourly tokens leadsync may leave used: past it the pull
     # stops until the next hour (dashboards share the same tokens).
     quota_share: float = Field(default=0.5, gt=0, le=1)
+    # The property's hourly tokens: 40,000 (standard), 400,000 (Analytics 360).
+    tokens_per_hour: int = Field(default=40_000, ge=1)
     page_size: int = Field(default=10_000, ge=1, le=MAX_PAGE_SIZE)
     # The Data API's address: Google's, a proxy's, or a test server's.
     api_endpoint: str = Field(default=DEFAULT_ENDPOINT, pattern=r"^https?://[^\s/]+(/.*)?$")

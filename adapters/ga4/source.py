@@ -31,7 +31,9 @@ __all__ = ["Ga4Source", "hourly_tokens"]
 log = structlog.get_logger(__name__)
 
 # Standard properties have 40,000 tokens an hour, Analytics 360 ones 400,000 (data.proto,
-# PropertyQuota); an answer says only what is left, so more left than 40,000 is a 360's.
+# PropertyQuota). An answer says only what is left: the total is the config's (more left
+# than it says shows a 360 property, but a 360 property that has used most of its hour
+# would not show it, so its admin sets tokens_per_hour = 400000).
 STANDARD_TOKENS_PER_HOUR = 40_000
 ANALYTICS_360_TOKENS_PER_HOUR = 400_000
 # No report has this many pages (25 billion rows at the largest page): past it the API is
@@ -39,11 +41,12 @@ ANALYTICS_360_TOKENS_PER_HOUR = 400_000
 _MAX_PAGES = 100_000
 
 
-def hourly_tokens(consumed: int, remaining: int) -> int:
-    """The property's tokens an hour, as far as one answer tells."""
-    if consumed + remaining > STANDARD_TOKENS_PER_HOUR:
-        return ANALYTICS_360_TOKENS_PER_HOUR
-    return STANDARD_TOKENS_PER_HOUR
+def hourly_tokens(consumed: int, remaining: int, configured: int) -> int:
+    """The property's tokens an hour: ``[sources.NAME] tokens_per_hour``, unless an answer
+    shows more than that (a 360 property configured as a standard one)."""
+    if consumed + remaining > configured:
+        return max(configured, ANALYTICS_360_TOKENS_PER_HOUR)
+    return configured
 
 
 class Ga4Source:
@@ -62,6 +65,7 @@ class Ga4Source:
         window_days: int = 3,
         lookback_days: int = 30,
         quota_share: float = 0.5,
+        tokens_per_hour: int = STANDARD_TOKENS_PER_HOUR,
         page_size: int = 10_000,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
@@ -69,11 +73,15 @@ class Ga4Source:
         self._api = api
         self._property_id = property_id
         dimensions = ["date", f"customUser:{user_dimension}", "eventName"]
-        self._query = ReportQuery(tuple([*dimensions, "pagePath"] if page_path else dimensions))
+        self._query = ReportQuery(
+            tuple([*dimensions, "pagePath"] if page_path else dimensions),
+            event_names=tuple(sorted(events)),
+        )
         self._shape = RowShape(name, property_id, id_namespace, dict(events), page_path)
         self._window = timedelta(days=window_days)
         self._lookback = timedelta(days=lookback_days)
         self._share = quota_share
+        self._tokens_per_hour = tokens_per_hour
         self._page_size = page_size
         self._clock = clock
 
@@ -147,7 +155,9 @@ class Ga4Source:
     def _past_share(self, answer: ReportPage) -> bool:
         if answer.tokens_remaining is None:
             return False
-        limit = hourly_tokens(answer.tokens_consumed or 0, answer.tokens_remaining)
+        limit = hourly_tokens(
+            answer.tokens_consumed or 0, answer.tokens_remaining, self._tokens_per_hour
+        )
         used = limit - answer.tokens_remaining
         if used <= self._share * limit:
             return False

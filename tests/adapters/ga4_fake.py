@@ -192,9 +192,13 @@ class FakeGa4:
         (span,) = sent["dateRanges"]
         first, last = (span[k].replace("-", "") for k in ("startDate", "endDate"))
         wanted: dict[tuple[str, ...], int] = {}
+        asked = sent.get("dimensionFilter", {}).get("filter", {})
+        if asked:
+            assert asked["fieldName"] == "eventName", asked
+        only = set(asked["inListFilter"]["values"]) if asked else None
         for key, count in self.counts.items():
             day, user, event, *path = key
-            if not first <= day <= last:
+            if not first <= day <= last or (only is not None and event not in only):
                 continue
             values = {"date": day, "eventName": event, "pagePath": path[0] if path else "/"}
             values.update({name: user for name in names if name.startswith("customUser:")})

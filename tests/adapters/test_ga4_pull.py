@@ -107,10 +107,12 @@ class TestRows:
         (page,) = make_source().pull(None)
 
         assert [e.ids["hubspot"] for e in page.events] == ["502"]
-        assert page.skipped == 2
+        assert page.skipped == 1  # the unset key; scroll, not mapped, is not asked for
+        names = fake.requests[0]["dimensionFilter"]["filter"]["inListFilter"]["values"]
+        assert "scroll" not in names and {"page_view", "session_start"} <= set(names)
         (reject,) = page.rejects
         assert "looks like an e-mail" in reject.reason and "terms forbid" in reject.reason
-        assert reject.line == 4  # its place in the report, ordered by user key
+        assert reject.line == 3  # its place in the report (scroll not in it), by user key
 
     def test_page_path_gives_page_views_their_path(self, fake: FakeGa4) -> None:
         fake.counts = {("20261206", "501", "page_view", "/pricing"): 1}
@@ -198,6 +200,26 @@ class TestQuota:
         fake.counts = {(f"2026120{day}", "501", "page_view"): 1 for day in range(1, 6)}
         fake.tokens_remaining = 300_000  # of 400,000: a quarter used
         assert len(list(make_source(page_size=2).pull(None))) == 3
+
+    def test_a_360_property_that_used_most_of_its_hour_stops_when_configured_so(
+        self, fake: FakeGa4
+    ) -> None:
+        """30,000 left looks like a standard property a quarter used; of 400,000 it is
+        92.5 % used: tokens_per_hour says which."""
+        fake.counts = {(f"2026120{day}", "501", "page_view"): 1 for day in range(1, 6)}
+        fake.tokens_remaining = 30_000
+        assert len(list(make_source(page_size=2).pull(None))) == 3  # as a standard one
+        pages, stopped = pages_until_stopped(
+            make_source(page_size=2, tokens_per_hour=400_000), None
+        )
+        assert len(pages) == 1 and isinstance(stopped, LimitReachedError)
+
+    def test_a_row_of_more_events_than_a_person_makes_is_set_aside(self, fake: FakeGa4) -> None:
+        fake.counts = {("20261206", "501", "page_view"): 1_001, ("20261206", "502", "page_view"): 2}
+        (page,) = make_source().pull(None)
+        assert [e.ids["hubspot"] for e in page.events] == ["502", "502"]
+        (reject,) = page.rejects
+        assert "not a person's" in reject.reason
 
     def test_resource_exhausted_stops_with_the_pages_read_kept(self, fake: FakeGa4) -> None:
         fake.counts = {(f"2026120{day}", "501", "page_view"): 1 for day in range(1, 6)}
