@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from types import MappingProxyType
 from typing import NamedTuple
@@ -21,8 +21,12 @@ __all__ = [
     "BANT",
     "BANT_FIELDS",
     "CRM_STAGE_PREFIX",
+    "DEAL_AMOUNT_FIELD",
+    "DEAL_WON_AT_FIELD",
     "DEAL_WON_FIELD",
     "RESERVED_FIELDS",
+    "SALES_CHANGED_AT_FIELD",
+    "SALES_READ_AT_FIELD",
     "SALES_STAGE_FIELD",
     "SALES_STATUS_FIELD",
     "ContactOutcome",
@@ -219,14 +223,26 @@ class SalesSignals:
     status: SalesStatus | None = None
     bant: frozenset[str] = frozenset()  # the confirmed ones among BANT
     won: bool = False
+    # When the CRM says the stage or status last changed (a stage's own date field), and
+    # when the read that brought these signals happened: a stage move caused by a signal
+    # is dated by the first, else the second (``connector.scoring.lifecycle``).
+    changed_at: datetime | None = None
+    read_at: datetime | None = None
+    # The won deal's close date and amount, where the CRM gives them (KPIs: margin, ROI).
+    won_at: datetime | None = None
+    won_amount: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Transition:
+    """A stage move. ``at`` is in event time: when the event (or the CRM's change) that
+    caused it happened; ``recorded_at`` is when the scoring pass that made it ran."""
+
     at: datetime
     from_stage: Stage
     to_stage: Stage
     reason: str
+    recorded_at: datetime | None = None
 
 
 class LifecycleState(NamedTuple):
@@ -307,12 +323,25 @@ class StoredScore:
 SALES_STAGE_FIELD = "sales_stage"
 SALES_STATUS_FIELD = "sales_status"
 DEAL_WON_FIELD = "deal_won"
+# Times as ISO 8601 text and the amount as a number; written only when the CRM gave them.
+SALES_CHANGED_AT_FIELD = "sales_changed_at"
+SALES_READ_AT_FIELD = "sales_read_at"
+DEAL_WON_AT_FIELD = "deal_won_at"
+DEAL_AMOUNT_FIELD = "deal_amount"
+_SIGNAL_TIME_FIELDS = (SALES_CHANGED_AT_FIELD, SALES_READ_AT_FIELD, DEAL_WON_AT_FIELD)
 BANT_FIELDS = {answer: f"bant_{answer}" for answer in BANT}
 # "crm_stage:hubspot": the stage value the CRM held when last read (what pushes compare
 # with, so a stage is never moved over one sales set, nor backward without a clear).
 CRM_STAGE_PREFIX = "crm_stage:"
 RESERVED_FIELDS = frozenset(
-    {SALES_STAGE_FIELD, SALES_STATUS_FIELD, DEAL_WON_FIELD, *BANT_FIELDS.values()}
+    {
+        SALES_STAGE_FIELD,
+        SALES_STATUS_FIELD,
+        DEAL_WON_FIELD,
+        DEAL_AMOUNT_FIELD,
+        *_SIGNAL_TIME_FIELDS,
+        *BANT_FIELDS.values(),
+    }
 )
 _TRUE_TEXT = frozenset({"true", "1", "yes", "y"})
 
@@ -345,7 +374,31 @@ def signals_from_profile(profile: Mapping[str, ProfileValue]) -> SalesSignals:
             answer for answer, name in BANT_FIELDS.items() if _truthy(profile.get(name))
         ),
         won=_truthy(profile.get(DEAL_WON_FIELD)),
+        changed_at=_time_of(profile.get(SALES_CHANGED_AT_FIELD)),
+        read_at=_time_of(profile.get(SALES_READ_AT_FIELD)),
+        won_at=_time_of(profile.get(DEAL_WON_AT_FIELD)),
+        won_amount=_amount_of(profile.get(DEAL_AMOUNT_FIELD)),
     )
+
+
+def _time_of(value: ProfileValue) -> datetime | None:
+    """A stored signal time; a value that is not one counts as not given."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _amount_of(value: ProfileValue) -> float | None:
+    if isinstance(value, bool) or value is None or value == "":
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        return None
 
 
 def profile_fields_of(signals: SalesSignals) -> dict[str, ProfileValue]:
@@ -357,6 +410,16 @@ def profile_fields_of(signals: SalesSignals) -> dict[str, ProfileValue]:
     }
     for answer, name in BANT_FIELDS.items():
         fields[name] = answer in signals.bant
+    # Only what was given: a later read without a close date keeps the one stored.
+    for name, moment in (
+        (SALES_CHANGED_AT_FIELD, signals.changed_at),
+        (SALES_READ_AT_FIELD, signals.read_at),
+        (DEAL_WON_AT_FIELD, signals.won_at),
+    ):
+        if moment is not None:
+            fields[name] = moment.astimezone(UTC).isoformat()
+    if signals.won_amount is not None:
+        fields[DEAL_AMOUNT_FIELD] = signals.won_amount
     return fields
 
 

@@ -9,7 +9,7 @@ unpickle an ``Event``), and the writer, the bottleneck, keeps only the database 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC
 from typing import NamedTuple
 
@@ -109,7 +109,10 @@ def encode_snapshot(snapshot: ProfileSnapshot) -> LedgerRow:
     """A CRM snapshot as an event-less row: identity keys and profile fields only."""
     profile = dict(snapshot.fields)
     if snapshot.sales is not None:
-        profile.update(profile_fields_of(snapshot.sales))
+        sales = snapshot.sales
+        if sales.read_at is None:
+            sales = replace(sales, read_at=snapshot.observed_at)
+        profile.update(profile_fields_of(sales))
     return LedgerRow(
         snapshot.source,
         "",
