@@ -62,6 +62,8 @@ class ContactToScore:
     # What the last pass stored (None: never scored): whether the contact changed since.
     scored_seq: int | None = None
     rescore_after: datetime | None = None
+    # When the profile was observed (dates a move a fit rule makes).
+    profile_at: datetime | None = None
 
 
 def changed_since(contact: ContactToScore, *, after_event_id: int, now: datetime) -> bool:
@@ -130,6 +132,7 @@ _CONTACT_COLUMNS = (
     scores.c.seen_bant_complete,
     scores.c.scored_seq,
     scores.c.rescore_after,
+    contacts.c.profile_at,
 )
 
 
@@ -138,7 +141,7 @@ _STAGES = {stage.value: stage for stage in Stage}
 
 def _contact_from_row(row: Sequence[Any]) -> ContactToScore:
     contact_id, email, profile, change_seq, stage, since, recycled, status, sales, bant = row[:10]
-    scored_seq, rescore_after = row[10:]
+    scored_seq, rescore_after, profile_at = row[10:]
     state = (
         LifecycleState()
         if stage is None
@@ -160,6 +163,7 @@ def _contact_from_row(row: Sequence[Any]) -> ContactToScore:
         [],
         scored_seq,
         _utc(rescore_after),
+        _utc(profile_at),
     )
 
 
@@ -316,7 +320,7 @@ _SCORE_COLUMNS = (
 _TEXT: dict[StrEnum, str] = {
     member: member.value for kind in (Temperature, Stage, Treatment) for member in kind
 }
-_HISTORY_COLUMNS = ("contact_id", "at", "from_stage", "to_stage", "reason")
+_HISTORY_COLUMNS = ("contact_id", "at", "from_stage", "to_stage", "reason", "recorded_at")
 
 
 class OutcomeWriter:
@@ -375,6 +379,7 @@ class OutcomeWriter:
                     step.from_stage.value,
                     step.to_stage.value,
                     step.reason,
+                    scored_text if step.recorded_at is None else time(step.recorded_at),
                 )
                 for step in state.transitions
             )
@@ -453,12 +458,14 @@ def stage_history_of(connection: sa.Connection, contact_id: int) -> list[Transit
             stage_history.c.from_stage,
             stage_history.c.to_stage,
             stage_history.c.reason,
+            stage_history.c.recorded_at,
         )
         .where(stage_history.c.contact_id == contact_id)
         .order_by(stage_history.c.id)
     )
     return [
-        Transition(at, Stage(before), Stage(after), reason) for at, before, after, reason in rows
+        Transition(at, Stage(before), Stage(after), reason, recorded)
+        for at, before, after, reason, recorded in rows
     ]
 
 
