@@ -33,6 +33,7 @@ __all__ = [
     "ContactToScore",
     "OutcomeWriter",
     "all_contacts_to_score",
+    "all_stage_history",
     "changed_contact_ids",
     "changed_since",
     "contact_count",
@@ -467,6 +468,32 @@ def stage_history_of(connection: sa.Connection, contact_id: int) -> list[Transit
         Transition(at, Stage(before), Stage(after), reason, recorded)
         for at, before, after, reason, recorded in rows
     ]
+
+
+def all_stage_history(
+    connection: sa.Connection, id_range: tuple[int | None, int | None] = (None, None)
+) -> dict[int, list[Transition]]:
+    """Every contact's stage transitions (of contacts ``low..high``), oldest first: moves
+    are far fewer than events, so one read holds them all."""
+    query = sa.select(
+        stage_history.c.contact_id,
+        stage_history.c.at,
+        stage_history.c.from_stage,
+        stage_history.c.to_stage,
+        stage_history.c.reason,
+        stage_history.c.recorded_at,
+    ).order_by(stage_history.c.contact_id, stage_history.c.id)
+    low, high = id_range
+    if low is not None:
+        query = query.where(stage_history.c.contact_id >= low)
+    if high is not None:
+        query = query.where(stage_history.c.contact_id <= high)
+    found: dict[int, list[Transition]] = {}
+    for contact_id, at, before, after, reason, recorded in connection.execute(query):
+        found.setdefault(contact_id, []).append(
+            Transition(at, _STAGES[before], _STAGES[after], reason, recorded)
+        )
+    return found
 
 
 def latest_event_id(connection: sa.Connection) -> int:
