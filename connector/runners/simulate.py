@@ -26,7 +26,7 @@ from connector.scoring.rules import ScoringRules
 from connector.scoring.scorer import Scorer
 from connector.simulation.compare import Comparison, weeks_ending
 from connector.simulation.lines import changed_lines
-from connector.simulation.replay import replay, starting_point
+from connector.simulation.replay import replay, same_behaviour, starting_point
 from connector.store.engine import create_store_engine
 from connector.store.scores import (
     ContactToScore,
@@ -59,6 +59,7 @@ class _SimulationJob:
     strict: bool
     through: int
     first_week: datetime
+    shared: bool
 
     def __call__(
         self, low: int, high: int, count: Callable[[int], None], stopping: Callable[[], bool]
@@ -80,8 +81,8 @@ class _SimulationJob:
         increments: bool = False,
     ) -> Comparison:
         comparison = Comparison(self.first_week.date())
-        before_scorer = Scorer(self.current, as_of=self.moment, strict=self.strict)
-        after_scorer = Scorer(self.candidate, as_of=self.moment, strict=self.strict)
+        before_scorer = Scorer(self.current, as_of=self.moment, strict=self.strict, reasons=False)
+        after_scorer = Scorer(self.candidate, as_of=self.moment, strict=self.strict, reasons=False)
         read = reported = 0
         with paused_gc(), engine.connect() as reader:
             history = all_stage_history(reader, (low, high))
@@ -113,19 +114,18 @@ class _SimulationJob:
             history.get(contact.contact_id, ()),
             as_of=self.moment if self.strict else None,
         )
-        sides = [
-            replay(
-                scorer,
-                contact.events,
-                contact.profile,
-                start,
-                email=contact.email,
-                at=self.moment,
-                profile_at=contact.profile_at,
-            )
-            for scorer in (before_scorer, after_scorer)
-        ]
-        comparison.add(contact.contact_id, contact.email, sides[0], sides[1])
+        before, after = replay(
+            before_scorer,
+            after_scorer,
+            contact.events,
+            contact.profile,
+            start,
+            email=contact.email,
+            at=self.moment,
+            profile_at=contact.profile_at,
+            shared=self.shared,
+        )
+        comparison.add(contact.contact_id, contact.email, before, after)
 
 
 def simulate(
@@ -159,6 +159,7 @@ def simulate(
         strict=as_of is not None,
         through=through,
         first_week=datetime.combine(weeks[0], datetime.min.time(), UTC),
+        shared=same_behaviour(current, candidate),
     )
 
     def progress(done: int) -> None:

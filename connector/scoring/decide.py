@@ -6,11 +6,12 @@ Pure, like both halves: ``rescore`` feeds it stored contacts and persists what i
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 
 from connector.model import (
     ContactOutcome,
+    ContactScore,
     LifecycleState,
     ProfileValue,
     ScoreLine,
@@ -19,9 +20,10 @@ from connector.model import (
     signals_from_profile,
 )
 from connector.scoring.lifecycle import ScoreFacts, advance
+from connector.scoring.rules import ScoringRules
 from connector.scoring.scorer import Scorer
 
-__all__ = ["ContactOutcome", "decide"]
+__all__ = ["ContactOutcome", "decide", "step"]
 
 # Nobody works a lead sales sent back or one that is out of our market.
 
@@ -44,7 +46,6 @@ def decide(
 
     ``at`` is the pass's moment (the transitions' ``recorded_at``); ``profile_at`` when the
     profile was observed."""
-    rules = scorer.rules
     detailed = detailed or previous.stage is Stage.NURTURING
     events = events if isinstance(events, list | tuple) else list(events)
     result = scorer.score(events, profile, email=email, detailed=detailed)
@@ -55,6 +56,31 @@ def decide(
             found.append(scorer.score(events, profile, email=email, detailed=True).lines)
         return found[0]
 
+    return step(
+        scorer.rules,
+        result,
+        profile,
+        previous,
+        at=at,
+        detailed=detailed,
+        lines_of=lines_of,
+        profile_at=profile_at,
+    )
+
+
+def step(
+    rules: ScoringRules,
+    result: ContactScore,
+    profile: Mapping[str, ProfileValue],
+    previous: LifecycleState,
+    *,
+    at: datetime,
+    detailed: bool,
+    lines_of: Callable[[], Sequence[ScoreLine]],
+    profile_at: datetime | None = None,
+) -> ContactOutcome:
+    """The lifecycle step after a score: ``result`` (its lines if ``detailed``, else
+    ``lines_of`` builds them when a move needs them)."""
     facts = ScoreFacts(
         result.score,
         result.temperature,

@@ -17,16 +17,19 @@ from typing import NamedTuple
 
 from connector.model import (
     ContactOutcome,
+    ContactScore,
     LifecycleState,
     ProfileValue,
+    ScoreLine,
     ScoringEvent,
     Stage,
     Transition,
 )
-from connector.scoring.decide import decide
+from connector.scoring.decide import step
+from connector.scoring.rules import ScoringRules
 from connector.scoring.scorer import Scorer
 
-__all__ = ["Replayed", "StartingPoint", "replay", "starting_point"]
+__all__ = ["Replayed", "StartingPoint", "replay", "same_behaviour", "starting_point"]
 
 
 class StartingPoint(NamedTuple):
@@ -78,8 +81,18 @@ def _state_after(stored: LifecycleState, history: Sequence[Transition]) -> Lifec
     )
 
 
+def same_behaviour(current: ScoringRules, candidate: ScoringRules) -> bool:
+    """Whether the candidate scores events as the current rules do (it changes only fit
+    rules, bands, normalisation or the lifecycle): one reading of the events then serves
+    both sides."""
+    return [rule.described() for rule in current.behaviour] == [
+        rule.described() for rule in candidate.behaviour
+    ] and current.machine.described() == candidate.machine.described()
+
+
 def replay(
-    scorer: Scorer,
+    before: Scorer,
+    after: Scorer,
     events: Sequence[ScoringEvent],
     profile: Mapping[str, ProfileValue],
     start: StartingPoint,
@@ -87,11 +100,50 @@ def replay(
     email: str | None,
     at: datetime,
     profile_at: datetime | None,
-) -> Replayed:
-    """The contact's score and stage under ``scorer``'s rules, from ``start``."""
-    outcome = decide(
-        scorer, events, profile, start.state, email=email, at=at, profile_at=profile_at
+    shared: bool,
+) -> tuple[Replayed, Replayed]:
+    """The contact under ``before``'s rules and under ``after``'s, from ``start``. With
+    ``shared`` (``same_behaviour``), the events are scored once, and so are their lines
+    when a move must be dated."""
+    detailed = start.state.stage is Stage.NURTURING
+    was = before.score(events, profile, email=email, detailed=detailed)
+    now = (
+        after.finish_with(was, profile, email=email, detailed=detailed)
+        if shared
+        else after.score(events, profile, email=email, detailed=detailed)
     )
-    mql = [step.at for step in start.kept if step.to_stage is Stage.MQL]
-    mql += [step.at for step in outcome.lifecycle.transitions if step.to_stage is Stage.MQL]
-    return Replayed(outcome, tuple(mql))
+    found: dict[str, ContactScore] = {}
+
+    def detailed_before() -> ContactScore:
+        if "before" not in found:
+            found["before"] = before.score(events, profile, email=email, detailed=True)
+        return found["before"]
+
+    def lines_before() -> Sequence[ScoreLine]:
+        return detailed_before().lines
+
+    def lines_after() -> Sequence[ScoreLine]:
+        if "after" not in found:
+            found["after"] = (
+                after.finish_with(detailed_before(), profile, email=email, detailed=True)
+                if shared
+                else after.score(events, profile, email=email, detailed=True)
+            )
+        return found["after"].lines
+
+    sides = []
+    for scorer, result, lines_of in ((before, was, lines_before), (after, now, lines_after)):
+        outcome = step(
+            scorer.rules,
+            result,
+            profile,
+            start.state,
+            at=at,
+            detailed=detailed,
+            lines_of=lines_of,
+            profile_at=profile_at,
+        )
+        mql = [move.at for move in start.kept if move.to_stage is Stage.MQL]
+        mql += [move.at for move in outcome.lifecycle.transitions if move.to_stage is Stage.MQL]
+        sides.append(Replayed(outcome, tuple(mql)))
+    return sides[0], sides[1]
