@@ -416,9 +416,10 @@ def scoring_rules(settings: Settings) -> ScoringRules:
 
 
 def candidate_rules(path: Path, settings: Settings) -> ScoringRules:
-    """The rules of a candidate file for ``leadsync simulate``: its ``[scoring]`` and
-    ``[lifecycle]`` tables (a table it leaves out is the current config's); its other
-    tables are not read, so a copy of the whole config.toml will do."""
+    """The rules of a candidate file for ``leadsync simulate``: the current config's
+    ``[scoring]`` and ``[lifecycle]`` with each key the candidate's tables give in place
+    of the current one (a list of rules replaces the whole list); its other tables are not
+    read, so a copy of the whole config.toml will do, and so will a file of one key."""
     shown = str(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -448,8 +449,13 @@ def candidate_rules(path: Path, settings: Settings) -> ScoringRules:
     for table, model in (("scoring", ScoringSettings), ("lifecycle", LifecycleSettings)):
         if table not in raw:
             continue
+        given = raw[table]
+        if not isinstance(given, dict):
+            raise ConfigError(f"[{table}] must be a table", file=shown, key=table)
+        current = tables[table].model_dump(mode="json", exclude_unset=True)
         try:
-            tables[table] = model.model_validate(raw[table])
+            model.model_validate(given)  # its own mistakes, named at its own lines
+            tables[table] = model.model_validate({**current, **given})
         except ValidationError as exc:
             raise config_error_from_validation(
                 exc, file=shown, text=text, prefix=(table,)
