@@ -186,7 +186,7 @@ def test_a_candidate_of_one_key_keeps_the_rest_of_the_current_rules(tmp_path: Pa
     config = tmp_path / "config.toml"
     config.write_text(
         "[scoring]\nwarm_from = 15\n\n[[scoring.behaviour]]\n"
-        'name = "pricing_page"\nkind = "page_view"\nurl = "*/pricing*"\npoints = 4\n',
+        'name = "pricing_visit"\nkind = "page_view"\nurl = "*/pricing*"\npoints = 4\n',
         encoding="utf-8",
     )
     from connector.config import load_settings
@@ -196,7 +196,7 @@ def test_a_candidate_of_one_key_keeps_the_rest_of_the_current_rules(tmp_path: Pa
     path.write_text("[scoring]\nhot_above = 27\n", encoding="utf-8")
     rules = candidate_rules(path, settings)
     assert (rules.bands.warm_from, rules.bands.hot_above) == (15, 27)
-    assert rules.behaviour[0].name == "pricing_page"
+    assert rules.behaviour[0].name == "pricing_visit"
     # A list given replaces the whole list.
     path.write_text(
         '[[scoring.behaviour]]\nname = "visit_worth_two"\nkind = "site_visit"\npoints = 2\n',
@@ -204,5 +204,5 @@ def test_a_candidate_of_one_key_keeps_the_rest_of_the_current_rules(tmp_path: Pa
     )
     rules = candidate_rules(path, settings)
     assert [rule.name for rule in rules.behaviour][:1] == ["visit_worth_two"]
-    assert "pricing_page" not in {rule.name for rule in rules.behaviour}
+    assert "pricing_visit" not in {rule.name for rule in rules.behaviour}
     assert rules.bands.warm_from == 15
