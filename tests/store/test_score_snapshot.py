@@ -4,51 +4,13 @@ in the database, leaving anonymous visitors out. On real SQLite and the real Pos
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
 
 import pytest
-import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from connector.store.schema import contacts, identities, scores
+from connector.store.schema import contacts, scores
 from connector.store.score_snapshot import score_snapshot
-
-NOW = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
-
-
-def _add(
-    connection: sa.Connection,
-    contact_id: int,
-    score: float,
-    temperature: str,
-    stage: str,
-    *,
-    email: str | None = None,
-    keys: tuple[tuple[str, str], ...] = (),
-) -> None:
-    connection.execute(
-        contacts.insert().values(id=contact_id, email=email, profile={}, created_at=NOW)
-    )
-    for namespace, value in keys:
-        connection.execute(
-            identities.insert().values(
-                namespace=namespace, value=value, contact_id=contact_id, linked_at=NOW
-            )
-        )
-    connection.execute(
-        scores.insert().values(
-            contact_id=contact_id,
-            score=score,
-            behaviour_score=score,
-            fit_score=0,
-            temperature=temperature,
-            stage=stage,
-            reasons="[]",
-            rules_hash="h",
-            scored_seq=0,
-            scored_at=NOW,
-        )
-    )
+from tests.store.scored_rows import NOW, add_scored_contact
 
 
 @pytest.fixture
@@ -57,16 +19,16 @@ def scored(engine: Engine) -> Engine:
     a join), scores from -7 to 31."""
     with engine.begin() as connection:
         mail = (("email", "x"),)
-        _add(connection, 1, -7, "cold", "disqualified", email="a@x.test", keys=mail)
-        _add(connection, 2, -0.5, "cold", "lead", email="b@x.test")
-        _add(connection, 3, 0, "cold", "lead", email="c@x.test")
-        _add(connection, 4, 4.99, "cold", "lead", keys=(("hubspot_id", "h4"),))
-        _add(connection, 5, 10, "warm", "lead", email="e@x.test")
-        _add(connection, 6, 20, "warm", "mql", email="f@x.test")
-        _add(connection, 7, 20.5, "hot", "mql", email="g@x.test")
-        _add(connection, 8, 31, "hot", "customer", email="h@x.test")
-        _add(connection, 9, 12, "warm", "lead", keys=(("matomo_visitor", "v9"),))
-        _add(connection, 10, 0, "cold", "lead")
+        add_scored_contact(connection, 1, -7, "cold", "disqualified", email="a@x.test", keys=mail)
+        add_scored_contact(connection, 2, -0.5, "cold", "lead", email="b@x.test")
+        add_scored_contact(connection, 3, 0, "cold", "lead", email="c@x.test")
+        add_scored_contact(connection, 4, 4.99, "cold", "lead", keys=(("hubspot_id", "h4"),))
+        add_scored_contact(connection, 5, 10, "warm", "lead", email="e@x.test")
+        add_scored_contact(connection, 6, 20, "warm", "mql", email="f@x.test")
+        add_scored_contact(connection, 7, 20.5, "hot", "mql", email="g@x.test")
+        add_scored_contact(connection, 8, 31, "hot", "customer", email="h@x.test")
+        add_scored_contact(connection, 9, 12, "warm", "lead", keys=(("matomo_visitor", "v9"),))
+        add_scored_contact(connection, 10, 0, "cold", "lead")
     return engine
 
 
@@ -139,8 +101,8 @@ class TestScoreSnapshot:
     def test_a_far_outlier_lists_only_bins_with_scores(self, engine: Engine) -> None:
         """A score of 100,000 does not make 20,000 empty bins."""
         with engine.begin() as connection:
-            _add(connection, 1, 3, "cold", "lead", email="a@x.test")
-            _add(connection, 2, 100_000, "hot", "mql", email="b@x.test")
+            add_scored_contact(connection, 1, 3, "cold", "lead", email="a@x.test")
+            add_scored_contact(connection, 2, 100_000, "hot", "mql", email="b@x.test")
         with engine.connect() as connection:
             snapshot = score_snapshot(connection, warm_from=10, hot_above=20, as_of=NOW)
         assert snapshot["histogram"]["bins"] == [  # type: ignore[index]
