@@ -29,8 +29,14 @@ def funnel_chart(kpi: Kpi) -> Chart:
         go.Funnel(
             y=[name for name, _, _ in steps],
             x=[value for _, value, _ in steps],
-            # The share of the step before: the conversion the KPI cards give as rates.
-            textinfo="value+percent previous",
+            # Each step after the first with its share of the step before: the conversion
+            # the key figures give as rates. After an empty step there is no share.
+            texttemplate=[
+                "%{value:,}"
+                if index == 0 or not steps[index - 1][1]
+                else "%{value:,} · %{percentPrevious:.0%}"
+                for index in range(len(steps))
+            ],
             textfont={"size": 13},
             marker={"color": [STAGE_COLOURS[stage] for _, _, stage in steps]},
             connector={"fillcolor": "#eef2ff", "line": {"width": 0}},
@@ -39,6 +45,8 @@ def funnel_chart(kpi: Kpi) -> Chart:
         )
     )
     figure.update_layout(showlegend=False, margin={"l": 90})
+    figure.update_xaxes(showgrid=False, showticklabels=False)
+    figure.update_yaxes(showgrid=False)
     return chart("chart-funnel", FUNNEL_TITLE, figure)
 
 

@@ -22,6 +22,13 @@ __all__ = [
 
 NO_BASIS = "not computed; the kpi command gave no reason"
 DIMENSION_NAMES = {"month": "Month", "source": "Source", "campaign": "Campaign", "band": "Band"}
+# What a row counts, as `leadsync kpi --by` defines it.
+ROW_MEANINGS = {
+    "month": ": a contact counts in the month it reached each stage",
+    "source": ": a contact counts under the source of its first event",
+    "campaign": ": a contact counts under the first campaign it came from",
+    "band": ": a contact counts under its temperature now",
+}
 # A --by table longer than this starts folded under its chart or heading.
 FOLD_ROWS = 12
 
@@ -177,8 +184,8 @@ def trend_section(kpi: Kpi) -> Section | None:
     return Section(
         id="over-time" if is_by_month(kpi) else "by-group",
         title=title,
-        intro=f"{period_text(kpi.period)}, one row per {dimension.lower()}: "
-        "a contact counts in the row of the month it reached each stage.",
+        intro=f"{period_text(kpi.period)}, one row per {dimension.lower()}"
+        f"{ROW_MEANINGS.get(kpi.by_dimension, '')}.",
         charts=charts,
         tables=[table],
         notes=notes,
