@@ -5,18 +5,22 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any
 
+import structlog
 import typer
 
 from connector.cli._times import parsed_time
 from connector.cli.render import print_json, print_listing, progress_bar, stdout
 from connector.cli.state import state_of
 from connector.config import candidate_rules, scoring_rules
+from connector.runners.report import write_report
 from connector.runners.simulate import DETAILED_MOVES
 from connector.runners.simulate import simulate as run_simulation
 
 __all__ = ["app", "print_simulation"]
 
 app = typer.Typer()
+
+log = structlog.get_logger("leadsync")
 
 # Moves the text shows; --json lists them all (or --limit of them).
 SHOWN_MOVES = 10
@@ -53,6 +57,14 @@ def simulate(
             f"{SHOWN_MOVES} in the text; the first {DETAILED_MOVES} with their lines).",
         ),
     ] = None,
+    html: Annotated[
+        Path | None,
+        typer.Option(
+            "--html",
+            metavar="FILE",
+            help="Also write the before/after as one HTML report that opens offline.",
+        ),
+    ] = None,
 ) -> None:
     """Replay the stored events and profiles under a candidate's scoring and lifecycle
     rules and say what would change; nothing is written to the store or a CRM."""
@@ -74,6 +86,17 @@ def simulate(
         )
     if limit is not None:
         result["moves"] = result["moves"][:limit]  # type: ignore[index]
+    if html is not None:
+        written = write_report(
+            engine,
+            html,
+            bands=current.bands,
+            title=f"What {candidate.name} would change",
+            simulation=result,
+        )
+        log.info("simulate.report_written", path=str(written))
+        if not as_json:
+            stdout.print(f"report: {written}", markup=False)
     if as_json:
         print_json(result)
         return
@@ -128,7 +151,7 @@ def print_simulation(result: dict[str, Any], *, shown: int) -> None:
             continue
         stdout.print(f"{move['email'] or move['contact_id']}:", markup=False)
         for line in lines[:8]:
-            when = "" if line["occurred_at"] is None else f" {line['occurred_at']:%Y-%m-%d}"
+            when = "" if line["occurred_at"] is None else f" {line['occurred_at'][:10]}"
             stdout.print(
                 f"  {line['rule']} ({line['kind']}{when}): "
                 f"{_points(line['before'])} -> {_points(line['after'])}",

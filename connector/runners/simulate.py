@@ -176,7 +176,7 @@ def simulate(
         comparison = job.compare_range(engine, None, None, progress)
     moves = comparison.ordered_moves()
     shown = _with_lines(engine, job, [move.contact_id for move in moves[:detailed_moves]])
-    result: dict[str, object] = {"as_of": moment, **comparison.as_dict(weeks)}
+    result: dict[str, object] = {"as_of": moment.isoformat(), **comparison.as_dict(weeks)}
     result["moves"] = [{**move.as_dict(), "lines": shown.get(move.contact_id)} for move in moves]
     result["current"] = _bands_of(current)
     result["candidate"] = _bands_of(candidate)

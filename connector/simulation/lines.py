@@ -36,7 +36,7 @@ def changed_lines(
         {
             "rule": rule,
             "kind": kind,
-            "occurred_at": occurred_at,
+            "occurred_at": None if occurred_at is None else occurred_at.isoformat(),
             "before": was.get((rule, kind, occurred_at, source, url)),
             "after": now.get((rule, kind, occurred_at, source, url)),
         }
