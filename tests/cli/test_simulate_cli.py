@@ -65,6 +65,14 @@ def test_simulate_reports_the_contacts_a_higher_threshold_moves(cfg: Path) -> No
     assert "hot above 20 -> 21" in text.stdout
     assert VISITOR in text.stdout and "mql -> lead" in text.stdout
 
+    report = run / "what-if.html"
+    written = leadsync("--config", cfg, "simulate", candidate, "--html", report, cwd=run)
+    assert written.returncode == 0, written.stderr
+    assert f"report: {report}" in written.stdout
+    page = report.read_text(encoding="utf-8")
+    assert "What stricter.toml would change" in page
+    assert VISITOR in page  # the move's row
+
     # Nothing was written: the stored stage is still MQL.
     listed = leadsync("--config", cfg, "contacts", "--json", cwd=run)
     stages = {contact["email"]: contact["stage"] for contact in json.loads(listed.stdout)}
