@@ -97,6 +97,7 @@ def fake(httpserver: HTTPServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[Fa
     for name in ("jobtitle", "numemployees", "industry", "country", "annualrevenue", "phone"):
         server.define(name)
     server.define("hs_lead_status", "enumeration", tuple(LEAD_STATUSES))
+    server.define("total_revenue", "number")
     httpserver.expect_request(
         re.compile(r"^/crm/v3/(objects|properties)/contacts(/.*)?$")
     ).respond_with_handler(server.handle)
