@@ -17,6 +17,7 @@ won deals).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -49,9 +50,10 @@ def _amount(value: str | None) -> float | None:
     if value is None or not value.strip():
         return None
     try:
-        return float(value)
+        amount = float(value)
     except ValueError:
         return None
+    return amount if math.isfinite(amount) else None  # float() also reads "nan", "inf"
 
 
 def _millis_of(item: Mapping[str, Any]) -> int:

@@ -133,7 +133,7 @@ class TestStageDates:
         assert snapshot.sales is not None
         assert (snapshot.sales.changed_at, snapshot.sales.won_at) == (None, None)
 
-    @pytest.mark.parametrize("revenue", [None, "", "n/a"])
+    @pytest.mark.parametrize("revenue", [None, "", "n/a", "NaN"])
     def test_a_customer_without_a_readable_total_revenue_has_no_amount(
         self, httpserver: HTTPServer, fake: FakeHubSpot, revenue: str | None
     ) -> None:
