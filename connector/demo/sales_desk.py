@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterator, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from connector.model import BANT, SalesSignals, SalesStatus
 from connector.ports import ProfileSnapshot, SnapshotPage
@@ -112,7 +112,8 @@ disqualify = true
 
 
 class SalesDesk:
-    """Answers for the given contacts: some "not now", some BANT confirmed, some won."""
+    """Answers for the given contacts: some "not now", some BANT confirmed, some won (with
+    the deal's close date and amount, as the CRM readers give them)."""
 
     name = "sales-desk"
 
@@ -133,7 +134,13 @@ class SalesDesk:
             elif draw < 0.65:
                 signals = SalesSignals(bant=frozenset(BANT))
             elif draw < 0.75:
-                signals = SalesSignals(bant=frozenset(BANT), won=True)
+                # A deal of 8,000 to 60,000 closed in the last three weeks.
+                signals = SalesSignals(
+                    bant=frozenset(BANT),
+                    won=True,
+                    won_at=self._at - timedelta(days=rng.randint(0, 20)),
+                    won_amount=float(rng.randrange(8_000, 60_000, 500)),
+                )
             else:
                 continue  # not called yet
             answers.append(ProfileSnapshot(self.name, self._at, email, sales=signals))
