@@ -37,11 +37,11 @@ EXPECTED_RATES: dict[Temperature, float] = {
     Temperature.HOT: 0.5,
 }
 
-_DIGITS = 4  # rates and bounds: enough to compare runs, few enough to read
-
 
 @dataclass(frozen=True, slots=True)
 class Rate:
+    """Exact figures: the contract rounds them, a drift subtracts them first."""
+
     outcomes: int
     customers: int
     rate: float | None
@@ -57,14 +57,7 @@ def rate_of(customers: int, outcomes: int, *, min_outcomes: int) -> Rate:
         note = f"too few outcomes ({outcomes} < {max(min_outcomes, 1)})"
         return Rate(outcomes, customers, None, None, None, note)
     low, high = wilson_interval(customers, outcomes)
-    return Rate(
-        outcomes,
-        customers,
-        round(customers / outcomes, _DIGITS),
-        round(low, _DIGITS),
-        round(high, _DIGITS),
-        None,
-    )
+    return Rate(outcomes, customers, customers / outcomes, low, high, None)
 
 
 @dataclass(frozen=True, slots=True)

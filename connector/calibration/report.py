@@ -21,7 +21,9 @@ from connector.calibration.suggestion import DEFAULT_TARGETS, Suggestion, Target
 from connector.model import Temperature
 from connector.scoring.lifecycle import Bands
 
-__all__ = ["Calibration", "CalibrationOptions", "calibrate"]
+__all__ = ["SHOWN_DIGITS", "Calibration", "CalibrationOptions", "calibrate", "shown_share"]
+
+SHOWN_DIGITS = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,11 +134,16 @@ def _rate(rate: Rate, **after: object) -> dict[str, object]:
     return {
         "outcomes": rate.outcomes,
         "customers": rate.customers,
-        "rate": rate.rate,
-        "low": rate.low,
-        "high": rate.high,
+        "rate": shown_share(rate.rate),
+        "low": shown_share(rate.low),
+        "high": shown_share(rate.high),
         **after,
     }
+
+
+def shown_share(value: float | None) -> float | None:
+    """A rate as the contract gives it: four decimals, enough to compare runs."""
+    return None if value is None else round(value, SHOWN_DIGITS)
 
 
 def _drift(drift: Drift) -> dict[str, object]:

@@ -51,6 +51,10 @@ class Suggestion:
     hot_basis: str
 
 
+def _shown(rate: float | None) -> str:
+    return "none" if rate is None else f"{round(rate, 4):g}"
+
+
 def _range(bucket: BucketRate) -> str:
     return f"[{bucket.low}, {bucket.high})"
 
@@ -60,7 +64,7 @@ def _lowest_reaching(buckets: Sequence[BucketRate], target: float) -> tuple[Buck
     for bucket in rated:  # lowest first
         if bucket.rate.rate is not None and bucket.rate.rate >= target:
             return bucket, (
-                f"bucket {_range(bucket)} converts at {bucket.rate.rate:g} "
+                f"bucket {_range(bucket)} converts at {_shown(bucket.rate.rate)} "
                 f"({bucket.rate.customers} of {bucket.rate.outcomes}), the lowest to reach "
                 f"{target:g}"
             )
