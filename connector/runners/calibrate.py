@@ -89,7 +89,10 @@ def _observations(
         lines = scorer.score(
             contact.events, contact.profile, email=contact.email, detailed=True
         ).lines
-        first_event_at = min((as_utc_time(event[1]) for event in contact.events), default=None)
+        # One store gives its times in one form (text in one format, or datetimes), so
+        # the earliest is found before the one conversion.
+        earliest = min((event[1] for event in contact.events), default=None)
+        first_event_at = None if earliest is None else as_utc_time(earliest)
         found = observe(
             contact.contact_id,
             lines,
