@@ -140,8 +140,8 @@ def print_calibration(found: Calibration) -> None:
         [
             [
                 row.band.value,
-                row.rate.outcomes,
-                row.rate.customers,
+                f"{row.rate.outcomes:,}",
+                f"{row.rate.customers:,}",
                 _share(row.rate.rate),
                 _interval(row.rate),
                 _share(row.expected),
@@ -157,8 +157,8 @@ def print_calibration(found: Calibration) -> None:
             [
                 [
                     f"[{row.low}, {row.high})",
-                    row.rate.outcomes,
-                    row.rate.customers,
+                    f"{row.rate.outcomes:,}",
+                    f"{row.rate.customers:,}",
                     _share(row.rate.rate),
                     _interval(row.rate),
                     row.rate.note,
