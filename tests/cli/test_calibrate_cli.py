@@ -56,6 +56,7 @@ def _prepared(cfg: Path, store_url: str) -> dict[str, str]:
                     from_stage="mql",
                     to_stage="customer",
                     reason="the CRM shows a won deal",
+                    recorded_at=datetime(2025, 6, 1, tzinfo=UTC),
                 )
             )
     finally:

@@ -3,6 +3,7 @@ customer moves in the stage history, every figure computed by hand."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -15,9 +16,12 @@ from structlog.testing import capture_logs
 from adapters.files import FileSource
 from connector.calibration import CalibrationOptions, StoredCalibration, Targets
 from connector.config import Settings, scoring_rules
-from connector.model import Temperature
+from connector.model import SalesSignals, Temperature
+from connector.ports import ProfileSnapshot, SnapshotPage
 from connector.runners.calibrate import CALIBRATION_KEY, calibrate_store
+from connector.runners.crm_read import read_crm
 from connector.runners.ingest import ingest
+from connector.runners.rescore import rescore
 from connector.store.meta import read_meta, write_meta
 from connector.store.schema import identities, stage_history
 
@@ -101,6 +105,7 @@ def _became_customer(engine: Engine, who: dict[str, object], at: datetime) -> No
                 from_stage="mql",
                 to_stage="customer",
                 reason="the CRM shows a won deal",
+                recorded_at=AS_OF,  # the pass that saw the deal, long after it closed
             )
         )
 
@@ -220,3 +225,37 @@ class TestCalibrateStore:
         seen: list[tuple[int, int]] = []
         calibrate_store(store, RULES, OPTIONS, now=AS_OF, on_progress=lambda *p: seen.append(p))
         assert seen[-1] == (12, 12)
+
+
+class _WonDeals:
+    """A CRM reader whose one page says which contacts won a deal, and when it closed."""
+
+    name = "crm"
+
+    def __init__(self, read_at: datetime, won: dict[str, datetime]) -> None:
+        self.snapshots = [
+            ProfileSnapshot(
+                "crm", read_at, email, sales=SalesSignals(won=True, won_at=closed, read_at=read_at)
+            )
+            for email, closed in won.items()
+        ]
+
+    def read_changes(self, cursor: str | None) -> Iterator[SnapshotPage]:
+        if cursor is None:
+            yield SnapshotPage(self.snapshots, cursor="1")
+
+
+def test_a_deal_read_months_after_it_closed_converts_by_its_close_date(
+    engine: Engine, tmp_path: Path
+) -> None:
+    """Through the whole path: events, a CRM read in December of a deal won in September,
+    a scoring pass, then calibrate: the customer move is dated by the close date, so the
+    contact converted within its 30 days (dated by the pass, it would not have)."""
+    lines = [*_visits(_email("won"), 21, SEPT), *_visits(_email("lost"), 21, SEPT)]
+    _ingest(engine, tmp_path / "visits.jsonl", lines)
+    read_at = datetime(2026, 11, 30, tzinfo=UTC)
+    read_crm(engine, _WonDeals(read_at, {"won@acme.example": datetime(2026, 9, 20, tzinfo=UTC)}))
+    rescore(engine, RULES, as_of=read_at)
+    options = CalibrationOptions(horizon_days=30, bucket=5, min_outcomes=1)
+    found = calibrate_store(engine, RULES, options, now=AS_OF).as_contract()
+    assert _bands(found)[2] == ("hot", 2, 1, 0.5, 0.0945, 0.9055, 0.5, None)
