@@ -3,7 +3,9 @@ it became a customer, score it as of now, and hand the observations to the pure
 calibration; compare with the calibration stored last time, then store this one.
 
 One sequential read of contacts and events (``all_contacts_to_score``) and one query of
-the stage history, so a store of a million events costs about a detailed scoring pass.
+the stage history: 100,000 contacts with a million events took 11.5-12.8 s on SQLite and
+14.9 s on PostgreSQL, where a full scoring pass in one process took 10.1-12.8 s and 12.3 s
+(a loaded two-core machine; the detailed score of each contact is most of it).
 Nothing but the ``calibration`` fact of ``store_meta`` is written.
 """
 
@@ -121,7 +123,8 @@ def calibrate_store(
     """
     started = time.perf_counter()
     moment = (now or datetime.now(UTC)).astimezone(UTC)
-    scorer = Scorer(rules, as_of=moment)
+    # No reasons text: calibration reads the lines, never the CRM's summary of them.
+    scorer = Scorer(rules, as_of=moment, reasons=False)
     counts = _Read()
     with paused_gc(), engine.connect() as connection:
         previous = last_calibration(connection)
