@@ -36,9 +36,11 @@ class StoredCalibration(pydantic.BaseModel):
 
     @classmethod
     def loads(cls, text: str) -> StoredCalibration:
-        """Raises:
-        ValueError: the text is not a stored calibration (pydantic's ValidationError
-            is one).
+        """The calibration kept in ``text``.
+
+        Raises:
+            ValueError: the text is not a stored calibration (pydantic's
+                ValidationError is one).
         """
         return cls.model_validate_json(text)
 

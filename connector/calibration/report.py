@@ -4,7 +4,7 @@ report read (``as_contract``)."""
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 from connector.calibration.drift import Drift, StoredCalibration, drift_since
@@ -77,18 +77,7 @@ class Calibration:
         if previous is None:
             return self
         drift, note = drift_since(previous, self.stored())
-        return Calibration(
-            self.as_of,
-            self.options,
-            self.current,
-            self.bands,
-            self.buckets,
-            self.suggested,
-            self.observed,
-            self.unknown_outcomes,
-            drift,
-            note,
-        )
+        return replace(self, drift=drift, drift_note=note)
 
     def as_contract(self) -> dict[str, object]:
         """The object `leadsync calibrate --json` prints (and the report draws)."""
