@@ -72,7 +72,8 @@ def _lowest_reaching(buckets: Sequence[BucketRate], target: float) -> tuple[Buck
         return None, "no bucket has enough known outcomes for a rate"
     best = max(rated, key=lambda bucket: (bucket.rate.rate or 0.0, -bucket.low))
     return None, (
-        f"no bucket with a rate reaches {target:g} (the best: {_range(best)} at {best.rate.rate:g})"
+        f"no bucket with a rate reaches {target:g} "
+        f"(the best: {_range(best)} at {_shown(best.rate.rate)})"
     )
 
 

@@ -150,6 +150,12 @@ class TestSuggest:
         assert (found.warm_from, found.hot_above) == (5, None)
         assert found.hot_basis == "no bucket with a rate reaches 0.5 (the best: [5, 10) at 0.3)"
 
+    def test_a_rate_in_a_basis_reads_to_four_decimals(self) -> None:
+        found = suggest([_bucket(0, 1, 30), _bucket(5, 2, 30)], Targets(warm=0.25, hot=0.5))
+        assert (
+            found.warm_basis == "no bucket with a rate reaches 0.25 (the best: [5, 10) at 0.0667)"
+        )
+
     def test_no_bucket_with_enough_outcomes_gives_none_and_says_so(self) -> None:
         found = suggest([_bucket(0, 3, 5)])
         assert (found.warm_from, found.hot_above) == (None, None)

@@ -15,6 +15,8 @@ from connector.calibration import (
     calibrate,
 )
 from connector.model import Temperature
+from connector.report.shapes import Calibration as ReportCalibration
+from connector.report.shapes import parse_shape
 from connector.scoring.lifecycle import Bands
 
 FIRST = datetime(2026, 11, 1, tzinfo=UTC)
@@ -199,3 +201,13 @@ class TestOptions:
     def test_a_horizon_under_one_day_is_refused(self) -> None:
         with pytest.raises(ValueError, match="horizon_days must be 1 or more, got 0"):
             CalibrationOptions(horizon_days=0)
+
+
+class TestTheReportReadsIt:
+    def test_the_report_takes_the_contract_of_a_first_and_a_second_calibration(self) -> None:
+        """The HTML report reads this very object: a key renamed on either side fails."""
+        first = calibrate(OBSERVED, current=Bands(10, 20), options=OPTIONS, as_of=FIRST)
+        second = calibrate(OBSERVED, current=Bands(10, 20), options=OPTIONS, as_of=SECOND)
+        for found in (first, second.compared_with(first.stored())):
+            read = parse_shape(ReportCalibration, found.as_contract(), what="calibrate")
+            assert read.model_dump(by_alias=True) == found.as_contract()
