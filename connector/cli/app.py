@@ -19,6 +19,7 @@ import typer
 from connector import __version__
 from connector.cli import (
     backfill,
+    calibrate,
     configure,
     crm,
     daemon,
@@ -51,7 +52,15 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-for group in (configure.app, ingest.app, backfill.app, reports.app, simulate.app, push.app):
+for group in (
+    configure.app,
+    ingest.app,
+    backfill.app,
+    reports.app,
+    calibrate.app,
+    simulate.app,
+    push.app,
+):
     app.add_typer(group)
 app.add_typer(crm.app, name="crm")
 app.add_typer(sync.app)
