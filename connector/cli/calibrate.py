@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
+import structlog
 import typer
 
 from connector.calibration import (
@@ -17,10 +19,13 @@ from connector.cli.render import print_json, print_listing, progress_bar, shown_
 from connector.cli.state import state_of
 from connector.config import scoring_rules
 from connector.runners.calibrate import calibrate_store
+from connector.runners.report import write_report
 
 __all__ = ["app", "parsed_targets", "print_calibration"]
 
 app = typer.Typer()
+
+log = structlog.get_logger("leadsync")
 
 _TARGET_FORM = "BAND=RATE, BAND warm or hot and RATE a fraction, e.g. --target hot=0.5"
 
@@ -88,6 +93,15 @@ def calibrate(
     as_json: Annotated[
         bool, typer.Option("--json", help="The calibration as one JSON object.")
     ] = False,
+    html: Annotated[
+        Path | None,
+        typer.Option(
+            "--html",
+            metavar="FILE",
+            help="Also write conversion by band and bucket as one HTML report that opens "
+            "offline.",
+        ),
+    ] = None,
 ) -> None:
     """Conversion per band and per score bucket against the expected 5 / 25 / 50 %, with
     95 % intervals; the thresholds that would reach the targets; the drift since the last
@@ -100,10 +114,22 @@ def calibrate(
     )
     state = state_of(ctx)
     rules = scoring_rules(state.load())
+    engine = state.store()
     with progress_bar("calibrate", None) as bar:
         found = calibrate_store(
-            state.store(), rules, options, on_progress=lambda done, total: bar.update(done, total)
+            engine, rules, options, on_progress=lambda done, total: bar.update(done, total)
         )
+    if html is not None:
+        written = write_report(
+            engine,
+            html,
+            bands=rules.bands,
+            title="Calibration of the bands",
+            calibration=found.as_contract(),
+        )
+        log.info("calibrate.report_written", path=str(written))
+        if not as_json:
+            stdout.print(f"report: {written}", markup=False)
     if as_json:
         print_json(found.as_contract())
         return
@@ -150,7 +176,10 @@ def print_calibration(found: Calibration) -> None:
             for row in found.bands
         ],
     )
-    if found.buckets:
+    # The table leaves out buckets no contact peaked in (a few very active contacts spread
+    # the scores over hundreds of them); --json lists every one.
+    shown = [row for row in found.buckets if row.rate.outcomes]
+    if shown:
         stdout.print("")
         print_listing(
             ["peak score", "outcomes", "customers", "rate", "95 % interval", "note"],
@@ -163,9 +192,14 @@ def print_calibration(found: Calibration) -> None:
                     _interval(row.rate),
                     row.rate.note,
                 ]
-                for row in found.buckets
+                for row in shown
             ],
         )
+        if len(shown) < len(found.buckets):
+            stdout.print(
+                f"({len(found.buckets) - len(shown):,} bucket(s) with no known outcome not "
+                "shown; --json lists them)"
+            )
     suggested, current = found.suggested, found.current
     stdout.print("")
     for name, value, now, basis, target in (

@@ -8,7 +8,6 @@ what it counts now), added in event order. Fit lines (no time) count from the st
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 
@@ -32,12 +31,14 @@ def running_scores(
 ) -> Iterator[tuple[ScoreLine, float]]:
     """Each line with the score once it is added, in event order; with ``after``, only
     the points of events after that moment (fit lines left out)."""
-    parts: list[float] = []
+    # A running sum, not an fsum of all so far (quadratic in a contact's events): points
+    # carry two decimals, so rounding each step keeps the sum exact enough to compare.
+    total = 0.0
     for line in _in_time_order(lines):
         if after is not None and (line.occurred_at is None or line.occurred_at <= after):
             continue
-        parts.append(line.points)
-        yield line, round(math.fsum(parts), 2)
+        total = round(total + line.points, 2)
+        yield line, total
 
 
 def first_above(

@@ -138,3 +138,16 @@ class TestCalibrateCommand:
         )
         assert result.returncode == 2
         assert "'cold=0.05' is not BAND=RATE, BAND warm or hot" in result.stderr
+
+
+def test_html_writes_the_report_and_says_where(cfg: Path, sqlite_url: str) -> None:
+    env = _prepared(cfg, sqlite_url)
+    report = cfg.parent / "bands.html"
+    done = leadsync(
+        "--config", cfg, "calibrate", *OPTIONS, "--html", report, cwd=cfg.parent, env=env
+    )
+    assert done.returncode == 0, done.stderr
+    assert f"report: {report}" in done.stdout
+    page = report.read_text(encoding="utf-8")
+    assert "Calibration of the bands" in page
+    assert "Conversion by band" in page
