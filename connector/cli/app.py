@@ -26,6 +26,7 @@ from connector.cli import (
     demo,
     identity,
     ingest,
+    kpi,
     push,
     reports,
     serve,
@@ -54,6 +55,7 @@ for group in (configure.app, ingest.app, backfill.app, reports.app, push.app):
     app.add_typer(group)
 app.add_typer(crm.app, name="crm")
 app.add_typer(sync.app)
+app.add_typer(kpi.app)
 app.add_typer(db.app, name="db")
 app.add_typer(identity.app, name="identity")
 app.add_typer(demo.app)
