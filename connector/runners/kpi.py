@@ -78,7 +78,7 @@ def costs_of(settings: Settings) -> Costs | None:
         config = settings.config_file
         text = config.read_text(encoding="utf-8") if config is not None else ""
         raise ConfigError(
-            f"[kpi] costs names {str(path)!r}, which is not a file",
+            f"names {str(path)!r}, which is not a file",
             file=str(config) if config is not None else None,
             line=KeyLines(text).line_of(["kpi", "costs"]),
             key="kpi.costs",
