@@ -40,6 +40,13 @@ WEB_KINDS = ("site_visit", "page_view")
 _BATCH_ROWS = 10_000
 
 
+def _read_whole(column: Any) -> sa.ColumnElement[Any]:
+    """``column`` so that SQLite reads the table once and sorts, instead of walking the
+    column's index and looking up each event (ten times slower over 1M events: 3.9 s
+    against 0.3 s to list the visitors); PostgreSQL plans the same either way."""
+    return cast(sa.ColumnElement[Any], column + 0)
+
+
 def _in_period(column: Any, start: datetime | None, end: datetime) -> sa.ColumnElement[bool]:
     if start is None:
         return cast(sa.ColumnElement[bool], column < end)
@@ -84,22 +91,30 @@ def lead_starts(
 ) -> Iterator[LeadStart]:
     """The known contacts whose first event (with none: whose profile time) is in
     [start, end), with that time."""
-    first = (
-        sa.select(
-            events.c.contact_id.label("contact_id"),
-            sa.func.min(events.c.occurred_at).label("first_at"),
-        )
-        .group_by(events.c.contact_id)
+    # Two queries rather than contacts LEFT JOIN the first events: SQLite scans the
+    # grouped events once per contact in that join (minutes on 100,000 contacts), while
+    # "IN (known contacts)" is one lookup table.
+    first_at = sa.func.min(events.c.occurred_at)
+    known_ids = sa.select(contacts.c.id).where(_known())
+    with_events = (
+        sa.select(_read_whole(events.c.contact_id).label("contact_id"), first_at)
+        .group_by(_read_whole(events.c.contact_id))
+        .having(_in_period(first_at, start, end))
         .subquery("first_events")
     )
-    started = sa.func.coalesce(
-        first.c.first_at, contacts.c.profile_at, type_=contacts.c.profile_at.type
+    query = sa.select(with_events.c.contact_id, with_events.c[1]).where(
+        with_events.c.contact_id.in_(known_ids)
     )
-    query = (
-        sa.select(contacts.c.id, started)
-        .select_from(contacts.outerjoin(first, first.c.contact_id == contacts.c.id))
-        .where(_known(), _in_period(started, start, end))
+    yield from _lead_starts(connection, query)
+    without_events = sa.select(contacts.c.id, contacts.c.profile_at).where(
+        _known(),
+        _in_period(contacts.c.profile_at, start, end),
+        ~sa.select(events.c.id).where(events.c.contact_id == contacts.c.id).exists(),
     )
+    yield from _lead_starts(connection, without_events)
+
+
+def _lead_starts(connection: sa.Connection, query: sa.Select[Any]) -> Iterator[LeadStart]:
     result = connection.execution_options(stream_results=True).execute(query)
     for contact_id, at in result.yield_per(_BATCH_ROWS):
         yield LeadStart(int(contact_id), at)
@@ -134,7 +149,7 @@ def visitor_count(connection: sa.Connection, start: datetime | None, end: dateti
 
 def visitor_ids(connection: sa.Connection, start: datetime | None, end: datetime) -> Iterator[int]:
     """The contacts ``visitor_count`` counts."""
-    query = sa.select(events.c.contact_id).where(_web_events_in(start, end)).distinct()
+    query = sa.select(_read_whole(events.c.contact_id)).where(_web_events_in(start, end)).distinct()
     result = connection.execution_options(stream_results=True).execute(query)
     for (contact_id,) in result.yield_per(_BATCH_ROWS):
         yield int(contact_id)
@@ -182,7 +197,8 @@ def _first_of_each_contact(
     """``columns`` of each contact's first event (among those ``where`` picks): the
     earliest, the first stored of those at the same time."""
     order = sa.func.row_number().over(
-        partition_by=events.c.contact_id, order_by=(events.c.occurred_at, events.c.id)
+        partition_by=_read_whole(events.c.contact_id),
+        order_by=(events.c.occurred_at, events.c.id),
     )
     ranked = sa.select(events.c.contact_id, *columns, order.label("place"))
     if where is not None:
