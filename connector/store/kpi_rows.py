@@ -8,7 +8,7 @@ back is one row per contact, or per contact and stage, never one per event.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any, cast
 
@@ -45,6 +45,14 @@ def _read_whole(column: Any) -> sa.ColumnElement[Any]:
     column's index and looking up each event (ten times slower over 1M events: 3.9 s
     against 0.3 s to list the visitors); PostgreSQL plans the same either way."""
     return cast(sa.ColumnElement[Any], column + sa.literal_column("0"))
+
+
+def _streamed(connection: sa.Connection, query: sa.Select[Any]) -> Iterator[Sequence[Any]]:
+    """The rows of ``query`` fetched a batch at a time (a server-side cursor on
+    PostgreSQL). Set on the statement, not the connection: a connection left streaming
+    would plan the caller's later queries for a cursor too, fast first rows over a fast
+    whole (a nested loop over the stage history took 40 s instead of 0.1 s)."""
+    return iter(connection.execute(query, execution_options={"yield_per": _BATCH_ROWS}))
 
 
 def _in_period(column: Any, start: datetime | None, end: datetime) -> sa.ColumnElement[bool]:
@@ -115,8 +123,8 @@ def lead_starts(
 
 
 def _lead_starts(connection: sa.Connection, query: sa.Select[Any]) -> Iterator[LeadStart]:
-    result = connection.execution_options(stream_results=True).execute(query)
-    for contact_id, at in result.yield_per(_BATCH_ROWS):
+    result = _streamed(connection, query)
+    for contact_id, at in result:
         yield LeadStart(int(contact_id), at)
 
 
@@ -130,8 +138,8 @@ def stage_reaches(
         stage_history.c.to_stage.in_([stage.value for stage in FUNNEL_STAGES]),
         _in_period(stage_history.c.at, start, end),
     )
-    result = connection.execution_options(stream_results=True).execute(query)
-    for contact_id, to_stage, at in result.yield_per(_BATCH_ROWS):
+    result = _streamed(connection, query)
+    for contact_id, to_stage, at in result:
         yield StageReach(int(contact_id), Stage(to_stage), at)
 
 
@@ -150,8 +158,8 @@ def visitor_count(connection: sa.Connection, start: datetime | None, end: dateti
 def visitor_ids(connection: sa.Connection, start: datetime | None, end: datetime) -> Iterator[int]:
     """The contacts ``visitor_count`` counts."""
     query = sa.select(_read_whole(events.c.contact_id)).where(_web_events_in(start, end)).distinct()
-    result = connection.execution_options(stream_results=True).execute(query)
-    for (contact_id,) in result.yield_per(_BATCH_ROWS):
+    result = _streamed(connection, query)
+    for (contact_id,) in result:
         yield int(contact_id)
 
 
@@ -212,8 +220,8 @@ def _first_of_each_contact(
 def first_sources(connection: sa.Connection) -> dict[int, str]:
     """The source of each contact's first event."""
     query = _first_of_each_contact([events.c.source.label("source")])
-    result = connection.execution_options(stream_results=True).execute(query)
-    return {int(contact_id): str(source) for contact_id, source in result.yield_per(_BATCH_ROWS)}
+    result = _streamed(connection, query)
+    return {int(contact_id): str(source) for contact_id, source in result}
 
 
 def _attribute(name: str) -> sa.ColumnElement[Any]:
@@ -245,22 +253,23 @@ def first_campaigns(connection: sa.Connection) -> dict[int, str]:
         names_one,
     )
     found: dict[int, str] = {}
-    result = connection.execution_options(stream_results=True).execute(query)
-    for row in result.yield_per(_BATCH_ROWS):
-        campaign = campaign_named(
-            campaign=row.campaign,
-            utm_campaign=row.utm_campaign,
-            referrer_type=row.referrer_type,
-            referrer_name=row.referrer_name,
-            url=row.url,
+    for contact_id, campaign, utm_campaign, referrer_type, referrer_name, url in _streamed(
+        connection, query
+    ):
+        named = campaign_named(
+            campaign=campaign,
+            utm_campaign=utm_campaign,
+            referrer_type=referrer_type,
+            referrer_name=referrer_name,
+            url=url,
         )
-        if campaign is not None:
-            found[int(row.contact_id)] = campaign
+        if named is not None:
+            found[int(contact_id)] = named
     return found
 
 
 def temperatures(connection: sa.Connection) -> dict[int, str]:
     """Each scored contact's current temperature."""
     query = sa.select(scores.c.contact_id, scores.c.temperature)
-    result = connection.execution_options(stream_results=True).execute(query)
-    return {int(cid): str(temperature) for cid, temperature in result.yield_per(_BATCH_ROWS)}
+    result = _streamed(connection, query)
+    return {int(cid): str(temperature) for cid, temperature in result}
