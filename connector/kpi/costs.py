@@ -106,7 +106,8 @@ def _row(values: list[str], line: int, name: str) -> CostRow:
             "the campaign is empty",
             file=name,
             line=line,
-            hint="write the campaign as the events name it (leadsync explain EMAIL shows it)",
+            hint="write the campaign as the events name it "
+            "(`leadsync kpi --by campaign` lists them)",
         )
     try:
         month = parse_month(month_text)
