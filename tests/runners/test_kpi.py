@@ -591,3 +591,21 @@ class TestCostsFile:
         costs.write_text("campaign,month,cost\nq3-webinar,2026-09,1000\nq3-webinar,09/2026,5\n")
         with pytest.raises(ConfigError, match=rf"^{costs}:3: '09/2026' is not a month"):
             _kpi(store, settings)
+
+
+class TestEmptyStore:
+    def test_an_empty_store_has_an_open_period_and_every_cost_row_up_to_today(
+        self, engine: Engine, settings: Settings
+    ) -> None:
+        """No event: the period has no first day; the costs rows up to today (all five)
+        count, and nothing divides by them."""
+        report = _kpi(engine, settings, KpiAsked(by="month"))
+        assert report["period"] == {"since": None, "until": "2026-12-07"}
+        assert (report["leads"], report["visitors"], report["cost"], report["cpl"]) == (
+            0,
+            None,
+            3049.0,
+            None,
+        )
+        assert report["by"] == []
+        assert report["basis"]["leads"].endswith("is dated up to 2026-12-07")
