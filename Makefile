@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint typecheck pytest bench install install-dev clean
+.PHONY: demo test lint typecheck pytest browser bench install install-dev clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,7 +32,22 @@ lint: install-dev
 typecheck: install-dev
 	$(BIN)/mypy
 
-pytest: install-dev
+# The HTML report's tests open it in Debian's headless Chromium (tests/report/browser.py).
+# `make demo` needs no browser: it only writes the report.
+CHROMIUM := /usr/bin/chromium
+
+browser:
+	@if [ -x $(CHROMIUM) ]; then \
+		echo "browser: $(CHROMIUM) is installed"; \
+	elif [ "$$(id -u)" = 0 ]; then \
+		apt-get update -q && apt-get install -y -q --no-install-recommends chromium && test -x $(CHROMIUM); \
+	else \
+		echo "browser: $(CHROMIUM) is missing; as root run:" >&2; \
+		echo "  apt-get update && apt-get install -y --no-install-recommends chromium" >&2; \
+		exit 1; \
+	fi
+
+pytest: install-dev browser
 	$(BIN)/pytest -q
 
 test: lint typecheck pytest

@@ -8,7 +8,10 @@ events over N contacts (timed apart, printed as context), then time
 - a forced full pass (``full=True``) over the already-scored store,
 - an incremental pass after 1 % of the contacts got 1-3 new events each (target: under
   1 s), checking that it rescored exactly those contacts,
-- an idle pass with nothing new, which should rescore no one.
+- an idle pass with nothing new, which should rescore no one,
+- two full simulations (``leadsync simulate``) over the same store, printed beside the
+  forced full pass: one raising ``hot_above`` to 25, one adding a rule that makes a site
+  visit worth 2 (every contact scored under both rule sets).
 
 SQLite runs twice: with the configured worker count and with one process, so the
 single-process figure stays visible. PostgreSQL (127.0.0.1:5432, user postgres, db test,
@@ -86,6 +89,8 @@ def child_score(
     from connector.config import Settings, scoring_rules
     from connector.runners.ingest import ingest
     from connector.runners.rescore import RescoreSummary, rescore
+    from connector.runners.simulate import simulate
+    from connector.scoring.settings import BehaviourRuleSettings
     from connector.store.engine import open_store
     from connector.store.schema import contacts
 
@@ -123,6 +128,16 @@ def child_score(
     ingest_rss_mb = _peak_rss_mb()
     first, first_s = timed(full=False)
     forced, forced_s = timed(full=True)
+
+    def simulated(scoring: object) -> tuple[dict[str, object], float]:
+        candidate = scoring_rules(settings.model_copy(update={"scoring": scoring}))
+        started = time.perf_counter()
+        result = simulate(engine, rules, candidate, workers=workers)
+        return result, time.perf_counter() - started
+
+    bands_result, bands_s = simulated(settings.scoring.model_copy(update={"hot_above": 25}))
+    visit = BehaviourRuleSettings(name="visit_worth_two", kind="site_visit", points=2)
+    rule_result, rule_s = simulated(settings.scoring.model_copy(update={"behaviour": (visit,)}))
     new_stored, _ = load(incremental_file)
     incremental, incremental_s = timed(full=False)
     idle, idle_s = timed(full=False)
@@ -140,6 +155,10 @@ def child_score(
         "forced_s": forced_s,
         "forced_contacts": forced.contacts_scored,
         "forced_workers": forced.workers,
+        "simulate_bands_s": bands_s,
+        "simulate_bands_changed": float(bands_result["changed"]["any"]),  # type: ignore[index]
+        "simulate_rule_s": rule_s,
+        "simulate_rule_changed": float(rule_result["changed"]["any"]),  # type: ignore[index]
         "new_events": new_stored,
         "incremental_s": incremental_s,
         "incremental_contacts": incremental.contacts_scored,
@@ -241,6 +260,17 @@ def main() -> None:
             f"{figures['forced_s']:>9.2f} {figures['incremental_s']:>7.2f} "
             f"{figures['incremental_contacts']:>13,.0f} {figures['idle_s']:>7.2f} "
             f"{figures['peak_rss_mb']:>12,.0f}"
+        )
+    print()
+    print(
+        f"{'backend':<11} {'workers':>7} {'full pass s':>11} {'simulate hot_above s':>20} "
+        f"{'changed':>8} {'simulate rule s':>15} {'changed':>8}"
+    )
+    for label, workers, figures in rows:
+        print(
+            f"{label:<11} {workers:>7} {figures['forced_s']:>11.2f} "
+            f"{figures['simulate_bands_s']:>20.2f} {figures['simulate_bands_changed']:>8,.0f} "
+            f"{figures['simulate_rule_s']:>15.2f} {figures['simulate_rule_changed']:>8,.0f}"
         )
     print()
     for label, workers, figures in rows:

@@ -417,6 +417,54 @@ def scoring_rules(settings: Settings) -> ScoringRules:
     return build_rules(settings.scoring, settings.lifecycle)
 
 
+def candidate_rules(path: Path, settings: Settings) -> ScoringRules:
+    """The rules of a candidate file for ``leadsync simulate``: the current config's
+    ``[scoring]`` and ``[lifecycle]`` with each key the candidate's tables give in place
+    of the current one (a list of rules replaces the whole list); its other tables are not
+    read, so a copy of the whole config.toml will do, and so will a file of one key."""
+    shown = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(
+            "candidate file not found", file=shown, hint="give the path of a TOML file"
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot be read ({exc})", file=shown) from None
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        match = re.search(r"line (\d+)", str(exc))
+        raise ConfigError(
+            f"is not valid TOML: {exc}",
+            file=shown,
+            line=int(match.group(1)) if match else None,
+            hint="fix the syntax (see config.example.toml)",
+        ) from None
+    if "scoring" not in raw and "lifecycle" not in raw:
+        raise ConfigError(
+            "has neither a [scoring] nor a [lifecycle] table: there is nothing to simulate",
+            file=shown,
+            hint="copy those tables from config.toml and change what you want to try",
+        )
+    tables: dict[str, Any] = {"scoring": settings.scoring, "lifecycle": settings.lifecycle}
+    for table, model in (("scoring", ScoringSettings), ("lifecycle", LifecycleSettings)):
+        if table not in raw:
+            continue
+        given = raw[table]
+        if not isinstance(given, dict):
+            raise ConfigError(f"[{table}] must be a table", file=shown, key=table)
+        current = tables[table].model_dump(mode="json", exclude_unset=True)
+        try:
+            model.model_validate(given)  # its own mistakes, named at its own lines
+            tables[table] = model.model_validate({**current, **given})
+        except ValidationError as exc:
+            raise config_error_from_validation(
+                exc, file=shown, text=text, prefix=(table,)
+            ) from None
+    return build_rules(tables["scoring"], tables["lifecycle"])
+
+
 # -- where a key stands in the TOML text ---------------------------------------------------
 # ``tomllib`` keeps no positions; this reads the text once more, line by line, and records
 # where each table header and each ``key =`` stands. It is meant for error messages only:

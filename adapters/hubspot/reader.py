@@ -1,14 +1,23 @@
-"""Read HubSpot contacts changed since a cursor: profile fields, stage, lead status, BANT.
+"""Read HubSpot contacts changed since a cursor: profile fields, stage, lead status, BANT,
+and when sales set the stage and for how much the contact was won.
 
 Sorted by ``lastmodifieddate`` ascending, each page starts again from the newest
 modification time read (the ones read at that instant are skipped): the search API's
 10,000-result cap per query is never reached, and a contact edited during the read, which
 moves to the end of the order, shifts nothing that is still to come. The cursor, committed
 with each page, stays five minutes behind now, as HubSpot's search index lags writes.
+
+A stage sales set (SQL, customer) is dated by HubSpot's ``hs_lifecyclestage_<value>_date``
+property of the value the contact holds ("Became a customer date"; a portal's custom
+stage values have none, and are then dated by the read); a won contact's close date is
+the customer one. The won amount is the property the mapping names in
+``won_amount_property`` (HubSpot's own ``total_revenue``: the sum of the contact's closed
+won deals).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -23,13 +32,28 @@ from connector.errors import FatalError
 from connector.model import SalesSignals, Stage, crm_stage_field
 from connector.ports import ProfileSnapshot, SnapshotPage
 
-__all__ = ["SEARCH_CAP", "HubSpotReader"]
+__all__ = ["SEARCH_CAP", "HubSpotReader", "stage_date_property"]
 
 SEARCH_CAP = 10_000  # results one search query can page through
 _PAGE = 200  # the search API's largest page
 _MODIFIED = "lastmodifieddate"
 _TRUE = frozenset({"true", "1", "yes", "y"})
 _INDEX_LAG = timedelta(minutes=5)
+
+
+def stage_date_property(value: str) -> str:
+    """HubSpot's property holding when a contact last entered the stage ``value``."""
+    return f"hs_lifecyclestage_{value}_date"
+
+
+def _amount(value: str | None) -> float | None:
+    if value is None or not value.strip():
+        return None
+    try:
+        amount = float(value)
+    except ValueError:
+        return None
+    return amount if math.isfinite(amount) else None  # float() also reads "nan", "inf"
 
 
 def _millis_of(item: Mapping[str, Any]) -> int:
@@ -58,11 +82,15 @@ class HubSpotReader:
         self._caller = caller
         self._mapping = mapping
         self._timeout_s = timeout_s
+        self._stages = mapping.stage_of_value()
         read = {"email", _MODIFIED, "lifecyclestage", *mapping.profile, *mapping.bant.values()}
         if mapping.lead_status_property:
             read.add(mapping.lead_status_property)
+        # Only the dates of the stages sales set: the others are not signals.
+        read.update(stage_date_property(value) for value in self._stages)
+        if mapping.won_amount_property:
+            read.add(mapping.won_amount_property)
         self._properties = sorted(read)
-        self._stages = mapping.stage_of_value()
         self.queries = 0
 
     def read_changes(self, cursor: str | None) -> Iterator[SnapshotPage]:
@@ -140,15 +168,25 @@ class HubSpotReader:
             properties.get(mapping.lead_status_property) if mapping.lead_status_property else None
         )
         stage = properties.get("lifecyclestage") or ""
+        signal_stage = self._stages.get(stage)
+        won = bool(stage) and stage == mapping.stages.get(Stage.CUSTOMER)
+        changed_at = _moment(properties.get(stage_date_property(stage))) if signal_stage else None
         sales = SalesSignals(
-            stage=self._stages.get(stage),
+            stage=signal_stage,
             status=mapping.lead_statuses.get(status_value or ""),
             bant=frozenset(
                 answer
                 for answer, theirs in mapping.bant.items()
                 if str(properties.get(theirs) or "").strip().lower() in _TRUE
             ),
-            won=bool(stage) and stage == mapping.stages.get(Stage.CUSTOMER),
+            won=won,
+            changed_at=changed_at,
+            won_at=changed_at if won else None,
+            won_amount=(
+                _amount(properties.get(mapping.won_amount_property))
+                if mapping.won_amount_property
+                else None
+            ),
         )
         return ProfileSnapshot(
             "hubspot",

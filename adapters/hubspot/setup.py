@@ -226,6 +226,8 @@ def _reading_problems(
     read += [(("bant", answer), name) for answer, name in mapping.bant.items()]
     if mapping.lead_status_property:
         read.append((("lead_status_property",), mapping.lead_status_property))
+    if mapping.won_amount_property:
+        read.append((("won_amount_property",), mapping.won_amount_property))
     for key, name in read:
         if name not in existing:
             fix = (

@@ -14,9 +14,11 @@ The cursor is a JSON object with each query's newest SystemModstamp read (``Lead
 ``Contact``, and ``won`` for the contact roles of won opportunities), committed with each
 page: a run that stops part-way resumes every query where it got to.
 
-A converted Lead speaks for the Contact it became (sales qualified it); its own id is
-never linked, as it can no longer be written. A Contact's own record says nothing of what
-sales decided; a won opportunity does, through its contact roles.
+A converted Lead speaks for the Contact it became (sales qualified it), dated by its
+ConvertedDate; its own id is never linked, as it can no longer be written. A Lead's Status
+carries no date of its own: a status is dated by the read. A Contact's own record says
+nothing of what sales decided; a won opportunity does, through its contact roles. Its
+close date and amount are in ``adapters.salesforce.won_deals``.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from typing import Any
 
 from adapters.salesforce.client import SalesforceApi
 from adapters.salesforce.records import KNOWN_OBJECTS
+from adapters.salesforce.won_deals import WonDeals, close_day, won_amount_field
 from connector.crm.mapping import CrmMapping
 from connector.errors import LimitReachedError
 from connector.model import ProfileValue, SalesSignals, Stage
@@ -48,7 +51,7 @@ _SOURCE = "salesforce"
 _ROLE = "OpportunityContactRole"
 _STAMP = "SystemModstamp"
 _BASE = ("Id", "Email", _STAMP)
-_CONVERSION = ("IsConverted", "ConvertedContactId")
+_CONVERSION = ("IsConverted", "ConvertedContactId", "ConvertedDate")
 _MAX_RAW_CHARS = 1_000
 
 
@@ -163,6 +166,7 @@ class SalesforceReader:
         self._objects = objects
         self._prefixes = {*KNOWN_OBJECTS, *objects}
         self._reads = [self._object_read(sobject) for sobject in objects]
+        self._won_deals = WonDeals(api, amount_field=won_amount_field(mapping))
 
     def _on(self, name: str, sobject: str) -> str | None:
         """``name`` as read on ``sobject`` ("Lead.Title" -> "Title" on Lead only; a name
@@ -242,13 +246,14 @@ class SalesforceReader:
         where = "Opportunity.IsWon = true"
         if key in since:
             where += f" AND {stamp} >= {soql_datetime(since[key] - COMMIT_LAG)}"
-        soql = (
-            f"SELECT ContactId, Contact.Email, {stamp} FROM {_ROLE} WHERE {where} "
-            f"ORDER BY {stamp} ASC"
-        )
+        select = _unique(["ContactId", "Contact.Email", *self._won_deals.select, stamp])
+        soql = f"SELECT {', '.join(select)} FROM {_ROLE} WHERE {where} ORDER BY {stamp} ASC"
         for records in self._api.query_pages(soql):
             snapshots: list[ProfileSnapshot] = []
             rejects: list[RejectedInput] = []
+            # A contact's amount is the sum of all its won deals, the ones won before this
+            # read's window too: one look-up per page for the contacts it names.
+            deals = self._won_deals.of_contacts(records)
             for record in records:
                 modified = _value(record, stamp)
                 self._advance(since, key, modified)
@@ -261,6 +266,7 @@ class SalesforceReader:
                         )
                     )
                     continue
+                won = deals.of(contact_id, record)
                 snapshots.append(
                     ProfileSnapshot(
                         _SOURCE,
@@ -268,7 +274,12 @@ class SalesforceReader:
                         email,
                         ids={_SOURCE: contact_id} if contact_id else {},
                         fields={},
-                        sales=SalesSignals(stage=Stage.CUSTOMER, won=True),
+                        sales=SalesSignals(
+                            stage=Stage.CUSTOMER,
+                            won=True,
+                            won_at=won.first_closed,
+                            won_amount=won.amount,
+                        ),
                     )
                 )
             yield SnapshotPage(snapshots, rejects, cursor=_cursor_text(since))
@@ -311,7 +322,9 @@ class SalesforceReader:
                 # won still counts.
                 stage = self._mapping.status_stages.get(status or "")
                 sales = SalesSignals(
-                    stage=Stage.CUSTOMER if stage is Stage.CUSTOMER else Stage.SQL, bant=bant
+                    stage=Stage.CUSTOMER if stage is Stage.CUSTOMER else Stage.SQL,
+                    bant=bant,
+                    changed_at=close_day(_value(record, "ConvertedDate")),
                 )
             else:
                 sales = SalesSignals(

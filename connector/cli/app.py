@@ -30,6 +30,7 @@ from connector.cli import (
     push,
     reports,
     serve,
+    simulate,
     sync,
 )
 from connector.cli._help import LeadsyncGroup
@@ -51,7 +52,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-for group in (configure.app, ingest.app, backfill.app, reports.app, push.app):
+for group in (configure.app, ingest.app, backfill.app, reports.app, simulate.app, push.app):
     app.add_typer(group)
 app.add_typer(crm.app, name="crm")
 app.add_typer(sync.app)

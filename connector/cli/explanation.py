@@ -22,8 +22,13 @@ _MOVED = {
 
 
 def transition_in_words(step: Transition) -> str:
-    """``became MQL on 2026-12-07 05:31 UTC because score 31 is above 20 (hot)``."""
-    return f"{_MOVED[step.to_stage]} on {shown_time(step.at)} UTC because {step.reason}"
+    """``became MQL on 2026-09-14 10:02 UTC because score 31 is above 20 (hot)``, and
+    ``(recorded 2026-11-03 08:00 UTC)`` when the pass that saw it ran at another time."""
+    words = f"{_MOVED[step.to_stage]} on {shown_time(step.at)} UTC because {step.reason}"
+    recorded = step.recorded_at
+    if recorded is not None and shown_time(recorded) != shown_time(step.at):
+        words += f" (recorded {shown_time(recorded)} UTC)"
+    return words
 
 
 def print_explanation(explanation: Explanation) -> None:

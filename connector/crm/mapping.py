@@ -70,6 +70,10 @@ class CrmMapping(BaseModel):
     # Lead status values that mean sales qualified the lead (sql) or won it (customer).
     status_stages: dict[str, Literal[Stage.SQL, Stage.CUSTOMER]] = {}
     bant: dict[Literal["budget", "authority", "need", "timing"], str] = {}
+    # The won deal's amount (KPIs: margin, ROI): a contact property (HubSpot's
+    # total_revenue) or a field of the won deal (Salesforce's Opportunity.Amount). Not
+    # set: no amount is read, and margins say so.
+    won_amount_property: str | None = None
 
     @model_validator(mode="after")
     def _objects_known(self) -> CrmMapping:

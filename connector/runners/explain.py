@@ -47,6 +47,7 @@ def explain_contact(
         profile=stored.profile,
         state=stored.state,
         history=tuple(stage_history_of(connection, contact_id)),
+        profile_at=stored.profile_at,
     )
     joined = tuple(
         VisitorJoined(

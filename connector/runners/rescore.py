@@ -389,6 +389,7 @@ class _PassJob:
                     contact.state,
                     email=contact.email,
                     at=self.moment,
+                    profile_at=contact.profile_at,
                 ),
             )
             for contact in chunk

@@ -19,13 +19,13 @@ from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from connector.errors import FatalError
 from connector.runners._child_failure import ChildFailure
 from connector.runners._gc import paused_gc
 
-__all__ = ["RangeResult", "ScoreRange", "run_in_workers"]
+__all__ = ["RangeResult", "RangeWork", "ScoreRange", "run_in_workers", "run_ranges"]
 
 _POLL_S = 0.2
 # How long the other workers get to stop at their next chunk once one has failed.
@@ -38,13 +38,20 @@ class RangeResult:
     transitions: int
 
 
-class ScoreRange(Protocol):
+_Result = TypeVar("_Result")
+_Result_co = TypeVar("_Result_co", covariant=True)
+
+
+class RangeWork(Protocol[_Result_co]):
     def __call__(
         self, low: int, high: int, count: Callable[[int], None], stopping: Callable[[], bool]
-    ) -> RangeResult:
-        """Score the contacts ``low..high``, reporting them through ``count`` and
+    ) -> _Result_co:
+        """Work through the contacts ``low..high``, reporting them through ``count`` and
         stopping at the next chunk once ``stopping()`` says so."""
         ...
+
+
+ScoreRange = RangeWork[RangeResult]
 
 
 # Set in each worker by the pool's initializer: synchronised objects cross into a process
@@ -73,7 +80,7 @@ def _orphaned() -> bool:
     return os.getppid() != parent
 
 
-def _work(score_range: ScoreRange, low: int, high: int) -> RangeResult | ChildFailure:
+def _work(score_range: RangeWork[_Result], low: int, high: int) -> _Result | ChildFailure:
     done, stop = _shared["done"], _shared["stop"]
 
     def count(contacts: int) -> None:
@@ -99,7 +106,21 @@ def run_in_workers(
     ranges: list[tuple[int, int]],
     on_progress: Callable[[int], None] | None,
 ) -> RangeResult:
-    """Run ``score_range(low, high, count, stopping)`` for each range in its own process.
+    """A scoring pass's ranges in worker processes (``run_ranges``), their counts summed."""
+    finished = run_ranges(score_range, ranges, on_progress)
+    return RangeResult(
+        sum(result.contacts_scored for result in finished),
+        sum(result.transitions for result in finished),
+    )
+
+
+def run_ranges(
+    score_range: RangeWork[_Result],
+    ranges: list[tuple[int, int]],
+    on_progress: Callable[[int], None] | None,
+) -> list[_Result]:
+    """Run ``score_range(low, high, count, stopping)`` for each range in its own process;
+    their results (picklable), in the order they finished.
 
     ``score_range`` must open its own database connections: connections do not survive
     a fork. It reports progress through ``count``. When one range fails, the others stop
@@ -119,10 +140,10 @@ def run_in_workers(
         initializer=_start_worker,
         initargs=(done, stop, os.getpid()),
     )
-    pending: set[Future[RangeResult | ChildFailure]] = {
+    pending: set[Future[_Result | ChildFailure]] = {
         pool.submit(_work, score_range, low, high) for low, high in ranges
     }
-    finished: list[RangeResult] = []
+    finished: list[_Result] = []
     try:
         while pending:
             completed, pending = wait(pending, timeout=_POLL_S, return_when=FIRST_COMPLETED)
@@ -149,7 +170,4 @@ def run_in_workers(
             for process in list(getattr(pool, "_processes", {}).values()):
                 process.terminate()
         pool.shutdown(wait=True, cancel_futures=True)
-    return RangeResult(
-        sum(result.contacts_scored for result in finished),
-        sum(result.transitions for result in finished),
-    )
+    return finished

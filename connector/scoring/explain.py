@@ -40,11 +40,15 @@ class ContactToExplain:
     profile: Mapping[str, ProfileValue]
     state: LifecycleState
     history: tuple[Transition, ...]
+    profile_at: datetime | None = None
 
 
 def _transition_dict(step: Transition, *, recorded: bool) -> dict[str, object]:
     return {
+        # In event time: when the event (or the CRM's change) that caused it happened.
         "at": step.at,
+        # When the scoring pass that made it ran (None: not recorded yet).
+        "recorded_at": step.recorded_at if recorded else None,
         "from": step.from_stage.value,
         "to": step.to_stage.value,
         "reason": step.reason,
@@ -177,5 +181,6 @@ def explain(
         email=contact.email,
         at=now,
         detailed=True,
+        profile_at=contact.profile_at,
     )
     return Explanation(contact.wanted, contact.contact_id, now, outcome, history)

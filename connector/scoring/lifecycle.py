@@ -22,10 +22,10 @@ while its old BANT answers still sit in the CRM does not bounce straight back to
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 from connector.model import (
     BANT,
@@ -40,6 +40,7 @@ from connector.model import (
     Transition,
     Treatment,
 )
+from connector.scoring.trajectory import first_above
 
 __all__ = [
     "BANT",
@@ -123,32 +124,58 @@ class LifecyclePolicy:
 
 
 class ScoreFacts(NamedTuple):
-    """What the machine needs of a contact's score. ``lines`` (one per event) are needed
-    only for a contact in nurturing: its re-qualification counts points since a moment."""
+    """What the machine needs of a contact's score.
+
+    ``lines`` (one per event) date a move by the event that caused it and count a nurtured
+    contact's points since its recycle; a pass scores without them, so ``lines_of`` builds
+    them when a move needs them (rare: most passes move no one). ``profile_at`` is when the
+    profile the fit rules read was observed (it dates a disqualification)."""
 
     score: float
     temperature: Temperature
     tallies: Sequence[RuleTally]
     lines: Sequence[ScoreLine] | None = None
     disqualified_by: str | None = None
+    lines_of: Callable[[], Sequence[ScoreLine]] | None = None
+    profile_at: datetime | None = None
+
+    def detailed(self) -> Sequence[ScoreLine]:
+        if self.lines is not None:
+            return self.lines
+        if self.lines_of is None:
+            raise ValueError("dating a stage move needs the contact's score lines (detailed)")
+        return self.lines_of()
 
 
-def _hand_raiser(tallies: Sequence[RuleTally], after: datetime | None) -> RuleTally | None:
-    """The most recent sales-routed rule that earned points (after ``after``, if given)."""
+def _raised_hand(lines: Sequence[ScoreLine], after: datetime | None) -> ScoreLine | None:
+    """The first event (after ``after``, if given) of a sales-routed rule that earned
+    points: when the contact asked for sales."""
     raised = [
-        tally
-        for tally in tallies
-        if tally.route == _SALES
+        line
+        for line in lines
+        if line.route == _SALES
+        and line.points > 0
+        and line.occurred_at is not None
+        and (after is None or line.occurred_at > after)
+    ]
+    return min(raised, key=_line_moment) if raised else None
+
+
+def _line_moment(line: ScoreLine) -> tuple[datetime, str]:
+    return line.occurred_at or _EPOCH, line.rule
+
+
+def _has_raised_hand(tallies: Sequence[RuleTally], after: datetime | None) -> bool:
+    return any(
+        tally.route == _SALES
         and tally.points > 0
         and tally.latest_at is not None
         and (after is None or tally.latest_at > after)
-    ]
-    return max(raised, key=_strength) if raised else None
+        for tally in tallies
+    )
 
 
-def _points_since(lines: Sequence[ScoreLine] | None, moment: datetime) -> float:
-    if lines is None:
-        raise ValueError("re-qualifying a nurtured contact needs its score lines (detailed)")
+def _points_since(lines: Sequence[ScoreLine], moment: datetime) -> float:
     return round(
         math.fsum(
             line.points
@@ -167,17 +194,28 @@ def advance(
     bands: Bands,
     at: datetime,
 ) -> LifecycleState:
-    """The next state, with the transitions taken in this step (in order)."""
+    """The next state, with the transitions taken in this step (in order).
+
+    ``at`` is the pass's moment: each transition records it as ``recorded_at``, and is
+    itself dated in event time: the event that crossed the threshold or raised a hand,
+    the CRM's own date of a change (else when it was read), the profile's observation for
+    a fit rule. A move is never dated before the stage it leaves began, nor after ``at``.
+    """
     taken: list[Transition] = []
     current = state
 
-    def move(to: Stage, reason: str, *, recycle: bool = False) -> None:
+    def move(to: Stage, reason: str, when: datetime | None, *, recycle: bool = False) -> None:
         nonlocal current
-        taken.append(Transition(at, current.stage, to, reason))
+        moment = at if when is None else min(when, at)
+        if current.since is not None and moment < current.since:
+            moment = current.since
+        taken.append(Transition(moment, current.stage, to, reason, at))
         # The recycle moment matters only while nurtured (or disqualified from there).
         kept = current.recycled_at if to in (Stage.NURTURING, Stage.DISQUALIFIED) else None
-        current = current._replace(stage=to, since=at, recycled_at=at if recycle else kept)
+        current = current._replace(stage=to, since=moment, recycled_at=moment if recycle else kept)
 
+    read_at = signals.read_at
+    changed_at = signals.changed_at or read_at
     bant_complete = bool(policy.bant_required) and policy.bant_required <= signals.bant
     status = None if signals.status is None else signals.status.value
     sales_stage = None if signals.stage is None else signals.stage.value
@@ -187,20 +225,20 @@ def advance(
 
     if current.stage is not Stage.CUSTOMER:
         if signals.won:
-            move(Stage.CUSTOMER, "the CRM shows a won deal")
+            move(Stage.CUSTOMER, "the CRM shows a won deal", signals.won_at or changed_at)
         elif signals.stage is Stage.CUSTOMER:
-            move(Stage.CUSTOMER, "sales set the stage to customer")
+            move(Stage.CUSTOMER, "sales set the stage to customer", changed_at)
 
     if current.stage is Stage.DISQUALIFIED and facts.disqualified_by is None:
         # Back where it was: a nurtured contact must still earn new points to return.
         back = Stage.NURTURING if current.recycled_at is not None else Stage.LEAD
-        move(back, "no disqualify rule matches any more")
+        move(back, "no disqualify rule matches any more", facts.profile_at)
     if facts.disqualified_by is not None and current.stage in (
         Stage.LEAD,
         Stage.MQL,
         Stage.NURTURING,
     ):
-        move(Stage.DISQUALIFIED, f"fit rule {facts.disqualified_by} disqualifies")
+        move(Stage.DISQUALIFIED, f"fit rule {facts.disqualified_by} disqualifies", facts.profile_at)
 
     if (
         current.stage in (Stage.LEAD, Stage.MQL, Stage.SQL)
@@ -211,42 +249,33 @@ def advance(
             SalesStatus.NOT_NOW,
         )
     ):
-        move(Stage.NURTURING, f"sales answered {status!r}", recycle=True)
+        move(Stage.NURTURING, f"sales answered {status!r}", changed_at, recycle=True)
 
     # Sales know better than a fit rule: their SQL lifts a disqualification too.
     if current.stage in (Stage.LEAD, Stage.MQL, Stage.NURTURING, Stage.DISQUALIFIED):
         if new_bant:
-            move(Stage.SQL, "sales confirmed " + ", ".join(sorted(policy.bant_required)).upper())
+            move(
+                Stage.SQL,
+                "sales confirmed " + ", ".join(sorted(policy.bant_required)).upper(),
+                read_at,
+            )
         elif signals.stage is Stage.SQL and new_sales_stage:
-            move(Stage.SQL, "sales set the stage to sql")
+            move(Stage.SQL, "sales set the stage to sql", changed_at)
 
     threshold = bands.hot_above
     if current.stage is Stage.LEAD:
-        raiser = _hand_raiser(facts.tallies, None)
-        if facts.temperature is Temperature.HOT:
-            move(Stage.MQL, f"score {facts.score:g} is above {threshold:g} (hot)")
-        elif raiser is not None:
-            move(Stage.MQL, f"hand-raiser: {raiser.rule} on {_day(raiser.latest_at)}")
+        hot = facts.temperature is Temperature.HOT
+        if hot or _has_raised_hand(facts.tallies, None):
+            _qualify(move, facts, threshold, after=None, hot=hot)
     elif (
         current.stage is Stage.NURTURING
         and state.stage is Stage.NURTURING  # not recycled in this very step
         and current.recycled_at is not None
     ):
-        earned = _points_since(facts.lines, current.recycled_at)
-        raiser = _hand_raiser(facts.tallies, current.recycled_at)
-        since = _day(current.recycled_at)
-        if earned > threshold:
-            move(
-                Stage.MQL,
-                f"re-qualified: {earned:g} points earned since recycled on {since} "
-                f"(above {threshold:g})",
-            )
-        elif raiser is not None:
-            move(
-                Stage.MQL,
-                f"re-qualified: hand-raiser {raiser.rule} on {_day(raiser.latest_at)} "
-                f"after recycled on {since}",
-            )
+        since = current.recycled_at
+        earned = _points_since(facts.detailed(), since)
+        if earned > threshold or _has_raised_hand(facts.tallies, since):
+            _qualify(move, facts, threshold, after=since, hot=earned > threshold)
 
     if (
         not taken
@@ -261,6 +290,42 @@ def advance(
         seen_bant_complete=bant_complete,
         transitions=tuple(taken),
     )
+
+
+class _Move(Protocol):
+    def __call__(self, to: Stage, reason: str, when: datetime | None) -> None: ...
+
+
+def _qualify(
+    move: _Move, facts: ScoreFacts, threshold: float, *, after: datetime | None, hot: bool
+) -> None:
+    """To MQL, dated by whichever came first: the event with which the score (or, after a
+    recycle, the points earned since) went above the threshold, or the first hand raised."""
+    lines = facts.detailed()
+    crossed = first_above(lines, threshold, after=after) if hot else None
+    raised = _raised_hand(lines, after)
+    if crossed is not None and (
+        raised is None or (crossed.occurred_at or _EPOCH) <= (raised.occurred_at or _EPOCH)
+    ):
+        when = crossed.occurred_at or facts.profile_at
+        if after is None:
+            reason = f"score {facts.score:g} is above {threshold:g} (hot)"
+        else:
+            earned = _points_since(lines, after)
+            reason = (
+                f"re-qualified: {earned:g} points earned since recycled on {_day(after)} "
+                f"(above {threshold:g})"
+            )
+        move(Stage.MQL, reason, when)
+    elif raised is not None:
+        when = raised.occurred_at
+        reason = f"hand-raiser: {raised.rule} on {_day(when)}"
+        if after is not None:
+            reason = f"re-qualified: hand-raiser {raised.rule} on {_day(when)} after recycled on "
+            reason += _day(after)
+        move(Stage.MQL, reason, when)
+    else:  # pragma: no cover - a hot score crossed its threshold at some event
+        move(Stage.MQL, f"score {facts.score:g} is above {threshold:g} (hot)", None)
 
 
 def _day(moment: datetime | None) -> str:

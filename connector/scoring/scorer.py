@@ -169,10 +169,15 @@ class Scorer:
     Without it, an event stamped a little in the future (a source's clock) counts as new.
     """
 
-    def __init__(self, rules: ScoringRules, *, as_of: datetime, strict: bool = False) -> None:
+    def __init__(
+        self, rules: ScoringRules, *, as_of: datetime, strict: bool = False, reasons: bool = True
+    ) -> None:
         self.rules = rules
         self.as_of = as_of.astimezone(UTC)
         self.strict = strict
+        # Without, ``reasons`` is left empty: a simulation never shows it, and its text
+        # costs a tenth of a pass.
+        self.reasons = reasons
         self._as_of_text = self.as_of.isoformat(" ", "microseconds")[:26]
         self._rules_by_kind: dict[str, tuple[tuple[int, BehaviourRule], ...]] = {}
         for index, rule in enumerate(rules.behaviour):
@@ -365,23 +370,61 @@ class Scorer:
             if detailed:
                 lines.extend(rule_lines)
         tallies.sort(key=_tally_order)
-        behaviour = round(math.fsum(tally.points for tally in tallies), 2)
+        if detailed:
+            lines.extend(machine_lines)
+        return self._finish(tallies, lines, profile, email, rescore_after, detailed=detailed)
 
+    def finish_with(
+        self,
+        result: ContactScore,
+        profile: Mapping[str, ProfileValue],
+        *,
+        email: str | None = None,
+        detailed: bool,
+    ) -> ContactScore:
+        """``result`` (another scorer's, whose behaviour and machine rules are these
+        rules' too) with this scorer's fit rules, bands and normalisation: what ``score``
+        would give, without reading the events again (a simulation of new thresholds)."""
+        lines = [line for line in result.lines if line.kind != "fit"] if detailed else []
+        return self._finish(
+            list(result.tallies),
+            lines,
+            profile,
+            email,
+            result.rescore_after,
+            detailed=detailed,
+        )
+
+    def _finish(
+        self,
+        tallies: list[RuleTally],
+        lines: list[ScoreLine],
+        profile: Mapping[str, ProfileValue],
+        email: str | None,
+        rescore_after: datetime | None,
+        *,
+        detailed: bool,
+    ) -> ContactScore:
+        """From the behaviour tallies (and lines): the fit rules, the total, the band,
+        the hand-over and the reasons."""
+        behaviour = round(math.fsum(tally.points for tally in tallies), 2)
         fit_lines, disqualified_by = _fit_lines(self.rules.fit, profile, email)
         fit = round(math.fsum(line.points for line in fit_lines), 2)
         if detailed:
             lines.extend(fit_lines)
-            lines.extend(machine_lines)
             lines.sort(key=_line_order)
 
         total = round(behaviour + fit, 2)
         bands = self.rules.bands
         temperature = temperature_for(total, bands)
         handover = derive_handover(temperature, tallies)
-        fit_tallies = [
-            RuleTally(line.rule, "fit", None, None, line.points, 1, line.points, None)
-            for line in fit_lines
-        ]
+        reasons = ""
+        if self.reasons:
+            fit_tallies = [
+                RuleTally(line.rule, "fit", None, None, line.points, 1, line.points, None)
+                for line in fit_lines
+            ]
+            reasons = top_reasons([*tallies, *fit_tallies])
         return ContactScore(
             score=total,
             behaviour_score=behaviour,
@@ -391,7 +434,7 @@ class Scorer:
             # (an SQL or a customer cannot be disqualified), withholds the route.
             route=handover.route,
             treatment=handover.treatment,
-            reasons=top_reasons([*tallies, *fit_tallies]),
+            reasons=reasons,
             lines=tuple(lines),
             normalised_score=self.rules.normalisation.of(total, bands),
             disqualified_by=disqualified_by,

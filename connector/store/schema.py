@@ -185,11 +185,16 @@ stage_history = sa.Table(
     metadata,
     sa.Column("id", BigId, primary_key=True, autoincrement=True),
     sa.Column("contact_id", sa.BigInteger(), sa.ForeignKey("contacts.id"), nullable=False),
+    # When the contact reached to_stage, in event time: the event that crossed the
+    # threshold, the CRM's date of the change; ``recorded_at``: the pass that saw it.
     sa.Column("at", UtcDateTime(), nullable=False),
     sa.Column("from_stage", sa.String(16), nullable=False),
     sa.Column("to_stage", sa.String(16), nullable=False),
     sa.Column("reason", sa.Text(), nullable=False),
+    sa.Column("recorded_at", UtcDateTime(), nullable=False),
     sa.Index(None, "contact_id"),
+    # KPIs count the contacts that reached a stage in a period.
+    sa.Index(None, "to_stage", "at"),
 )
 
 rejects = sa.Table(

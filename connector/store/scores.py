@@ -33,6 +33,7 @@ __all__ = [
     "ContactToScore",
     "OutcomeWriter",
     "all_contacts_to_score",
+    "all_stage_history",
     "changed_contact_ids",
     "changed_since",
     "contact_count",
@@ -62,6 +63,8 @@ class ContactToScore:
     # What the last pass stored (None: never scored): whether the contact changed since.
     scored_seq: int | None = None
     rescore_after: datetime | None = None
+    # When the profile was observed (dates a move a fit rule makes).
+    profile_at: datetime | None = None
 
 
 def changed_since(contact: ContactToScore, *, after_event_id: int, now: datetime) -> bool:
@@ -130,6 +133,7 @@ _CONTACT_COLUMNS = (
     scores.c.seen_bant_complete,
     scores.c.scored_seq,
     scores.c.rescore_after,
+    contacts.c.profile_at,
 )
 
 
@@ -138,7 +142,7 @@ _STAGES = {stage.value: stage for stage in Stage}
 
 def _contact_from_row(row: Sequence[Any]) -> ContactToScore:
     contact_id, email, profile, change_seq, stage, since, recycled, status, sales, bant = row[:10]
-    scored_seq, rescore_after = row[10:]
+    scored_seq, rescore_after, profile_at = row[10:]
     state = (
         LifecycleState()
         if stage is None
@@ -160,6 +164,7 @@ def _contact_from_row(row: Sequence[Any]) -> ContactToScore:
         [],
         scored_seq,
         _utc(rescore_after),
+        _utc(profile_at),
     )
 
 
@@ -316,7 +321,7 @@ _SCORE_COLUMNS = (
 _TEXT: dict[StrEnum, str] = {
     member: member.value for kind in (Temperature, Stage, Treatment) for member in kind
 }
-_HISTORY_COLUMNS = ("contact_id", "at", "from_stage", "to_stage", "reason")
+_HISTORY_COLUMNS = ("contact_id", "at", "from_stage", "to_stage", "reason", "recorded_at")
 
 
 class OutcomeWriter:
@@ -375,6 +380,7 @@ class OutcomeWriter:
                     step.from_stage.value,
                     step.to_stage.value,
                     step.reason,
+                    scored_text if step.recorded_at is None else time(step.recorded_at),
                 )
                 for step in state.transitions
             )
@@ -453,13 +459,41 @@ def stage_history_of(connection: sa.Connection, contact_id: int) -> list[Transit
             stage_history.c.from_stage,
             stage_history.c.to_stage,
             stage_history.c.reason,
+            stage_history.c.recorded_at,
         )
         .where(stage_history.c.contact_id == contact_id)
         .order_by(stage_history.c.id)
     )
     return [
-        Transition(at, Stage(before), Stage(after), reason) for at, before, after, reason in rows
+        Transition(at, Stage(before), Stage(after), reason, recorded)
+        for at, before, after, reason, recorded in rows
     ]
+
+
+def all_stage_history(
+    connection: sa.Connection, id_range: tuple[int | None, int | None] = (None, None)
+) -> dict[int, list[Transition]]:
+    """Every contact's stage transitions (of contacts ``low..high``), oldest first: moves
+    are far fewer than events, so one read holds them all."""
+    query = sa.select(
+        stage_history.c.contact_id,
+        stage_history.c.at,
+        stage_history.c.from_stage,
+        stage_history.c.to_stage,
+        stage_history.c.reason,
+        stage_history.c.recorded_at,
+    ).order_by(stage_history.c.contact_id, stage_history.c.id)
+    low, high = id_range
+    if low is not None:
+        query = query.where(stage_history.c.contact_id >= low)
+    if high is not None:
+        query = query.where(stage_history.c.contact_id <= high)
+    found: dict[int, list[Transition]] = {}
+    for contact_id, at, before, after, reason, recorded in connection.execute(query):
+        found.setdefault(contact_id, []).append(
+            Transition(at, _STAGES[before], _STAGES[after], reason, recorded)
+        )
+    return found
 
 
 def latest_event_id(connection: sa.Connection) -> int:

@@ -100,16 +100,25 @@ class FakeOrg:
         }
         return record_id
 
-    def win(self, contact_id: str) -> None:
-        """A won opportunity naming the Contact in a contact role."""
+    def win(
+        self, contact_id: str, *, amount: float | None = None, closed: str | None = None
+    ) -> str:
+        """A won opportunity naming the Contact in a contact role; its id."""
+        deal = f"006{next(self._ids):012d}AAA"
         self.won_roles.append(
             {
                 "attributes": {"type": "OpportunityContactRole"},
                 "ContactId": contact_id,
+                "OpportunityId": deal,
                 "Contact": {"Email": self.records[contact_id]["Email"]},
-                "Opportunity": {"SystemModstamp": _stamp()},
+                "Opportunity": {
+                    "SystemModstamp": _stamp(),
+                    "CloseDate": closed or _stamp()[:10],
+                    "Amount": amount,
+                },
             }
         )
+        return deal
 
     def convert(self, lead_id: str) -> str:
         lead = self.records[lead_id]
@@ -233,6 +242,11 @@ class FakeOrg:
         assert match, f"unexpected SOQL {soql}"
         sobject, column, listed = match.groups()
         values = {value.lower() for value in re.findall(r"'((?:[^'\\]|\\.)*)'", listed)}
+        if sobject == "OpportunityContactRole":
+            # The won deals of the Contacts a page of won roles named.
+            assert soql.endswith(" AND Opportunity.IsWon = true"), soql
+            roles = [role for role in self.won_roles if role["ContactId"].lower() in values]
+            return {"totalSize": len(roles), "done": True, "records": roles}
         found = [
             record
             for record in self.records.values()

@@ -97,6 +97,7 @@ def fake(httpserver: HTTPServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[Fa
     for name in ("jobtitle", "numemployees", "industry", "country", "annualrevenue", "phone"):
         server.define(name)
     server.define("hs_lead_status", "enumeration", tuple(LEAD_STATUSES))
+    server.define("total_revenue", "number")
     httpserver.expect_request(
         re.compile(r"^/crm/v3/(objects|properties)/contacts(/.*)?$")
     ).respond_with_handler(server.handle)
@@ -375,6 +376,19 @@ def test_crm_setup_creates_the_group_and_properties_once_and_check_online_agrees
         in (statuses.stderr)
     )
     fake.define("hs_lead_status", "enumeration", tuple(LEAD_STATUSES))
+
+    # A won amount property the portal lacks: named at its line.
+    revenue = fake.properties.pop("total_revenue")
+    no_amount = leadsync("--config", config, "check", "--online", cwd=config.parent, env=env)
+    assert_clean_failure(no_amount, ExitCode.CONFIG)
+    line = (config.parent / "mappings" / "hubspot.toml").read_text().splitlines().index(
+        'won_amount_property = "total_revenue"'
+    ) + 1
+    assert no_amount.stderr.splitlines()[0] == (
+        f"error: mappings/hubspot.toml:{line}: [won_amount_property] HubSpot has no contact "
+        "property 'total_revenue'; fix the name or remove the line"
+    )
+    fake.properties["total_revenue"] = revenue
 
     # A portal whose lifecycle stages were customised: the stage option is named.
     fake.define("lifecyclestage", "enumeration", ("lead", "customer"))

@@ -67,30 +67,54 @@ def account(**fields: Any) -> dict[str, Any]:
     return _record("Account", **fields)
 
 
-def won_role(contact_id: str | None, email: str | None, stamp: str) -> dict[str, Any]:
+def won_role(
+    contact_id: str | None,
+    email: str | None,
+    stamp: str,
+    *,
+    deal: str | None = None,
+    amount: float | None = None,
+    closed: str | None = None,
+) -> dict[str, Any]:
+    """A contact role of a won Opportunity (``deal``, by default one per contact and stamp)."""
     return _record(
         "OpportunityContactRole",
         ContactId=contact_id,
+        OpportunityId=deal or f"006{(contact_id or '')[-6:]}{stamp[8:10]}{stamp[11:13]}",
         Contact=None if email is None else _record("Contact", Email=email),
-        Opportunity=_record("Opportunity", SystemModstamp=stamp),
+        Opportunity=_record("Opportunity", SystemModstamp=stamp, CloseDate=closed, Amount=amount),
     )
 
 
 class Org:
     """Answers each query with the pages queued for the object it reads (by FROM), the
-    first in the query answer and the others behind ``nextRecordsUrl``."""
+    first in the query answer and the others behind ``nextRecordsUrl``; a look-up of won
+    roles by ContactId with every won role it was given (``won_earlier`` too)."""
 
     def __init__(self, mocked: responses.RequestsMock) -> None:
         self.mocked = mocked
         self.pages: dict[str, list[list[dict[str, Any]]]] = {}
         self.headers: dict[str, str] = {}
+        self.won_earlier: list[dict[str, Any]] = []  # won before the read's window
         mocked.add_callback(responses.GET, QUERY_URL, callback=self._query)
 
     def answer(self, sobject: str, *pages: list[dict[str, Any]]) -> None:
         self.pages[sobject] = list(pages)
+        if sobject == "OpportunityContactRole":
+            self.won_earlier += [role for page in pages for role in page]
+
+    def _look_up(self, soql: str) -> tuple[int, dict[str, str], str]:
+        listed = re.search(r"WHERE ContactId IN \(([^)]*)\) AND Opportunity\.IsWon = true$", soql)
+        assert listed is not None, soql
+        wanted = set(re.findall(r"'(\w+)'", listed.group(1)))
+        found = [role for role in self.won_earlier if role["ContactId"] in wanted]
+        body = {"totalSize": len(found), "done": True, "records": found}
+        return 200, self.headers, json.dumps(body)
 
     def _query(self, request: Any) -> tuple[int, dict[str, str], str]:
         soql = parse_qs(urlsplit(request.url).query)["q"][0]
+        if " WHERE ContactId IN (" in soql:
+            return self._look_up(soql)
         found = re.search(r" FROM (\w+)", soql)
         assert found is not None, soql
         sobject = found.group(1)
@@ -118,14 +142,22 @@ class Org:
             body["nextRecordsUrl"] = self._next(sobject, number + 1)
         return body
 
-    def queries(self) -> list[str]:
-        """The SOQL of each query sent (query_more calls carry none)."""
+    def _sent(self) -> list[str]:
         sent = []
         for call in self.mocked.calls:
             query = parse_qs(urlsplit(str(call.request.url)).query).get("q")
             if query:
                 sent.append(query[0])
         return sent
+
+    def queries(self) -> list[str]:
+        """The SOQL of each read query sent (query_more calls carry none), the won deals'
+        look-ups aside."""
+        return [soql for soql in self._sent() if " WHERE ContactId IN (" not in soql]
+
+    def look_ups(self) -> list[str]:
+        """The SOQL of each look-up of the won deals of the Contacts a page named."""
+        return [soql for soql in self._sent() if " WHERE ContactId IN (" in soql]
 
     def urls(self) -> list[str]:
         return [urlsplit(str(call.request.url)).path for call in self.mocked.calls]
@@ -180,6 +212,7 @@ def test_the_first_read_queries_each_object_then_the_won_roles_across_pages(org:
         "SystemModstamp",
         "IsConverted",
         "ConvertedContactId",
+        "ConvertedDate",
         "AnnualRevenue",
         "Country",
         "Industry",
@@ -206,10 +239,17 @@ def test_the_first_read_queries_each_object_then_the_won_roles_across_pages(org:
     ]
     assert contact_query.endswith(" FROM Contact ORDER BY SystemModstamp ASC")
     assert won_query == (
-        "SELECT ContactId, Contact.Email, Opportunity.SystemModstamp "
+        "SELECT ContactId, Contact.Email, OpportunityId, Opportunity.CloseDate, "
+        "Opportunity.Amount, Opportunity.SystemModstamp "
         "FROM OpportunityContactRole WHERE Opportunity.IsWon = true "
         "ORDER BY Opportunity.SystemModstamp ASC"
     )
+    # The won deals of the Contact that page named, all of them, whenever won.
+    assert org.look_ups() == [
+        "SELECT ContactId, OpportunityId, Opportunity.CloseDate, Opportunity.Amount "
+        "FROM OpportunityContactRole "
+        "WHERE ContactId IN ('003000000000001') AND Opportunity.IsWon = true"
+    ]
     # The second page of Leads came from nextRecordsUrl.
     assert org.urls().count(f"{DATA}query/01gLead-2000") == 1
 
@@ -257,7 +297,8 @@ def test_the_next_read_resumes_each_query_from_its_own_cursor(org: Org) -> None:
     lead_query, contact_query, won_query, role_query = org.queries()[3:]
     began = datetime.fromisoformat(json.loads(cursor or "")["won_roles"])
     assert role_query == (
-        "SELECT ContactId, Contact.Email, SystemModstamp FROM OpportunityContactRole "
+        "SELECT ContactId, Contact.Email, OpportunityId, Opportunity.CloseDate, "
+        "Opportunity.Amount, SystemModstamp FROM OpportunityContactRole "
         "WHERE Opportunity.IsWon = true AND SystemModstamp >= "
         f"{soql_datetime(began - timedelta(minutes=5))} ORDER BY SystemModstamp ASC"
     )

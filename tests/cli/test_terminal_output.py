@@ -172,8 +172,10 @@ class TestExplainInWords:
             line.strip() for line in result.stdout.splitlines() if line.startswith("  became")
         ]
         assert len(history) == 1
+        # Dated by the first quote request (in event time), recorded by the pass.
         assert re.fullmatch(
-            r"became MQL on \d{4}-\d\d-\d\d \d\d:\d\d UTC because score 40 is above 20 \(hot\)",
+            r"became MQL on 2026-11-01 10:00 UTC because hand-raiser: quote_request on "
+            r"2026-11-01 \(recorded \d{4}-\d\d-\d\d \d\d:\d\d UTC\)",
             history[0],
         )
         assert "2026-11-01 10:00" in result.stdout  # the events' times, to the minute

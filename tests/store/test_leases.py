@@ -420,14 +420,14 @@ class TestLeasesMigration:
 
         before = leadsync("db", "current", cwd=tmp_path, env=env)
         assert before.returncode == 0, before.stderr
-        assert "store at 0004; this leadsync knows up to 0006" in before.stdout
+        assert "store at 0004; this leadsync knows up to 0007" in before.stdout
         upgraded = leadsync("db", "upgrade", cwd=tmp_path, env=env)
         assert upgraded.returncode == 0, upgraded.stderr
-        assert "migrated from 0004 to 0006" in upgraded.stdout
+        assert "migrated from 0004 to 0007" in upgraded.stdout
         after = leadsync("db", "current", cwd=tmp_path, env=env)
-        assert "store at 0006; this leadsync knows up to 0006" in after.stdout
+        assert "store at 0007; this leadsync knows up to 0007" in after.stdout
 
-        assert store_revision(engine) == ("0006", "0006")
+        assert store_revision(engine) == ("0007", "0007")
         with engine.connect() as connection:
             kept = connection.execute(sa.select(contacts.c.email)).scalars().all()
         assert kept == ["kept@example.com"]
