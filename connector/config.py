@@ -36,6 +36,7 @@ from connector.scoring.settings import (
 )
 from connector.secrets import read_secret, remember_secret
 from connector.settings.daemon import DaemonSettings
+from connector.settings.kpi import KpiSettings
 from connector.settings.serve import ServeSettings
 from connector.store_forms import ACCEPTED_FORMS, accepted_store_url
 
@@ -139,6 +140,7 @@ class Settings(_Section):
     plan: CrmDryRunSettings = CrmDryRunSettings()
     daemon: DaemonSettings = DaemonSettings()
     serve: ServeSettings = ServeSettings()
+    kpi: KpiSettings = KpiSettings()
 
     # Where the settings came from; not keys of the file.
     config_file: Path | None = Field(default=None, exclude=True)

@@ -27,6 +27,7 @@ from connector.cli import (
     demo,
     identity,
     ingest,
+    kpi,
     push,
     reports,
     serve,
@@ -64,6 +65,7 @@ for group in (
     app.add_typer(group)
 app.add_typer(crm.app, name="crm")
 app.add_typer(sync.app)
+app.add_typer(kpi.app)
 app.add_typer(db.app, name="db")
 app.add_typer(identity.app, name="identity")
 app.add_typer(demo.app)

@@ -98,8 +98,7 @@ def calibrate(
         typer.Option(
             "--html",
             metavar="FILE",
-            help="Also write conversion by band and bucket as one HTML report that opens "
-            "offline.",
+            help="Also write conversion by band and bucket as one HTML report that opens offline.",
         ),
     ] = None,
 ) -> None:
@@ -178,8 +177,8 @@ def print_calibration(found: Calibration) -> None:
     )
     # The table leaves out buckets no contact peaked in (a few very active contacts spread
     # the scores over hundreds of them); --json lists every one.
-    shown = [row for row in found.buckets if row.rate.outcomes]
-    if shown:
+    with_outcomes = [row for row in found.buckets if row.rate.outcomes]
+    if with_outcomes:
         stdout.print("")
         print_listing(
             ["peak score", "outcomes", "customers", "rate", "95 % interval", "note"],
@@ -192,12 +191,12 @@ def print_calibration(found: Calibration) -> None:
                     _interval(row.rate),
                     row.rate.note,
                 ]
-                for row in shown
+                for row in with_outcomes
             ],
         )
-        if len(shown) < len(found.buckets):
+        if len(with_outcomes) < len(found.buckets):
             stdout.print(
-                f"({len(found.buckets) - len(shown):,} bucket(s) with no known outcome not "
+                f"({len(found.buckets) - len(with_outcomes):,} bucket(s) with no known outcome not "
                 "shown; --json lists them)"
             )
     suggested, current = found.suggested, found.current

@@ -17,6 +17,9 @@ __all__ = ["app"]
 
 app = typer.Typer()
 
+# Where `make demo` (no --dir) leaves its report: `make clean` removes the folder.
+DEFAULT_REPORT = Path("demo-output") / "report.html"
+
 
 @app.command()
 def demo(
@@ -43,13 +46,42 @@ def demo(
         bool,
         typer.Option("--force", help="Replace the files of a --dir an earlier demo did not write."),
     ] = False,
+    report: Annotated[
+        Path | None,
+        typer.Option(
+            "--report",
+            metavar="FILE",
+            help=f"Where to write the HTML report (default: DIR/report.html, or "
+            f"{DEFAULT_REPORT} without --dir).",
+        ),
+    ] = None,
 ) -> None:
     """Make a realistic sample, ingest it into a fresh SQLite file, score it, show the result."""
     # The demo prints its own summary; per-run log lines would only repeat it.
     configure_logging("debug" if state_of(ctx).debug else "warning")
     screen = ConsoleScreen()
     if directory is None:
+        # The sample goes with the temporary folder; the report stays to be looked at.
+        where = (report or DEFAULT_REPORT).absolute()
+        where.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(prefix="leadsync-demo-") as scratch:
-            run_demo(Path(scratch), contact_count, event_count, seed, keep=False, screen=screen)
+            run_demo(
+                Path(scratch),
+                contact_count,
+                event_count,
+                seed,
+                keep=False,
+                screen=screen,
+                report=where,
+            )
     else:
-        run_demo(directory, contact_count, event_count, seed, keep=True, screen=screen, force=force)
+        run_demo(
+            directory,
+            contact_count,
+            event_count,
+            seed,
+            keep=True,
+            screen=screen,
+            force=force,
+            report=None if report is None else report.absolute(),
+        )

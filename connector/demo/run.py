@@ -10,16 +10,22 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
-from connector.config import default_mapping_files, load_settings, scoring_rules
+from sqlalchemy.engine import Engine
+
+from connector.calibration import CalibrationOptions
+from connector.config import Settings, default_mapping_files, load_settings, scoring_rules
 from connector.crm.mapping import load_mapping
 from connector.demo.sales_desk import DEMO_RULES_TOML, SalesDesk
-from connector.demo.sample import write_sample
+from connector.demo.sample import write_costs, write_sample
 from connector.errors import ConfigError
 from connector.model import Stage, Temperature
 from connector.plugins import file_source
+from connector.runners.calibrate import calibrate_store
 from connector.runners.crm_read import read_crm
 from connector.runners.ingest import ingest
+from connector.runners.kpi import KpiAsked, kpi_of
 from connector.runners.push import plan_from_store
+from connector.runners.report import write_report
 from connector.runners.rescore import rescore
 from connector.store.engine import open_store
 from connector.store.scores import list_scores
@@ -67,6 +73,27 @@ class Screen(Protocol):
 DEMO_MARK = ".leadsync-demo"
 
 
+# The sample spans three months, and the simulated sales desk won its deals in the last
+# one: outcomes are known after a short horizon only.
+DEMO_HORIZON_DAYS = 60
+
+
+def _write_report(engine: Engine, settings: Settings, path: Path) -> Path:
+    """KPIs by month and the calibration of the bands, beside the scores, as HTML."""
+    rules = scoring_rules(settings)
+    with engine.connect() as connection:
+        kpi = kpi_of(connection, settings, KpiAsked(by="month"), today=datetime.now(UTC).date())
+    calibration = calibrate_store(engine, rules, CalibrationOptions(DEMO_HORIZON_DAYS))
+    return write_report(
+        engine,
+        path,
+        bands=rules.bands,
+        title="leadsync demo: Acme Pumps & Valves, autumn 2026",
+        kpi=kpi,
+        calibration=calibration.as_contract(),
+    )
+
+
 def _refuse_foreign_folder(folder: Path) -> None:
     """A folder holding anything but an earlier demo's output is refused: the demo would
     replace its config.toml, mappings and leadsync.db."""
@@ -93,8 +120,10 @@ def run_demo(
     keep: bool,
     screen: Screen,
     force: bool = False,
+    report: Path | None = None,
 ) -> None:
-    """The main job end to end on a sample, in ``folder``.
+    """The main job end to end on a sample, in ``folder``; the HTML report written to
+    ``report`` (default: ``folder/report.html``).
 
     Raises:
         ConfigError: ``folder`` holds files an earlier demo did not write (unless
@@ -115,6 +144,7 @@ def run_demo(
         mapping_path.write_text(text, encoding="utf-8")
     config_path = folder / "config.toml"
     config_path.write_text(DEMO_RULES_TOML, encoding="utf-8")
+    write_costs(folder / "costs.csv", seed=seed)
     settings = load_settings(config_path)
     rules = scoring_rules(settings)
     sample = write_sample(folder / "sample", contacts=contacts, events=events, seed=seed)
@@ -209,6 +239,11 @@ def run_demo(
             if planned:
                 first = planned[0]
                 screen.line(f"    e.g. {first.email}: {first.fields}")
+    written = _write_report(engine, settings, report or folder / "report.html")
+    screen.say(
+        f"\n[bold]The report[/bold]: {written}\n  open it in a browser (one file, no network "
+        "needed): KPIs, funnel, score distribution, conversion by band"
+    )
     where = f"kept in {folder}" if keep else "in a temporary folder, removed now"
     screen.say(f"\ndone in {time.perf_counter() - started:.1f} s; sample and store {where}")
     if keep:

@@ -20,6 +20,13 @@ __all__ = ["DEMO_RULES_TOML", "SalesDesk"]
 # pumps and valves) would write, on top of the built-in table.
 DEMO_RULES_TOML = """\
 # The demo's rules: the built-in table plus these (see README, "Scoring").
+[kpi]
+# What each campaign cost, month by month (the demo writes it), and the share of a won
+# deal that is gross margin: `leadsync kpi` turns them into cost per lead, per customer
+# and ROI.
+costs = "costs.csv"
+margin_rate = 0.35
+
 [scoring]
 normalised = true
 # These rules give more points than the built-in table alone: hot from 50 keeps MQLs to the
@@ -138,10 +145,12 @@ class SalesDesk:
                 signals = SalesSignals(
                     bant=frozenset(BANT),
                     won=True,
-                    won_at=self._at - timedelta(days=rng.randint(0, 20)),
+                    won_at=self._at - timedelta(days=rng.randint(0, 30)),
                     won_amount=float(rng.randrange(8_000, 60_000, 500)),
                 )
             else:
                 continue  # not called yet
-            answers.append(ProfileSnapshot(self.name, self._at, email, sales=signals))
+            # Sales called within the last month: each answer is dated by its read.
+            read = self._at - timedelta(days=rng.randint(0, 30))
+            answers.append(ProfileSnapshot(self.name, read, email, sales=signals))
         yield SnapshotPage(answers, cursor="answered")

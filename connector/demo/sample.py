@@ -16,7 +16,7 @@ from pathlib import Path
 
 import orjson
 
-__all__ = ["SampleFiles", "write_sample"]
+__all__ = ["SampleFiles", "write_costs", "write_sample"]
 
 _FIRST = [
     "Alice",
@@ -234,6 +234,21 @@ def _events(
             yield "website", _web_event(person, rng, number)
 
 
+def write_costs(path: Path, *, seed: int) -> Path:
+    """The campaigns' costs, month by month, as `[kpi] costs` reads them: what marketing
+    spent on each campaign of the sample (media, agency, the trade show's stand)."""
+    rng = random.Random(seed)
+    months = ["2026-09", "2026-10", "2026-11"]
+    with path.open("w", newline="", encoding="utf-8") as csv_file:
+        writer = csv.writer(csv_file)
+        writer.writerow(["campaign", "month", "cost"])
+        for campaign in _CAMPAIGNS:
+            for month in months:
+                writer.writerow([campaign, month, rng.randrange(800, 6_000, 50)])
+        writer.writerow(["tradeshow-2026", "2026-10", 18_000])
+    return path
+
+
 def write_sample(folder: Path, *, contacts: int, events: int, seed: int) -> SampleFiles:
     """Write the sample into ``folder``: two JSONL sources and one CSV (a trade show)."""
     rng = random.Random(seed)
@@ -261,6 +276,7 @@ def write_sample(folder: Path, *, contacts: int, events: int, seed: int) -> Samp
         "occurred_at",
         "email",
         "attributes.booth",
+        "attributes.campaign",
         *[f"profile.{name}" for name in met[0].profile],
     ]
     with tradeshow_path.open("w", newline="", encoding="utf-8") as csv_file:
@@ -275,6 +291,7 @@ def write_sample(folder: Path, *, contacts: int, events: int, seed: int) -> Samp
                     "2026-10-14T09:30:00+02:00",
                     person.email,
                     "hall-3",
+                    "tradeshow-2026",
                     *person.profile.values(),
                 ]
             )

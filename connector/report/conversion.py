@@ -18,7 +18,7 @@ from connector.report._theme import (
     base_figure,
     chart,
 )
-from connector.report.distribution import SCORE_AXIS_TITLE, threshold_lines
+from connector.report.distribution import SCORE_AXIS_TITLE, shown_high, threshold_lines
 from connector.report.shapes import BandRate, BucketRate, Calibration
 
 __all__ = ["band_chart", "bucket_chart"]
@@ -147,10 +147,16 @@ def bucket_chart(calibration: Calibration) -> Chart | None:
                 hovertemplate="%{customdata[0]}<extra></extra>",
             )
         )
-    low, high = buckets[0].from_, buckets[-1].to
+    low, last = buckets[0].from_, buckets[-1].to
     current = calibration.current
+    past_thresholds = max(
+        value
+        for value in (current.hot_above, calibration.suggested.hot_above, low)
+        if value is not None
+    ) + 2 * (buckets[0].to - low)
+    high = shown_high([(b.to, b.outcomes) for b in buckets], floor=past_thresholds)
     if current.warm_from is not None and current.hot_above is not None:
-        threshold_lines(figure, current.warm_from, current.hot_above, low=low, high=high)
+        threshold_lines(figure, current.warm_from, current.hot_above, low=low, high=last)
     suggested = calibration.suggested
     for value, label in ((suggested.warm_from, "warm_from"), (suggested.hot_above, "hot_above")):
         if value is not None:

@@ -8,7 +8,12 @@ from connector.report._format import score
 from connector.report._theme import ACCENT, INK, TEMPERATURE_COLOURS, Chart, base_figure, chart
 from connector.report.shapes import Snapshot
 
-__all__ = ["SCORE_AXIS_TITLE", "score_distribution_chart", "threshold_lines"]
+__all__ = ["SCORE_AXIS_TITLE", "score_distribution_chart", "shown_high", "threshold_lines"]
+
+# The share of contacts the score axis shows at first: a few very active contacts can
+# score ten times the rest, and an axis drawn to them squeezes everyone else into a few
+# pixels. The rest stays one drag (or a double click) away.
+SHOWN_SHARE = 0.99
 
 DISTRIBUTION_TITLE = "How the scores are spread"
 SCORE_AXIS_TITLE = "score"
@@ -33,13 +38,31 @@ def score_distribution_chart(snapshot: Snapshot) -> Chart | None:
             "%{y:,} contacts<extra></extra>",
         )
     )
-    low, high = bins[0].from_, bins[-1].to
-    threshold_lines(figure, snapshot.warm_from, snapshot.hot_above, low=low, high=high)
+    low = bins[0].from_
+    high = shown_high(
+        [(b.to, b.count) for b in bins], floor=snapshot.hot_above + 2 * (bins[0].to - low)
+    )
+    threshold_lines(figure, snapshot.warm_from, snapshot.hot_above, low=low, high=bins[-1].to)
     figure.update_layout(showlegend=False)
     figure.update_xaxes(title_text=SCORE_AXIS_TITLE, range=[low, high])
     # Headroom over the tallest bar for the names of the ranges.
     figure.update_yaxes(title_text="contacts", range=[0, max(b.count for b in bins) * 1.15 or 1])
     return chart("chart-score-distribution", DISTRIBUTION_TITLE, figure)
+
+
+def shown_high(ends_and_counts: list[tuple[float, int]], *, floor: float) -> float:
+    """Where the score axis ends at first: the end of the bin that reaches
+    ``SHOWN_SHARE`` of the contacts, and never before ``floor`` (past the thresholds)."""
+    total = sum(count for _, count in ends_and_counts)
+    last = ends_and_counts[-1][0]
+    if total <= 0:
+        return last
+    running = 0
+    for end, count in ends_and_counts:
+        running += count
+        if running >= total * SHOWN_SHARE:
+            return min(max(end, floor), last)
+    return last
 
 
 def threshold_lines(
