@@ -4,6 +4,7 @@ them apart, the hand-over in words."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
@@ -14,10 +15,29 @@ OPEN = {Stage.MQL.value, Stage.SQL.value}
 
 
 @pytest.fixture(scope="module")
-def demo_output(tmp_path_factory: pytest.TempPathFactory) -> str:
-    result = leadsync("demo", cwd=tmp_path_factory.mktemp("demo"), timeout=60)
+def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path]:
+    folder = tmp_path_factory.mktemp("demo")
+    result = leadsync("demo", cwd=folder, timeout=60)
     assert result.returncode == 0, result.stderr
-    return result.stdout
+    return result.stdout, folder
+
+
+@pytest.fixture(scope="module")
+def demo_output(demo_run: tuple[str, Path]) -> str:
+    return demo_run[0]
+
+
+def test_the_demo_writes_the_report_where_it_says(demo_run: tuple[str, Path]) -> None:
+    """`make demo` leaves the HTML report beside where it ran, with the KPIs of the
+    costs and won deals it made up (a figure, not a dash), and prints its path."""
+    output, folder = demo_run
+    report = folder / "demo-output" / "report.html"
+    assert f"The report: {report}" in output
+    page = report.read_text(encoding="utf-8")
+    assert "leadsync demo: Acme Pumps &amp; Valves" in page
+    for section in ("Key figures", "Funnel", "KPIs over time", "Score distribution"):
+        assert section in page
+    assert "Conversion by band" in page
 
 
 def _leads_listed(output: str) -> list[dict[str, str]]:

@@ -15,6 +15,7 @@ from adapters.files import FileSource
 from connector.config import Settings, scoring_rules
 from connector.runners.explain import explain_contact
 from connector.runners.ingest import ingest
+from connector.runners.kpi import KpiAsked, kpi_of
 from connector.runners.rescore import rescore
 from connector.store.schema import stage_history
 
@@ -80,6 +81,13 @@ def test_september_events_ingested_in_november_make_september_mqls(
     (step,) = explained.as_dict()["stage_history"]  # type: ignore[misc]
     assert step["at"] == SEPT + timedelta(days=20)
     assert step["recorded_at"] == NOV
+
+    # kpi --by month puts them in September, where they happened.
+    with engine.connect() as connection:
+        report = kpi_of(connection, Settings(), KpiAsked(by="month"), today=NOV.date())
+    mqls = {row["group"]: row["mqls"] for row in report["by"]}
+    assert mqls == {"2026-09": 2, "2026-10": 0, "2026-11": 0}
+    assert report["mqls"] == 2
 
     # A full rescore later records nothing new and keeps the dates.
     rescore(engine, RULES, full=True, now=NOV + timedelta(days=5))
