@@ -251,20 +251,7 @@ def load_settings(path: Path, *, must_exist: bool = True) -> Settings:
                 hint="run `leadsync init` to write one, or pass --config PATH",
             )
         return Settings(base_dir=Path.cwd())
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot be read ({exc})", file=shown) from None
-    try:
-        raw = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        match = re.search(r"line (\d+)", str(exc))
-        raise ConfigError(
-            f"is not valid TOML: {exc}",
-            file=shown,
-            line=int(match.group(1)) if match else None,
-            hint="fix the syntax (see config.example.toml)",
-        ) from None
+    text, raw = _read_toml(path, shown)
     tables = {section: raw.pop(section, None) for section in ("sources", "crm")}
     # Relative paths start at the folder of the path as given, not resolved: a config
     # linked into a project (project/config.toml -> shared/leadsync.toml) reads that
@@ -288,6 +275,25 @@ def load_settings(path: Path, *, must_exist: bool = True) -> Settings:
         return Settings.model_validate({**settings.__dict__, "sources": sources, "crm": crms})
     except ValidationError as exc:
         raise config_error_from_validation(exc, file=shown, text=text) from None
+
+
+def _read_toml(path: Path, shown: str) -> tuple[str, dict[str, Any]]:
+    """The file's text and its tables; a ConfigError naming the file (and the line of a
+    syntax error) when it cannot be read or is not TOML."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot be read ({exc})", file=shown) from None
+    try:
+        return text, tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        match = re.search(r"line (\d+)", str(exc))
+        raise ConfigError(
+            f"is not valid TOML: {exc}",
+            file=shown,
+            line=int(match.group(1)) if match else None,
+            hint="fix the syntax (see config.example.toml)",
+        ) from None
 
 
 def _tables_of(
@@ -423,24 +429,11 @@ def candidate_rules(path: Path, settings: Settings) -> ScoringRules:
     of the current one (a list of rules replaces the whole list); its other tables are not
     read, so a copy of the whole config.toml will do, and so will a file of one key."""
     shown = str(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
+    if not path.is_file():
         raise ConfigError(
             "candidate file not found", file=shown, hint="give the path of a TOML file"
-        ) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot be read ({exc})", file=shown) from None
-    try:
-        raw = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        match = re.search(r"line (\d+)", str(exc))
-        raise ConfigError(
-            f"is not valid TOML: {exc}",
-            file=shown,
-            line=int(match.group(1)) if match else None,
-            hint="fix the syntax (see config.example.toml)",
-        ) from None
+        )
+    text, raw = _read_toml(path, shown)
     if "scoring" not in raw and "lifecycle" not in raw:
         raise ConfigError(
             "has neither a [scoring] nor a [lifecycle] table: there is nothing to simulate",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import structlog
@@ -15,11 +14,11 @@ from connector.calibration import (
     Rate,
     Targets,
 )
+from connector.cli.html_report import HtmlOption, write_html_report
 from connector.cli.render import print_json, print_listing, progress_bar, shown_time, stdout
 from connector.cli.state import state_of
 from connector.config import scoring_rules
 from connector.runners.calibrate import calibrate_store
-from connector.runners.report import write_report
 
 __all__ = ["app", "parsed_targets", "print_calibration"]
 
@@ -93,14 +92,7 @@ def calibrate(
     as_json: Annotated[
         bool, typer.Option("--json", help="The calibration as one JSON object.")
     ] = False,
-    html: Annotated[
-        Path | None,
-        typer.Option(
-            "--html",
-            metavar="FILE",
-            help="Also write conversion by band and bucket as one HTML report that opens offline.",
-        ),
-    ] = None,
+    html: HtmlOption = None,
 ) -> None:
     """Conversion per band and per score bucket against the expected 5 / 25 / 50 %, with
     95 % intervals; the thresholds that would reach the targets; the drift since the last
@@ -119,16 +111,15 @@ def calibrate(
             engine, rules, options, on_progress=lambda done, total: bar.update(done, total)
         )
     if html is not None:
-        written = write_report(
+        write_html_report(
             engine,
             html,
+            command="calibrate",
             bands=rules.bands,
             title="Calibration of the bands",
+            quiet=as_json,
             calibration=found.as_contract(),
         )
-        log.info("calibrate.report_written", path=str(written))
-        if not as_json:
-            stdout.print(f"report: {written}", markup=False)
     if as_json:
         print_json(found.as_contract())
         return

@@ -6,18 +6,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from enum import StrEnum
-from pathlib import Path
 from typing import Annotated
 
 import structlog
 import typer
 
+from connector.cli.html_report import HtmlOption, write_html_report
 from connector.cli.render import print_json, print_listing, stdout
 from connector.cli.state import state_of
 from connector.config import scoring_rules
 from connector.kpi.report import Dimension, KpiFigures, KpiReport, KpiRow
 from connector.runners.kpi import KpiAsked, kpi_of
-from connector.runners.report import write_report
 
 __all__ = ["app", "parsed_day"]
 
@@ -86,15 +85,7 @@ def kpi(
     as_json: Annotated[
         bool, typer.Option("--json", help="The figures and what each was computed from.")
     ] = False,
-    html: Annotated[
-        Path | None,
-        typer.Option(
-            "--html",
-            metavar="FILE",
-            help="Also write the figures, the funnel, the score distribution and, with "
-            "--by month, the KPIs over time as one HTML report that opens offline.",
-        ),
-    ] = None,
+    html: HtmlOption = None,
 ) -> None:
     """Leads, MQLs, SQLs and customers of a period, the conversion between them, cost per
     lead and per acquisition, the new customers' margin and the ROI."""
@@ -112,16 +103,15 @@ def kpi(
     with engine.connect() as connection:
         report = kpi_of(connection, settings, KpiAsked(first, last, dimension), today=today)
     if html is not None:
-        written = write_report(
+        write_html_report(
             engine,
             html,
+            command="kpi",
             bands=scoring_rules(settings).bands,
             title="Leads, funnel and KPIs",
+            quiet=as_json,
             kpi=report,
         )
-        log.info("kpi.report_written", path=str(written))
-        if not as_json:
-            stdout.print(f"report: {written}", markup=False)
     if as_json:
         print_json(report)
         return

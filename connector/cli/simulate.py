@@ -9,10 +9,10 @@ import structlog
 import typer
 
 from connector.cli._times import parsed_time
+from connector.cli.html_report import HtmlOption, write_html_report
 from connector.cli.render import print_json, print_listing, progress_bar, stdout
 from connector.cli.state import state_of
 from connector.config import candidate_rules, scoring_rules
-from connector.runners.report import write_report
 from connector.runners.simulate import DETAILED_MOVES
 from connector.runners.simulate import simulate as run_simulation
 
@@ -57,14 +57,7 @@ def simulate(
             f"{SHOWN_MOVES} in the text; the first {DETAILED_MOVES} with their lines).",
         ),
     ] = None,
-    html: Annotated[
-        Path | None,
-        typer.Option(
-            "--html",
-            metavar="FILE",
-            help="Also write the before/after as one HTML report that opens offline.",
-        ),
-    ] = None,
+    html: HtmlOption = None,
 ) -> None:
     """Replay the stored events and profiles under a candidate's scoring and lifecycle
     rules and say what would change; nothing is written to the store or a CRM."""
@@ -87,16 +80,15 @@ def simulate(
     if limit is not None:
         result["moves"] = result["moves"][:limit]  # type: ignore[index]
     if html is not None:
-        written = write_report(
+        write_html_report(
             engine,
             html,
+            command="simulate",
             bands=current.bands,
             title=f"What {candidate.name} would change",
+            quiet=as_json,
             simulation=result,
         )
-        log.info("simulate.report_written", path=str(written))
-        if not as_json:
-            stdout.print(f"report: {written}", markup=False)
     if as_json:
         print_json(result)
         return

@@ -24,8 +24,13 @@ def project(cfg: Path, engine: Engine, store_url: str) -> tuple[Path, dict[str, 
     store holding tests.runners.test_kpi's people."""
     _store(engine, PEOPLE)
     (cfg.parent / "costs.csv").write_text(COSTS, encoding="utf-8")
-    with cfg.open("a", encoding="utf-8") as config:
-        config.write('\n[kpi]\ncosts = "costs.csv"\nmargin_rate = 0.4\n')
+    # As a person edits what `leadsync init` wrote: under its [kpi] table.
+    text = cfg.read_text(encoding="utf-8")
+    assert text.count("\n[kpi]\n") == 1
+    cfg.write_text(
+        text.replace("\n[kpi]\n", '\n[kpi]\ncosts = "costs.csv"\nmargin_rate = 0.4\n'),
+        encoding="utf-8",
+    )
     return cfg, clean_env(LEADSYNC_STORE_URL=store_url)
 
 

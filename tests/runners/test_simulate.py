@@ -4,8 +4,6 @@ show in the lines that changed; nothing is written."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -19,11 +17,12 @@ from adapters.files import FileSource
 from connector.config import Settings, candidate_rules, scoring_rules
 from connector.errors import ConfigError
 from connector.model import SalesSignals
-from connector.ports import ProfileSnapshot, SnapshotPage
+from connector.ports import ProfileSnapshot
 from connector.runners.crm_read import read_crm
 from connector.runners.ingest import ingest
 from connector.runners.rescore import rescore
 from connector.runners.simulate import simulate
+from tests.runners.test_rescore import FakeCrm
 
 SETTINGS = Settings()
 RULES = scoring_rules(SETTINGS)
@@ -44,17 +43,6 @@ def _visits(email: str, count: int, *, day: int) -> list[dict[str, object]]:
     ]
 
 
-@dataclass
-class _Crm:
-    name: str = "crm"
-    pages: list[list[ProfileSnapshot]] = field(default_factory=list)
-
-    def read_changes(self, cursor: str | None) -> Iterator[SnapshotPage]:
-        start = int(cursor or 0)
-        for number, snapshots in enumerate(self.pages[start:], start=start + 1):
-            yield SnapshotPage(snapshots, cursor=str(number))
-
-
 def _store(engine: Engine, tmp_path: Path) -> None:
     lines = [
         *_visits("hot30@acme.example", 30, day=0),  # MQL by score, stays hot at 27
@@ -72,7 +60,7 @@ def _store(engine: Engine, tmp_path: Path) -> None:
     path.write_bytes(b"".join(orjson.dumps(line) + b"\n" for line in lines))
     ingest(engine, FileSource("web", path), command="ingest", resume=False)
     rescore(engine, RULES, now=DAY0 + timedelta(days=75))
-    crm = _Crm(
+    crm = FakeCrm(
         pages=[
             [
                 ProfileSnapshot(
