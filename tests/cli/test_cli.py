@@ -472,7 +472,11 @@ def test_demo_runs_with_default_arguments(tmp_path: Path) -> None:
     assert "The 10 hottest open leads" in result.stdout
     assert "dry run" in result.stdout
     assert "Traceback" not in result.stderr
-    assert list(tmp_path.iterdir()) == []  # a temporary folder, cleaned up
+    # The sample and its store went with a temporary folder; the report stays, to look at.
+    assert [path.relative_to(tmp_path) for path in tmp_path.rglob("*")] == [
+        Path("demo-output"),
+        Path("demo-output/report.html"),
+    ]
 
 
 # -- pull: configured sources with cursors -------------------------------------------------------
