@@ -21,17 +21,31 @@ from sqlalchemy.engine import Engine
 from connector.errors import FatalError
 from connector.model import Transition
 from connector.runners._gc import paused_gc
+from connector.runners.rescore import (
+    FULL_PASS_DUE_KEY,
+    RULES_HASH_KEY,
+    scores_as_of,
+    scoring_watermark,
+)
 from connector.runners.score_workers import run_ranges
 from connector.scoring.rules import ScoringRules
 from connector.scoring.scorer import Scorer
 from connector.simulation.compare import Comparison, weeks_ending
 from connector.simulation.lines import changed_lines
-from connector.simulation.replay import replay, same_behaviour, starting_point
+from connector.simulation.replay import (
+    replay,
+    replay_candidate,
+    same_behaviour,
+    starting_point,
+    stored_side,
+)
 from connector.store.engine import create_store_engine
+from connector.store.meta import read_meta
 from connector.store.scores import (
     ContactToScore,
     all_contacts_to_score,
     all_stage_history,
+    changed_since,
     contact_count,
     contact_id_ranges,
     contacts_to_score,
@@ -60,6 +74,13 @@ class _SimulationJob:
     through: int
     first_week: datetime
     shared: bool
+    # The last pass's watermark when the stored scores are those of the current rules
+    # now (same rules, no --as-of pass since): an unchanged contact's stored score and
+    # stage are then its "before", and only the candidate is scored. None: both sides are
+    # replayed for every contact.
+    stored_through: int | None
+    # The candidate's rules are the current ones: "after" is "before".
+    identical: bool
 
     def __call__(
         self, low: int, high: int, count: Callable[[int], None], stopping: Callable[[], bool]
@@ -69,6 +90,15 @@ class _SimulationJob:
             return self.compare_range(engine, low, high, count, stop_if=stopping, increments=True)
         finally:
             engine.dispose()
+
+    def _stored_score(self, contact: ContactToScore) -> tuple[float, str] | None:
+        """The contact's stored score and temperature, if they are what the current rules
+        give now (nothing changed since the last pass: its own test)."""
+        if self.stored_through is None or contact.stored_score is None:
+            return None
+        if changed_since(contact, after_event_id=self.stored_through, now=self.moment):
+            return None
+        return contact.stored_score
 
     def compare_range(
         self,
@@ -87,7 +117,11 @@ class _SimulationJob:
         with paused_gc(), engine.connect() as reader:
             history = all_stage_history(reader, (low, high))
             found = all_contacts_to_score(
-                reader, through_event_id=self.through, id_range=(low, high)
+                reader,
+                through_event_id=self.through,
+                id_range=(low, high),
+                with_event_ids=self.stored_through is not None,
+                with_scores=self.stored_through is not None,
             )
             for contact in found:
                 self._compare(comparison, contact, history, before_scorer, after_scorer)
@@ -109,11 +143,28 @@ class _SimulationJob:
         before_scorer: Scorer,
         after_scorer: Scorer,
     ) -> None:
-        start = starting_point(
-            contact.state,
-            history.get(contact.contact_id, ()),
-            as_of=self.moment if self.strict else None,
-        )
+        moves = history.get(contact.contact_id, [])
+        start = starting_point(contact.state, moves, as_of=self.moment if self.strict else None)
+        stored = self._stored_score(contact)
+        if stored is not None:
+            before = stored_side(stored, contact.state, moves)
+            after = (
+                before
+                if self.identical
+                else replay_candidate(
+                    after_scorer,
+                    contact.events,
+                    contact.profile,
+                    start,
+                    email=contact.email,
+                    at=self.moment,
+                    profile_at=contact.profile_at,
+                    was_mql=start.state.stage is not contact.state.stage,
+                    counted_from=self.first_week,
+                )
+            )
+            comparison.add(contact.contact_id, contact.email, before, after)
+            return
         before, after = replay(
             before_scorer,
             after_scorer,
@@ -124,6 +175,7 @@ class _SimulationJob:
             at=self.moment,
             profile_at=contact.profile_at,
             shared=self.shared,
+            counted_from=self.first_week,
         )
         comparison.add(contact.contact_id, contact.email, before, after)
 
@@ -146,6 +198,14 @@ def simulate(
     with engine.connect() as connection:
         through = latest_event_id(connection)
         total = contact_count(connection)
+        stored_through = (
+            scoring_watermark(connection)
+            if as_of is None
+            and read_meta(connection, RULES_HASH_KEY) == current.fingerprint()
+            and read_meta(connection, FULL_PASS_DUE_KEY) is None
+            and scores_as_of(connection) is None
+            else None
+        )
         ranges = (
             contact_id_ranges(connection, total, workers)
             if workers > 1 and total >= PARALLEL_FROM_CONTACTS
@@ -160,6 +220,8 @@ def simulate(
         through=through,
         first_week=datetime.combine(weeks[0], datetime.min.time(), UTC),
         shared=same_behaviour(current, candidate),
+        stored_through=stored_through,
+        identical=current.fingerprint() == candidate.fingerprint(),
     )
 
     def progress(done: int) -> None:

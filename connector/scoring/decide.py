@@ -78,6 +78,8 @@ def step(
     detailed: bool,
     lines_of: Callable[[], Sequence[ScoreLine]],
     profile_at: datetime | None = None,
+    ever_above: bool = False,
+    undated_at: datetime | None = None,
 ) -> ContactOutcome:
     """The lifecycle step after a score: ``result`` (its lines if ``detailed``, else
     ``lines_of`` builds them when a move needs them)."""
@@ -89,6 +91,8 @@ def step(
         result.disqualified_by,
         lines_of,
         profile_at,
+        ever_above,
+        undated_at,
     )
     state = advance(
         previous, facts, signals_from_profile(profile), rules.lifecycle, rules.bands, at

@@ -138,6 +138,14 @@ class ScoreFacts(NamedTuple):
     disqualified_by: str | None = None
     lines_of: Callable[[], Sequence[ScoreLine]] | None = None
     profile_at: datetime | None = None
+    # A replay of a contact that is an MQL (`leadsync simulate`): going above the
+    # threshold at any event counts, not only where the score ends, as it did for the
+    # pass that made it an MQL back then (stages never move backward).
+    ever_above: bool = False
+    # Set where the exact date of a move to MQL matters to no one (a simulation's move
+    # that falls before the weeks it counts): the move is given this date instead of
+    # building the lines to find its event.
+    undated_at: datetime | None = None
 
     def detailed(self) -> Sequence[ScoreLine]:
         if self.lines is not None:
@@ -173,6 +181,14 @@ def _has_raised_hand(tallies: Sequence[RuleTally], after: datetime | None) -> bo
         and (after is None or tally.latest_at > after)
         for tally in tallies
     )
+
+
+def _may_have_gone_above(facts: ScoreFacts, threshold: float) -> bool:
+    """Whether the score can have gone above ``threshold`` at some event: not if all its
+    positive points together (those of the fit rules too) do not reach it."""
+    behaviour = math.fsum(tally.points for tally in facts.tallies)
+    gained = math.fsum(tally.points for tally in facts.tallies if tally.points > 0)
+    return gained + max(facts.score - behaviour, 0.0) > threshold
 
 
 def _points_since(lines: Sequence[ScoreLine], moment: datetime) -> float:
@@ -264,7 +280,11 @@ def advance(
 
     threshold = bands.hot_above
     if current.stage is Stage.LEAD:
-        hot = facts.temperature is Temperature.HOT
+        hot = facts.temperature is Temperature.HOT or (
+            facts.ever_above
+            and _may_have_gone_above(facts, threshold)
+            and first_above(facts.detailed(), threshold) is not None
+        )
         if hot or _has_raised_hand(facts.tallies, None):
             _qualify(move, facts, threshold, after=None, hot=hot)
     elif (
@@ -273,9 +293,12 @@ def advance(
         and current.recycled_at is not None
     ):
         since = current.recycled_at
-        earned = _points_since(facts.detailed(), since)
-        if earned > threshold or _has_raised_hand(facts.tallies, since):
-            _qualify(move, facts, threshold, after=since, hot=earned > threshold)
+        lines = facts.detailed()
+        crossed = _points_since(lines, since) > threshold or (
+            facts.ever_above and first_above(lines, threshold, after=since) is not None
+        )
+        if crossed or _has_raised_hand(facts.tallies, since):
+            _qualify(move, facts, threshold, after=since, hot=crossed)
 
     if (
         not taken
@@ -301,6 +324,9 @@ def _qualify(
 ) -> None:
     """To MQL, dated by whichever came first: the event with which the score (or, after a
     recycle, the points earned since) went above the threshold, or the first hand raised."""
+    if facts.undated_at is not None:
+        move(Stage.MQL, "above the threshold or a hand-raiser (not dated)", facts.undated_at)
+        return
     lines = facts.detailed()
     crossed = first_above(lines, threshold, after=after) if hot else None
     raised = _raised_hand(lines, after)

@@ -10,8 +10,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from connector.model import ContactOutcome, Stage, Temperature
-from connector.simulation.replay import Replayed
+from connector.model import Stage, Temperature
+from connector.simulation.replay import Side
 
 __all__ = ["Comparison", "Move", "weeks_ending"]
 
@@ -78,21 +78,18 @@ class Comparison:
     mql_after: Counter[date] = field(default_factory=Counter)
     moves: list[Move] = field(default_factory=list)
 
-    def add(
-        self, contact_id: int, email: str | None, before: Replayed, after: Replayed
-    ) -> Move | None:
+    def add(self, contact_id: int, email: str | None, was: Side, now: Side) -> Move | None:
         """Count one contact; its move, if the rules change anything of it."""
         self.contacts += 1
-        was, now = before.outcome, after.outcome
-        self.temperature_before[was.score.temperature.value] += 1
-        self.temperature_after[now.score.temperature.value] += 1
-        self.stage_before[was.stage.value] += 1
-        self.stage_after[now.stage.value] += 1
-        self._count_weeks(self.mql_before, before.mql_dates)
-        self._count_weeks(self.mql_after, after.mql_dates)
-        score = was.score.score != now.score.score
-        temperature = was.score.temperature is not now.score.temperature
-        stage = was.stage is not now.stage
+        self.temperature_before[was.temperature] += 1
+        self.temperature_after[now.temperature] += 1
+        self.stage_before[was.stage] += 1
+        self.stage_after[now.stage] += 1
+        self._count_weeks(self.mql_before, was.mql_dates)
+        self._count_weeks(self.mql_after, now.mql_dates)
+        score = was.score != now.score
+        temperature = was.temperature != now.temperature
+        stage = was.stage != now.stage
         self.changed_score += score
         self.changed_temperature += temperature
         self.changed_stage += stage
@@ -162,14 +159,14 @@ class Comparison:
         }
 
 
-def _move(contact_id: int, email: str | None, was: ContactOutcome, now: ContactOutcome) -> Move:
+def _move(contact_id: int, email: str | None, was: Side, now: Side) -> Move:
     return Move(
         contact_id,
         email,
-        was.score.score,
-        now.score.score,
-        was.score.temperature.value,
-        now.score.temperature.value,
-        was.stage.value,
-        now.stage.value,
+        was.score,
+        now.score,
+        was.temperature,
+        now.temperature,
+        was.stage,
+        now.stage,
     )

@@ -27,9 +27,17 @@ from connector.model import (
 )
 from connector.scoring.decide import step
 from connector.scoring.rules import ScoringRules
-from connector.scoring.scorer import Scorer
+from connector.scoring.scorer import Scorer, as_utc_time
 
-__all__ = ["Replayed", "StartingPoint", "replay", "same_behaviour", "starting_point"]
+__all__ = [
+    "Side",
+    "StartingPoint",
+    "replay",
+    "replay_candidate",
+    "same_behaviour",
+    "starting_point",
+    "stored_side",
+]
 
 
 class StartingPoint(NamedTuple):
@@ -40,10 +48,93 @@ class StartingPoint(NamedTuple):
     kept: tuple[Transition, ...]
 
 
-class Replayed(NamedTuple):
-    outcome: ContactOutcome
-    # Every move into MQL: the kept ones and this replay's.
+class Side(NamedTuple):
+    """A contact under one set of rules: what a simulation compares."""
+
+    score: float
+    temperature: str
+    stage: str
+    # Every move into MQL: the stored ones that stand and the replay's.
     mql_dates: tuple[datetime, ...]
+
+
+def _side(start: StartingPoint, outcome: ContactOutcome) -> Side:
+    mql = [move.at for move in start.kept if move.to_stage is Stage.MQL]
+    mql += [move.at for move in outcome.lifecycle.transitions if move.to_stage is Stage.MQL]
+    return Side(
+        outcome.score.score, outcome.score.temperature.value, outcome.stage.value, tuple(mql)
+    )
+
+
+def _undated_at(
+    events: Sequence[ScoringEvent],
+    result: ContactScore,
+    start: StartingPoint,
+    profile_at: datetime | None,
+    counted_from: datetime,
+) -> datetime | None:
+    """A date for a move to MQL when its exact date cannot matter: everything that can
+    date it (its events, its profile, the stage it leaves) is before ``counted_from``,
+    the first week the simulation counts. None: it must be dated exactly."""
+    if not events:
+        return None
+    moments = [as_utc_time(max(event[1] for event in events))]
+    if result.fit_score:
+        if profile_at is None:
+            return None
+        moments.append(profile_at)
+    if start.state.since is not None:
+        moments.append(start.state.since)
+    latest = max(moments)
+    return latest if latest < counted_from else None
+
+
+def stored_side(
+    stored: tuple[float, str], state: LifecycleState, history: Sequence[Transition]
+) -> Side:
+    """A contact as the store holds it, scored by the last pass (current rules)."""
+    mql = tuple(move.at for move in history if move.to_stage is Stage.MQL)
+    return Side(stored[0], stored[1], state.stage.value, mql)
+
+
+def replay_candidate(
+    after: Scorer,
+    events: Sequence[ScoringEvent],
+    profile: Mapping[str, ProfileValue],
+    start: StartingPoint,
+    *,
+    email: str | None,
+    at: datetime,
+    profile_at: datetime | None,
+    was_mql: bool,
+    counted_from: datetime,
+) -> Side:
+    """The contact under the candidate's rules, from ``start``, beside its stored state
+    (``stored_side``): one scoring. ``was_mql``: the stored stage is an MQL that ``start``
+    undid, so, as for the pass that made it one, going above the threshold at any event
+    makes it one again, not only where its score ends."""
+    detailed = start.state.stage is Stage.NURTURING
+    result = after.score(events, profile, email=email, detailed=detailed)
+    found: list[Sequence[ScoreLine]] = []
+
+    def lines_of() -> Sequence[ScoreLine]:
+        if not found:
+            found.append(after.score(events, profile, email=email, detailed=True).lines)
+        return found[0]
+
+    outcome = step(
+        after.rules,
+        result,
+        profile,
+        start.state,
+        at=at,
+        detailed=detailed,
+        lines_of=lines_of,
+        profile_at=profile_at,
+        ever_above=was_mql,
+        undated_at=_undated_at(events, result, start, profile_at, counted_from),
+    )
+    return _side(start, outcome)
 
 
 def starting_point(
@@ -101,7 +192,8 @@ def replay(
     at: datetime,
     profile_at: datetime | None,
     shared: bool,
-) -> tuple[Replayed, Replayed]:
+    counted_from: datetime,
+) -> tuple[Side, Side]:
     """The contact under ``before``'s rules and under ``after``'s, from ``start``. With
     ``shared`` (``same_behaviour``), the events are scored once, and so are their lines
     when a move must be dated."""
@@ -131,19 +223,21 @@ def replay(
             )
         return found["after"].lines
 
-    sides = []
-    for scorer, result, lines_of in ((before, was, lines_before), (after, now, lines_after)):
-        outcome = step(
-            scorer.rules,
-            result,
-            profile,
-            start.state,
-            at=at,
-            detailed=detailed,
-            lines_of=lines_of,
-            profile_at=profile_at,
+    sides = [
+        _side(
+            start,
+            step(
+                scorer.rules,
+                result,
+                profile,
+                start.state,
+                at=at,
+                detailed=detailed,
+                lines_of=lines_of,
+                profile_at=profile_at,
+                undated_at=_undated_at(events, result, start, profile_at, counted_from),
+            ),
         )
-        mql = [move.at for move in start.kept if move.to_stage is Stage.MQL]
-        mql += [move.at for move in outcome.lifecycle.transitions if move.to_stage is Stage.MQL]
-        sides.append(Replayed(outcome, tuple(mql)))
+        for scorer, result, lines_of in ((before, was, lines_before), (after, now, lines_after))
+    ]
     return sides[0], sides[1]

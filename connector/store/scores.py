@@ -65,6 +65,8 @@ class ContactToScore:
     rescore_after: datetime | None = None
     # When the profile was observed (dates a move a fit rule makes).
     profile_at: datetime | None = None
+    # The stored score and temperature (None: never scored), where asked for.
+    stored_score: tuple[float, str] | None = None
 
 
 def changed_since(contact: ContactToScore, *, after_event_id: int, now: datetime) -> bool:
@@ -142,7 +144,8 @@ _STAGES = {stage.value: stage for stage in Stage}
 
 def _contact_from_row(row: Sequence[Any]) -> ContactToScore:
     contact_id, email, profile, change_seq, stage, since, recycled, status, sales, bant = row[:10]
-    scored_seq, rescore_after, profile_at = row[10:]
+    scored_seq, rescore_after, profile_at = row[10:13]
+    stored = None if len(row) < 15 or row[13] is None else (float(row[13]), str(row[14]))
     state = (
         LifecycleState()
         if stage is None
@@ -165,6 +168,7 @@ def _contact_from_row(row: Sequence[Any]) -> ContactToScore:
         scored_seq,
         _utc(rescore_after),
         _utc(profile_at),
+        stored,
     )
 
 
@@ -175,8 +179,9 @@ def _raw_sql(connection: sa.Connection, query: sa.Select[Any]) -> str:
     return str(compiled)
 
 
-def _contacts_query() -> sa.Select[Any]:
-    return sa.select(*_CONTACT_COLUMNS).select_from(
+def _contacts_query(*, with_scores: bool = False) -> sa.Select[Any]:
+    columns = (*_CONTACT_COLUMNS, scores.c.score, scores.c.temperature) if with_scores else ()
+    return sa.select(*(columns or _CONTACT_COLUMNS)).select_from(
         contacts.outerjoin(scores, scores.c.contact_id == contacts.c.id)
     )
 
@@ -239,9 +244,11 @@ def all_contacts_to_score(
     id_range: tuple[int | None, int | None] = (None, None),
     batch_rows: int = 20_000,
     with_event_ids: bool = False,
+    with_scores: bool = False,
 ) -> Iterator[ContactToScore]:
     """Every contact in id order, with its events, in one sequential pass over each table
-    (each event row ends with its id ``with_event_ids``, for ``changed_since``).
+    (each event row ends with its id ``with_event_ids``, for ``changed_since``; each
+    contact carries its stored score and temperature ``with_scores``).
 
     Reading a million events through the contact index costs random page reads (measured:
     11 s); one scan sorted by contact costs 2 s. Two cursors on one connection, merged by
@@ -251,7 +258,7 @@ def all_contacts_to_score(
     if driver is None:  # pragma: no cover - a live connection has one
         raise RuntimeError("the store connection is closed")
     is_postgres = connection.dialect.name == "postgresql"
-    contacts_query = _contacts_query().order_by(contacts.c.id)
+    contacts_query = _contacts_query(with_scores=with_scores).order_by(contacts.c.id)
     events_query = _events_query(through_event_id, with_origin=False, with_event_id=with_event_ids)
     # "+contact_id" keeps SQLite from walking the index (random reads) instead of
     # scanning the table and sorting.

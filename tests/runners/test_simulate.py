@@ -130,6 +130,53 @@ def test_raising_hot_above_moves_exactly_the_mqls_the_score_alone_made(
     assert (week["start"], week["before"], week["after"]) == ("2026-09-21", 1, 0)
     assert _store_rows(engine) == stored
 
+    # Replayed on both sides (a fixed moment: the stored scores are not "now"'s), the
+    # answer is the same as beside the stored state.
+    replayed = simulate(
+        engine, RULES, _candidate(tmp_path, "[scoring]\nhot_above = 27\n"), as_of=NOW
+    )
+    for key in ("changed", "before", "after", "mql_per_week"):
+        assert replayed[key] == result[key], key
+    assert [(m["email"], m["stage_after"]) for m in replayed["moves"]] == [  # type: ignore[union-attr]
+        (m["email"], m["stage_after"])
+        for m in result["moves"]  # type: ignore[union-attr]
+    ]
+
+
+def test_contacts_changed_since_the_last_pass_are_replayed_on_both_sides(
+    engine: Engine, tmp_path: Path
+) -> None:
+    _store(engine, tmp_path)
+    # Six more visits for the warm lead, not scored yet: the stored 15 is not its score.
+    path = tmp_path / "late.jsonl"
+    path.write_bytes(
+        b"".join(
+            orjson.dumps(line) + b"\n"
+            for line in _visits("late-warm15@acme.example", 0, day=0)
+            + [
+                {
+                    "id": f"late-{n}",
+                    "kind": "site_visit",
+                    "occurred_at": (DAY0 + timedelta(days=80, hours=n)).isoformat(),
+                    "email": "warm15@acme.example",
+                }
+                for n in range(6)
+            ]
+        )
+    )
+    ingest(engine, FileSource("late", path), command="ingest", resume=False)
+    same = simulate(engine, RULES, _candidate(tmp_path, "[scoring]\n"), now=NOW)
+    assert same["changed"]["any"] == 0  # type: ignore[index]
+    # Both sides see 21 points: hot, an MQL by the current rules and by the candidate.
+    assert same["before"]["stage"]["mql"] == 4  # type: ignore[index]
+    result = simulate(engine, RULES, _candidate(tmp_path, "[scoring]\nhot_above = 27\n"), now=NOW)
+    stage_moves = {
+        move["email"]
+        for move in result["moves"]  # type: ignore[union-attr]
+        if move["stage_before"] != move["stage_after"]
+    }
+    assert stage_moves == {"hot25@acme.example", "warm15@acme.example"}
+
 
 def test_a_rule_change_shows_the_lines_it_changes(engine: Engine, tmp_path: Path) -> None:
     _store(engine, tmp_path)
