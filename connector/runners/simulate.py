@@ -133,7 +133,7 @@ class _SimulationJob:
                     reported = read
         if read > reported:
             progress(read - reported if increments else read)
-        return comparison
+        return comparison.put_in_order()
 
     def _compare(
         self,

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
+from operator import itemgetter
 from typing import NamedTuple
 
 from connector.model import (
@@ -66,6 +67,9 @@ def _side(start: StartingPoint, outcome: ContactOutcome) -> Side:
     )
 
 
+_OCCURRED_AT = itemgetter(1)
+
+
 def _undated_at(
     events: Sequence[ScoringEvent],
     result: ContactScore,
@@ -78,7 +82,7 @@ def _undated_at(
     the first week the simulation counts. None: it must be dated exactly."""
     if not events:
         return None
-    moments = [as_utc_time(max(event[1] for event in events))]
+    moments = [as_utc_time(max(map(_OCCURRED_AT, events)))]
     if result.fit_score:
         if profile_at is None:
             return None
