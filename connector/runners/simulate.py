@@ -96,7 +96,14 @@ class _SimulationJob:
         give now (nothing changed since the last pass: its own test)."""
         if self.stored_through is None or contact.stored_score is None:
             return None
-        if changed_since(contact, after_event_id=self.stored_through, now=self.moment):
+        if self.through <= self.stored_through:
+            # No event since the last pass: only a profile change or a window or decay
+            # coming due can make its stored score stale (the events' ids are not read).
+            if contact.scored_seq is None or contact.scored_seq < contact.change_seq:
+                return None
+            if contact.rescore_after is not None and contact.rescore_after <= self.moment:
+                return None
+        elif changed_since(contact, after_event_id=self.stored_through, now=self.moment):
             return None
         return contact.stored_score
 
@@ -120,7 +127,8 @@ class _SimulationJob:
                 reader,
                 through_event_id=self.through,
                 id_range=(low, high),
-                with_event_ids=self.stored_through is not None,
+                with_event_ids=self.stored_through is not None
+                and self.through > self.stored_through,
                 with_scores=self.stored_through is not None,
             )
             for contact in found:
