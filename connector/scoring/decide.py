@@ -23,7 +23,7 @@ from connector.scoring.lifecycle import ScoreFacts, advance
 from connector.scoring.rules import ScoringRules
 from connector.scoring.scorer import Scorer
 
-__all__ = ["ContactOutcome", "decide", "step"]
+__all__ = ["ContactOutcome", "decide", "lines_when_asked", "step"]
 
 # Nobody works a lead sales sent back or one that is out of our market.
 
@@ -49,13 +49,6 @@ def decide(
     detailed = detailed or previous.stage is Stage.NURTURING
     events = events if isinstance(events, list | tuple) else list(events)
     result = scorer.score(events, profile, email=email, detailed=detailed)
-    found: list[Sequence[ScoreLine]] = []
-
-    def lines_of() -> Sequence[ScoreLine]:
-        if not found:
-            found.append(scorer.score(events, profile, email=email, detailed=True).lines)
-        return found[0]
-
     return step(
         scorer.rules,
         result,
@@ -63,9 +56,28 @@ def decide(
         previous,
         at=at,
         detailed=detailed,
-        lines_of=lines_of,
+        lines_of=lines_when_asked(scorer, events, profile, email=email),
         profile_at=profile_at,
     )
+
+
+def lines_when_asked(
+    scorer: Scorer,
+    events: Sequence[ScoringEvent],
+    profile: Mapping[str, ProfileValue],
+    *,
+    email: str | None,
+) -> Callable[[], Sequence[ScoreLine]]:
+    """The contact's detailed lines, scored the first time they are asked for (a move
+    to date), then kept."""
+    found: list[Sequence[ScoreLine]] = []
+
+    def lines_of() -> Sequence[ScoreLine]:
+        if not found:
+            found.append(scorer.score(events, profile, email=email, detailed=True).lines)
+        return found[0]
+
+    return lines_of
 
 
 def step(

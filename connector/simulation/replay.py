@@ -26,7 +26,7 @@ from connector.model import (
     Stage,
     Transition,
 )
-from connector.scoring.decide import step
+from connector.scoring.decide import lines_when_asked, step
 from connector.scoring.rules import ScoringRules
 from connector.scoring.scorer import Scorer, as_utc_time
 
@@ -119,13 +119,6 @@ def replay_candidate(
     makes it one again, not only where its score ends."""
     detailed = start.state.stage is Stage.NURTURING
     result = after.score(events, profile, email=email, detailed=detailed)
-    found: list[Sequence[ScoreLine]] = []
-
-    def lines_of() -> Sequence[ScoreLine]:
-        if not found:
-            found.append(after.score(events, profile, email=email, detailed=True).lines)
-        return found[0]
-
     outcome = step(
         after.rules,
         result,
@@ -133,7 +126,7 @@ def replay_candidate(
         start.state,
         at=at,
         detailed=detailed,
-        lines_of=lines_of,
+        lines_of=lines_when_asked(after, events, profile, email=email),
         profile_at=profile_at,
         ever_above=was_mql,
         undated_at=_undated_at(events, result, start, profile_at, counted_from),
